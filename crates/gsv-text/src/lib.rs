@@ -1,0 +1,1 @@
+//! GPT-SoVITS text frontend.

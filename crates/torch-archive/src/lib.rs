@@ -1,0 +1,1 @@
+//! Reads `torch.save` archives.

@@ -1,0 +1,2 @@
+//! gsv-server: GPT-SoVITS text-to-speech on MLX.
+pub mod device;

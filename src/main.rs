@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    gsv_server::device::doctor()
+}
