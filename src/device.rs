@@ -1,10 +1,159 @@
-//! Device selection and the `doctor` report.
-use mlx_rs::Array;
+//! Which MLX device runs the models, and `gsv-server doctor`.
+use std::fmt;
 
-pub fn doctor() -> anyhow::Result<()> {
+use mlx_rs::{Array, Device, DeviceType};
+
+/// `--device`: `auto` takes the GPU when this MLX build has one (Metal on macOS, CUDA on Linux
+/// when the CUDA `libmlx.so` is on the library path), else the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" | "cuda" | "metal" => Ok(Self::Gpu),
+            other => Err(format!("unknown device `{other}` (expected auto, cpu or gpu)")),
+        }
+    }
+}
+
+/// The GPU backend compiled into the loaded `libmlx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    Metal,
+    Cuda,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Cpu => "cpu",
+            Backend::Metal => "metal",
+            Backend::Cuda => "cuda",
+        })
+    }
+}
+
+/// The MLX release of the loaded `libmlx`.
+pub fn mlx_version() -> String {
+    unsafe {
+        let mut s = mlx_sys::mlx_string_new();
+        mlx_sys::mlx_version(&mut s);
+        let ptr = mlx_sys::mlx_string_data(s);
+        let v = if ptr.is_null() {
+            String::from("unknown")
+        } else {
+            std::ffi::CStr::from_ptr(ptr).to_string_lossy().into_owned()
+        };
+        mlx_sys::mlx_string_free(s);
+        v
+    }
+}
+
+/// The GPU backend available in this process, if any.
+pub fn gpu_backend() -> Option<Backend> {
+    let mut cuda = false;
+    let mut metal = false;
+    unsafe {
+        mlx_sys::mlx_cuda_is_available(&mut cuda);
+        mlx_sys::mlx_metal_is_available(&mut metal);
+    }
+    if metal {
+        Some(Backend::Metal)
+    } else if cuda {
+        Some(Backend::Cuda)
+    } else {
+        None
+    }
+}
+
+/// Makes the chosen device MLX's default for this thread and process; returns the backend in use.
+pub fn select(choice: DeviceChoice) -> Result<Backend, String> {
+    let gpu = gpu_backend();
+    let backend = match (choice, gpu) {
+        (DeviceChoice::Cpu, _) | (DeviceChoice::Auto, None) => Backend::Cpu,
+        (DeviceChoice::Auto | DeviceChoice::Gpu, Some(b)) => b,
+        (DeviceChoice::Gpu, None) => {
+            return Err("--device gpu: this MLX build has no GPU backend (on Linux, put the CUDA \
+                        libmlx.so of MLX 0.32.2 on LD_LIBRARY_PATH; see docs/cuda.md)"
+                .into())
+        }
+    };
+    let device = if backend == Backend::Cpu {
+        Device::cpu()
+    } else {
+        Device::gpu()
+    };
+    Device::set_default(&device);
+    Ok(backend)
+}
+
+/// The BLAS library the process has mapped (Linux; the CPU backend's matmul speed depends on it).
+pub fn blas_in_use() -> String {
+    if cfg!(target_os = "macos") {
+        return "Accelerate".into();
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut libs: Vec<&str> = maps
+        .lines()
+        .filter_map(|l| l.rsplit('/').next())
+        .filter(|n| n.contains("blas") || n.contains("lapack"))
+        .collect();
+    libs.sort();
+    libs.dedup();
+    if libs.is_empty() {
+        "none mapped".into()
+    } else {
+        libs.join(", ")
+    }
+}
+
+/// `gsv-server doctor`: what runs where, and proof that it computes.
+pub fn doctor(choice: DeviceChoice, bench: bool) -> anyhow::Result<()> {
+    let backend = select(choice).map_err(anyhow::Error::msg)?;
+    println!("gsv-server {}", env!("CARGO_PKG_VERSION"));
+    println!("MLX version      {}", mlx_version());
+    println!(
+        "GPU backend      {}",
+        gpu_backend().map_or("none".to_string(), |b| b.to_string())
+    );
+    let dev = Device::try_default()?;
+    let dev_type = match dev.get_type()? {
+        DeviceType::Cpu => "cpu",
+        DeviceType::Gpu => "gpu",
+    };
+    println!("device in use    {dev_type}:{} ({backend})", dev.get_index()?);
+
+    // A computation with a known answer: [[1,2],[3,4]]² = [[7,10],[15,22]].
     let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2]);
     let b = a.matmul(&a)?;
     b.eval()?;
-    println!("{:?}", b.as_slice::<f32>());
+    let ok = b.as_slice::<f32>() == [7.0, 10.0, 15.0, 22.0];
+    println!("BLAS             {}", blas_in_use());
+    println!(
+        "check            2x2 matmul {}",
+        if ok { "ok" } else { "WRONG" }
+    );
+    if !ok {
+        anyhow::bail!("MLX computed a wrong matmul: {:?}", b.as_slice::<f32>());
+    }
+    if bench {
+        let r = crate::bench::toy_decode(24, 512, 16, 300)?;
+        println!(
+            "decode-like      24 layers, d 512, f32: {:.2} ms/token ({:.0} tokens/s), 300 steps",
+            r.ms_per_token,
+            1000.0 / r.ms_per_token
+        );
+    }
     Ok(())
 }

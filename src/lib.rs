@@ -1,2 +1,7 @@
-//! gsv-server: GPT-SoVITS text-to-speech on MLX.
+//! gsv-server: GPT-SoVITS text-to-speech on MLX, served over HTTP and WebSocket.
+//!
+//! Dependency direction: `server → engine → {models, audio, text}`. Only the engine's inference
+//! thread touches MLX objects; `server` never sees an `Array`.
+pub mod bench;
 pub mod device;
+pub mod models;

@@ -1,3 +1,28 @@
+use clap::{Parser, Subcommand};
+use gsv_server::device::DeviceChoice;
+
+#[derive(Parser)]
+#[command(name = "gsv-server", version, about = "GPT-SoVITS text-to-speech server on MLX")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the MLX version, backend, device and BLAS in use, and check that a computation runs.
+    Doctor {
+        /// auto | cpu | gpu
+        #[arg(long, env = "GSV_DEVICE", default_value = "auto")]
+        device: DeviceChoice,
+        /// Also time a decode-like step (24 layers, d 512) on random weights.
+        #[arg(long)]
+        bench: bool,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
-    gsv_server::device::doctor()
+    match Cli::parse().command {
+        Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
+    }
 }

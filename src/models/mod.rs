@@ -1,0 +1,8 @@
+//! MLX networks: Arrays in, Arrays out. No tokio, axum or serde_json on the hot path.
+//!
+//! One file per upstream network; `weights` is the only place that reads files and maps names.
+pub mod error;
+pub mod layers;
+pub mod weights;
+
+pub use error::{Error, Result};
