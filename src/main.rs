@@ -19,10 +19,24 @@ enum Command {
         #[arg(long)]
         bench: bool,
     },
+    /// Compare every stage with a golden fixture folder (layout of tests/fixtures, driven by its
+    /// manifest.json); prints a table and exits non-zero on any failure.
+    Parity {
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
+        Command::Parity { dir } => {
+            gsv_server::device::select(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
+            let report = gsv_server::parity::run(&dir)?;
+            println!("{report}");
+            if !report.passed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
