@@ -6,3 +6,8 @@ pub mod bench;
 pub mod device;
 pub mod models;
 pub mod parity;
+pub mod audio;
+pub mod config;
+pub mod engine;
+pub mod server;
+pub mod tts;

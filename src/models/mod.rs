@@ -6,3 +6,10 @@ pub mod layers;
 pub mod weights;
 
 pub use error::{Error, Result};
+
+pub mod bert;
+pub mod gpt;
+pub mod hubert;
+pub mod kv_cache;
+pub mod sampling;
+pub mod sovits;

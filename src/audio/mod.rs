@@ -1,0 +1,1 @@
+//! Audio I/O: decoding reference clips, resampling, spectrograms, encoding responses. (to be written)

@@ -1,0 +1,1 @@
+//! Settings: config/*.toml + environment + CLI. (to be written)

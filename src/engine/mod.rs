@@ -1,0 +1,1 @@
+//! The inference engine: one OS thread owns every MLX object. (to be written)

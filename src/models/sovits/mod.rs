@@ -1,0 +1,1 @@
+//! SoVITS v2 SynthesizerTrn (module/models.py) — (to be written)

@@ -1,0 +1,1 @@
+//! HTTP/WebSocket server (axum). (to be written)
