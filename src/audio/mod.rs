@@ -1,1 +1,2 @@
 //! Audio I/O: decoding reference clips, resampling, spectrograms, encoding responses. (to be written)
+pub mod encode;
