@@ -364,6 +364,9 @@ mod tests {
         let s = Settings::from_file(&path).expect("config/default.toml parses");
         s.validate().expect("config/default.toml validates");
         assert_eq!(s.server.bind, "127.0.0.1:9880");
+        let fixture = Settings::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/fixture.toml")).expect("config/fixture.toml parses");
+        fixture.validate().expect("config/fixture.toml validates");
+        assert_eq!(fixture.voices["fixture"].top_k, Some(1));
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl ErrorKind {
 }
 
 /// Errors raised by the engine or by a [`crate::engine::Backend`].
-#[derive(Debug, Clone, Error)]
+#[derive(Debug, Clone, PartialEq, Error)]
 pub enum EngineError {
     #[error("{message}")]
     InvalidInput {

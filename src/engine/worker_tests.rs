@@ -31,7 +31,7 @@ fn engine(models: ModelPaths, chunks: usize, delay_ms: u64, queue: usize, batch:
         max_pending_samples: 1_000_000,
     };
     let e = Engine::start(options, factory).expect("engine starts");
-    let mut w = e.watch_status();
+    let w = e.watch_status();
     for _ in 0..200 {
         if !matches!(w.borrow().readiness, Readiness::Loading { .. }) {
             break;

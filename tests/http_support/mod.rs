@@ -30,13 +30,43 @@ pub fn fixture_settings() -> Settings {
             language: "en".into(),
             gpt: None,
             sovits: None,
-            top_k: None,
+            // Greedy, as the fixture's e2e_en run: the tiny random GPT then stops after a few tokens.
+            top_k: Some(1),
             top_p: None,
             temperature: None,
             repetition_penalty: None,
             speed: None,
         },
     );
+    // Small token chunks so even the tiny model's short outputs stream in several pieces.
+    s.defaults.stream_chunk_tokens = 4;
+    s
+}
+
+/// A text of `n` sentences (long jobs for queue and disconnect tests).
+pub fn sentences(n: usize) -> String {
+    (0..n).map(|i| format!("Sentence number {i} is here.")).collect::<Vec<_>>().join(" ")
+}
+
+/// Waits until the engine reports `n` active jobs.
+pub async fn wait_for_active(engine: &gsv_server::engine::Engine, n: usize, limit: Duration) -> bool {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if engine.active_jobs() == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+/// Starts the real server (the pipeline `engine::default_backend()` builds) on the fixture
+/// models and waits until it is ready.
+pub async fn fixture_server(settings: Settings) -> RunningServer {
+    let s = start_server(settings, gsv_server::engine::default_backend(), Duration::from_secs(300)).await;
+    let st = s.engine.status();
+    assert_eq!(st.readiness, Readiness::Ready, "the fixture server is not ready: {st:?}");
+    assert_eq!(st.voices.len(), 1, "the fixture voice did not load: {:?}", st.failed_voices);
     s
 }
 

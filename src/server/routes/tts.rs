@@ -65,10 +65,8 @@ pub struct InlineReference {
 /// Synthesize speech. Non-streaming: a complete file with timing headers. Streaming
 /// (`"stream": true`): one container header, then audio chunks as the engine produces them.
 #[utoipa::path(post, path = "/v1/tts", tag = "tts",
-    request_body(content(
-        (TtsRequest = "application/json"),
-        (TtsRequest = "multipart/form-data", description = "parts: `request` (the JSON body) and `reference_audio` (a file)"),
-    )),
+    request_body(description = "JSON; or multipart/form-data with a `request` part (this JSON) and a `reference_audio` file part",
+        content((TtsRequest = "application/json"), (TtsRequest = "multipart/form-data"))),
     responses(
         (status = 200, description = "Audio. Headers: x-seed, x-sample-rate, x-queue-time-ms; non-streaming also x-inference-time-ms, x-time-to-first-audio-ms, x-audio-seconds, x-semantic-tokens, x-tokens-per-second",
             content(("audio/wav"), ("audio/pcm"), ("audio/mpeg"), ("audio/ogg"), ("audio/flac"))),
