@@ -26,10 +26,11 @@ done
 site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "[cuda-runtime] site-packages: $site" >&2
 
-# The NVIDIA runtime libraries the CUDA wheel links through its RPATH ($ORIGIN/../../nvidia/*/lib).
+# The NVIDIA runtime libraries the CUDA wheel links through its RPATH into nvidia/*/lib (CUDA 13
+# packages share one nvidia/cu13/lib; older ones have a folder per package).
 missing=()
-for d in cublas cuda_nvrtc cuda_runtime cudnn cufft nccl; do
-  ls -d "$site/nvidia/$d/lib" >/dev/null 2>&1 || missing+=("$d")
+for l in libcublas libnvrtc libcudart libcufft libcudnn libnccl; do
+  ls "$site"/nvidia/*/lib/$l.so* >/dev/null 2>&1 || missing+=("$l")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ -n "$wheel" ]; then
