@@ -40,3 +40,4 @@ pub enum Language {
     Ko,
     Yue,
 }
+pub use split::SplitMethod;
