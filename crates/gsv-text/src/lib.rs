@@ -41,3 +41,6 @@ pub enum Language {
     Yue,
 }
 pub use split::SplitMethod;
+pub use langseg::{LangDetector, LanguageSetting, ScriptDetector, TraceDetector};
+pub use preprocess::{get_phones, preprocess, prompt_phones, Part, Segment};
+pub use check::{run_check, CheckReport};

@@ -108,3 +108,12 @@ pub fn cleaned_text_to_sequence<S: AsRef<str>>(phones: &[S], version: Version) -
         .ok_or_else(|| Error::Invalid(format!("symbol table {version:?} has no {UNK}")))?;
     Ok(phones.iter().map(|p| table.id(p.as_ref()).unwrap_or(unk)).collect())
 }
+
+/// Upstream version string → table: `v1` → V1; `v2`, `v2Pro`, `v2ProPlus`, `v3`, `v4` → V2.
+pub fn parse_version(s: &str) -> Result<Version, Error> {
+    match s {
+        "v1" => Ok(Version::V1),
+        "v2" | "v2Pro" | "v2ProPlus" | "v3" | "v4" => Ok(Version::V2),
+        other => Err(Error::Invalid(format!("unknown model version `{other}`"))),
+    }
+}
