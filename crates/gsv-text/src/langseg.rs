@@ -35,9 +35,9 @@ pub struct ScriptDetector;
 
 impl LangDetector for ScriptDetector {
     fn detect(&self, text: &str) -> Result<String, Error> {
-        let label = if splitter::contains_kana(text) {
+        let label = if text.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)) {
             "ja"
-        } else if text.chars().any(splitter::is_zh_ja_char) {
+        } else if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
             "zh"
         } else if text.chars().any(|c| ('\u{ac00}'..='\u{d7af}').contains(&c)) {
             "ko"
@@ -408,11 +408,10 @@ fn digit_lang(done: &[LangPart], temp: &[LangPart], i: usize, text: &str, defaul
                 prev.lang.clone()
             } else if ends(&prev.text, &SENTENCE_MARKS) {
                 next.lang.clone()
-            } else if starts(&next.text) {
-                prev.lang.clone()
-            } else if ends(text, &['。', '.']) {
-                prev.lang.clone()
-            } else if prev.text.chars().count() >= next.text.chars().count() {
+            } else if starts(&next.text)
+                || ends(text, &['。', '.'])
+                || prev.text.chars().count() >= next.text.chars().count()
+            {
                 prev.lang.clone()
             } else {
                 next.lang.clone()
