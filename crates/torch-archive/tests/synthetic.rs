@@ -223,3 +223,55 @@ fn parameters_and_ordered_dict_with_metadata() {
     assert_eq!(w.dtype, DType::F16);
     assert_eq!(w.to_f32_vec(), [1.0, -2.0]);
 }
+
+#[test]
+fn protocol_0_text_opcodes() {
+    let mut p = Pickle(vec![0x80, 1]);
+    p.op(b"(dp0\nS'a'\np1\nI01\nsV\\u00e9\np2\nL12345L\nsF1.5\n(lp3\nI7\naI-3\nas(I1\nI2\ntp4\ng4\ns");
+    let v = torch_archive::load(&torch_zip("archive", &p.stop(), &[], false)).expect("loads");
+    let d = v.as_dict().expect("dict");
+    assert_eq!(d[0], (Value::Str("a".into()), Value::Bool(true)));
+    assert_eq!(d[1], (Value::Str("é".into()), Value::Int(12345)));
+    assert_eq!(
+        d[2],
+        (
+            Value::Float(1.5),
+            Value::List(vec![Value::Int(7), Value::Int(-3)])
+        )
+    );
+    let t = Value::Tuple(vec![Value::Int(1), Value::Int(2)]);
+    assert_eq!(d[3], (t.clone(), t));
+}
+
+#[test]
+fn untyped_storage_with_rebuild_tensor_v3() {
+    // torch's `_rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype)`
+    // over an UntypedStorage whose numel counts bytes.
+    let mut p = Pickle::new();
+    p.global("torch._utils", "_rebuild_tensor_v3").mark();
+    p.mark()
+        .str("storage")
+        .global("torch", "UntypedStorage")
+        .str("0")
+        .str("cpu")
+        .int(8)
+        .tuple()
+        .op(b"Q");
+    p.int(1)
+        .ints(&[1])
+        .ints(&[1])
+        .op(b"\x89")
+        .op(b"}")
+        .global("torch", "float32")
+        .tuple()
+        .op(b"R");
+    let v = torch_archive::load(&torch_zip(
+        "archive",
+        &p.stop(),
+        &[("0", f32_bytes(&[1.0, 2.5]))],
+        false,
+    ))
+    .expect("loads");
+    let t = v.as_tensor().expect("tensor");
+    assert_eq!((t.dtype, t.to_f32_vec()), (DType::F32, vec![2.5]));
+}
