@@ -335,3 +335,29 @@ fn stack_misuse() {
         assert!(m.contains(want), "{m} should mention {want}");
     }
 }
+
+#[test]
+fn memo_reference_bomb_is_bounded() {
+    // A 100k-item list passed again and again (via the memo) as arguments to a recorded class.
+    let mut p = Pickle::new();
+    p.op(b"]q\x00(");
+    for _ in 0..100_000 {
+        p.op(b"K\x01");
+    }
+    p.op(b"e0").global("foo", "bar").op(b"q\x01");
+    for _ in 0..50_000 {
+        p.op(b"h\x01h\x00R0");
+    }
+    let (e, m) = err(&torch_zip("archive", &p.stop(), &[], false));
+    assert!(
+        matches!(
+            e,
+            Error::Pickle {
+                opcode: "REDUCE",
+                ..
+            }
+        ),
+        "{m}"
+    );
+    assert!(m.contains("copies more data than its size allows"), "{m}");
+}
