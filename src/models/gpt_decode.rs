@@ -87,6 +87,8 @@ pub struct DecodeRequest {
     pub noise: Option<Box<dyn ExpNoise>>,
     /// Read logits and probabilities at every step into [`StepOutput::trace`] (slow; parity).
     pub trace: bool,
+    /// Never stop on EOS (fixed-length benchmarks); not an upstream behaviour.
+    pub ignore_eos: bool,
 }
 
 impl DecodeRequest {
@@ -104,6 +106,7 @@ impl DecodeRequest {
             stop_style: StopStyle::Batch,
             noise: None,
             trace: false,
+            ignore_eos: false,
         }
     }
 }
@@ -165,6 +168,7 @@ struct Row {
     max_steps: usize,
     style: StopStyle,
     trace: bool,
+    ignore_eos: bool,
     left_pad: i32,
     /// Finished or cancelled: leaves the batch at the next step.
     gone: bool,
@@ -394,7 +398,7 @@ impl BatchDecoder {
                 return Err(Error::Invalid(format!("sequence {}: noise for step {step}: {e}", row.id)));
             }
             let early = row.early_stop_num.is_some_and(|e| row.generated.len() + 1 > e);
-            let reason = if eos_arg || tok == eos {
+            let reason = if !row.ignore_eos && (eos_arg || tok == eos) {
                 Some(StopReason::Eos)
             } else if early {
                 Some(StopReason::EarlyStop)
@@ -500,6 +504,7 @@ impl BatchDecoder {
                 max_steps: req.max_steps,
                 style: if ref_free { StopStyle::Naive } else { req.stop_style },
                 trace: req.trace,
+                ignore_eos: req.ignore_eos,
                 left_pad: 0,
                 gone: false,
             });
