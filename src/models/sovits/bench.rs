@@ -1,0 +1,1 @@
+//! Random-weight SoVITS for benchmarks.
