@@ -1,1 +1,2 @@
-//! The TTS pipeline over the models: voices, text → tokens → waveform, chunked streaming. (to be written)
+//! The TTS pipeline over the models: voices, text → GPT tokens → waveform, chunked streaming.
+pub mod chunker;
