@@ -239,3 +239,25 @@ fn chunk_decode_matches_one_shot_with_enough_context() {
     println!("prefix of {k} tokens vs full decode, last 12 tokens (newest first): {}", per_token.join(" "));
     println!("prefix of {k} tokens vs full decode, tokens 0..{}: {early:.3e}", k - 12);
 }
+
+/// The random-weight builder used by the benchmark enumerates exactly the tensors a real file
+/// holds (names and shapes), so the benchmark runs the same network as a loaded model.
+#[test]
+fn random_model_layout_matches_a_real_file() {
+    use gsv_server::models::sovits::bench::state_dict_shapes;
+    let (_, info) = SynthesizerTrn::load(&sovits_file(), Dtype::Float32).expect("load");
+    let mut v = fixture_value();
+    let mut real: Vec<(String, Vec<i32>)> = weight_items(&mut v)
+        .iter()
+        .filter_map(|(k, t)| match (k, t) {
+            (Value::Str(k), Value::Tensor(t)) => Some((k.clone(), t.shape.iter().map(|&d| d as i32).collect())),
+            _ => None,
+        })
+        .filter(|(k, _)| !k.starts_with("quantizer.vq.layers.0._codebook.") || k.ends_with(".embed"))
+        .collect();
+    let mut built = state_dict_shapes(&info.config, info.version);
+    real.sort();
+    built.sort();
+    assert_eq!(built.len(), real.len());
+    assert_eq!(built, real);
+}
