@@ -308,3 +308,39 @@ pub(crate) fn finals_tone3(item: &Item) -> String {
         None => format!("{finals}5"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every distinct reading of both pypinyin dictionaries, with what pypinyin 0.55.0's
+    /// `Style.INITIALS` / `Style.FINALS_TONE3` (strict, neutral tone 5) make of it.
+    #[test]
+    fn style_conversion_matches_pypinyin_for_every_reading() {
+        let expected = include_str!("../../data/zh/pypinyin_style_expected.txt");
+        let mut bad = Vec::new();
+        let mut n = 0;
+        for line in expected.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert_eq!(f.len(), 3, "malformed line {line:?}");
+            n += 1;
+            let item = Item::Reading(f[0].to_string());
+            let got = (initials(&item), finals_tone3(&item));
+            if got.0 != f[1] || got.1 != f[2] {
+                bad.push(format!("{}: expected ({:?}, {:?}), got {got:?}", f[0], f[1], f[2]));
+            }
+        }
+        assert!(n > 1000);
+        assert!(bad.is_empty(), "{} readings differ:\n{}", bad.len(), bad.join("\n"));
+    }
+
+    #[test]
+    fn lazy_pinyin_segments_words_like_pypinyin() {
+        let styled = |w: &str| -> Vec<String> {
+            readings(w).map(|items| items.iter().map(finals_tone3).collect()).unwrap_or_default()
+        };
+        // 一丁点儿 is a phrase entry (er without tone → er5); 你好, is Han + a verbatim run.
+        assert_eq!(styled("一丁点儿"), ["i1", "ing1", "ian3", "er5"]);
+        assert_eq!(styled("你好,"), ["i3", "ao3", ","]);
+    }
+}
