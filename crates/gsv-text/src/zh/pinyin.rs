@@ -4,6 +4,7 @@
 //!   matching over its phrase dictionary (`mmseg`, `no_non_phrases=True`);
 //! - readings: the phrase entry, else per character the first reading of the single dict;
 //! - style conversion of each tone-marked reading to initials / finals + tone digit.
+//!
 //! Data: `data/zh/pypinyin_single.txt.gz`, `data/zh/pypinyin_phrases.txt.gz` (pypinyin, MIT).
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
