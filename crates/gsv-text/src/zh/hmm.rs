@@ -3,6 +3,7 @@
 //!   `posseg/viterbi.py`, with its state pruning and `max((prob, state))` tie-breaking;
 //! - finalseg (B/M/E/S): jieba_fast's C `_viterbi`, with its strict-`>` tie-breaking and its
 //!   fallback state when every path scores `MIN_FLOAT`.
+//!
 //! Data: `data/zh/jieba_posseg.txt.gz`, `data/zh/jieba_finalseg.txt.gz` (see convert.py there).
 use std::collections::HashMap;
 use std::io::Read;

@@ -4,6 +4,7 @@
 //!   matching over its phrase dictionary (`mmseg`, `no_non_phrases=True`);
 //! - readings: the phrase entry, else per character the first reading of the single dict;
 //! - style conversion of each tone-marked reading to initials / finals + tone digit.
+//!
 //! Data: `data/zh/pypinyin_single.txt.gz`, `data/zh/pypinyin_phrases.txt.gz` (pypinyin, MIT).
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -306,5 +307,41 @@ pub(crate) fn finals_tone3(item: &Item) -> String {
     match numbered.chars().find(|c| c.is_ascii_digit()) {
         Some(d) => format!("{finals}{d}"),
         None => format!("{finals}5"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every distinct reading of both pypinyin dictionaries, with what pypinyin 0.55.0's
+    /// `Style.INITIALS` / `Style.FINALS_TONE3` (strict, neutral tone 5) make of it.
+    #[test]
+    fn style_conversion_matches_pypinyin_for_every_reading() {
+        let expected = include_str!("../../data/zh/pypinyin_style_expected.txt");
+        let mut bad = Vec::new();
+        let mut n = 0;
+        for line in expected.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert_eq!(f.len(), 3, "malformed line {line:?}");
+            n += 1;
+            let item = Item::Reading(f[0].to_string());
+            let got = (initials(&item), finals_tone3(&item));
+            if got.0 != f[1] || got.1 != f[2] {
+                bad.push(format!("{}: expected ({:?}, {:?}), got {got:?}", f[0], f[1], f[2]));
+            }
+        }
+        assert!(n > 1000);
+        assert!(bad.is_empty(), "{} readings differ:\n{}", bad.len(), bad.join("\n"));
+    }
+
+    #[test]
+    fn lazy_pinyin_segments_words_like_pypinyin() {
+        let styled = |w: &str| -> Vec<String> {
+            readings(w).map(|items| items.iter().map(finals_tone3).collect()).unwrap_or_default()
+        };
+        // 一丁点儿 is a phrase entry (er without tone → er5); 你好, is Han + a verbatim run.
+        assert_eq!(styled("一丁点儿"), ["i1", "ing1", "ian3", "er5"]);
+        assert_eq!(styled("你好,"), ["i3", "ao3", ","]);
     }
 }

@@ -88,15 +88,14 @@ fn neural_sandhi(word: &str, pos: &str, mut finals: Vec<String>) -> Result<Vec<S
     let ge_idx = wc.iter().position(|&c| c == '个');
     let last = wc.last().copied();
     let in_last = |set: &str| last.is_some_and(|c| set.contains(c));
-    if in_last("吧呢哈啊呐噻嘛吖嗨呐哦哒额滴哩哟喽啰耶喔诶") || in_last("的地得") {
-        set_last(&mut finals, '5')?;
-    } else if wc.len() == 1 && in_last("了着过") && ["ul", "uz", "ug"].contains(&pos) {
-        set_last(&mut finals, '5')?;
-    } else if wc.len() > 1 && in_last("们子") && ["r", "n"].contains(&pos) && !w.must_not_neural.contains(word) {
-        set_last(&mut finals, '5')?;
-    } else if wc.len() > 1 && in_last("上下里") && ["s", "l", "f"].contains(&pos) {
-        set_last(&mut finals, '5')?;
-    } else if wc.len() > 1 && in_last("来去") && "上下进出回过起开".contains(wc[wc.len() - 2]) {
+    // Upstream's elif chain: the first six branches all make the last syllable neutral.
+    let neutral_last = in_last("吧呢哈啊呐噻嘛吖嗨呐哦哒额滴哩哟喽啰耶喔诶")
+        || in_last("的地得")
+        || (wc.len() == 1 && in_last("了着过") && ["ul", "uz", "ug"].contains(&pos))
+        || (wc.len() > 1 && in_last("们子") && ["r", "n"].contains(&pos) && !w.must_not_neural.contains(word))
+        || (wc.len() > 1 && in_last("上下里") && ["s", "l", "f"].contains(&pos))
+        || (wc.len() > 1 && in_last("来去") && "上下进出回过起开".contains(wc[wc.len() - 2]));
+    if neutral_last {
         set_last(&mut finals, '5')?;
     } else if let Some(g) = ge_idx.filter(|&g| {
         (g >= 1 && (is_numeric(wc[g - 1]) || "几有两半多各整每做是".contains(wc[g - 1]))) || word == "个"
