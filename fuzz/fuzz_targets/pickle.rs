@@ -5,11 +5,22 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-static RECORDS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+static RECORDS: OnceLock<Vec<(String, Vec<u8>, u32)>> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let records = RECORDS.get_or_init(torch_archive_fuzz::records);
-    let mut entries: Vec<(&str, &[u8])> = vec![("archive/data.pkl", data), ("archive/byteorder", b"little")];
-    entries.extend(records.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
+    let mut entries: Vec<(&str, &[u8], u32)> = vec![
+        ("archive/data.pkl", data, torch_archive_fuzz::crc32(data)),
+        (
+            "archive/byteorder",
+            b"little",
+            torch_archive_fuzz::crc32(b"little"),
+        ),
+    ];
+    entries.extend(
+        records
+            .iter()
+            .map(|(n, d, c)| (n.as_str(), d.as_slice(), *c)),
+    );
     let _ = torch_archive::load(&torch_archive_fuzz::stored_zip(&entries));
 });
