@@ -7,7 +7,7 @@
 //! ties and near-ties resolve the same way.
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use flate2::read::GzDecoder;
 
@@ -20,6 +20,11 @@ const TOTAL: f64 = 1_024_908_267_229.0;
 const LIMIT: usize = 24;
 /// wordsegment's chunk size for long input.
 const CHUNK: usize = 250;
+/// Segmentations are deterministic, so they are cached; the cache is emptied when it holds
+/// this many entries.
+const CACHE_LIMIT: usize = 20_000;
+
+static CACHE: LazyLock<Mutex<HashMap<String, Vec<String>>>> = LazyLock::new(Mutex::default);
 
 struct Model {
     unigrams: HashMap<&'static str, f64>,
@@ -130,6 +135,20 @@ impl Model {
 /// `wordsegment.segment(text)`: lower-cased, non-`[a-z0-9]` dropped, segmented in chunks of
 /// 250 characters (each chunk re-segmented together with the last five words before it).
 pub(crate) fn segment(text: &str) -> Result<Vec<String>, Error> {
+    // A poisoned cache only means another thread panicked mid-insert; the map is still valid.
+    if let Some(hit) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
+        return Ok(hit.clone());
+    }
+    let words = segment_uncached(text)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(text.to_string(), words.clone());
+    Ok(words)
+}
+
+fn segment_uncached(text: &str) -> Result<Vec<String>, Error> {
     let model = model()?;
     let clean: String = text
         .chars()
