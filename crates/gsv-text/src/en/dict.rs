@@ -95,14 +95,22 @@ fn build_homographs() -> HashMap<String, Homograph> {
         }
         let fields: Vec<&'static str> = line.trim().split('|').collect();
         if let [head, pron1, pron2, pos1] = fields[..] {
-            let entry = Homograph { pron1: Pron(pron1), pron2: Pron(pron2), pos1 };
+            let entry = Homograph {
+                pron1: Pron(pron1),
+                pron2: Pron(pron2),
+                pos1,
+            };
             map.insert(head.to_lowercase(), entry);
         }
     }
     // GPT-SoVITS's corrections (`en_G2p.__init__`).
     map.insert(
         "read".into(),
-        Homograph { pron1: Pron("R IY1 D"), pron2: Pron("R EH1 D"), pos1: "VBP" },
+        Homograph {
+            pron1: Pron("R IY1 D"),
+            pron2: Pron("R EH1 D"),
+            pos1: "VBP",
+        },
     );
     map.insert(
         "complex".into(),
@@ -146,15 +154,24 @@ mod tests {
 
     #[test]
     fn dictionary_sources_and_overrides() {
-        assert_eq!(phones(cmu("hello").expect("hello")), ["HH", "AH0", "L", "OW1"]);
+        assert_eq!(
+            phones(cmu("hello").expect("hello")),
+            ["HH", "AH0", "L", "OW1"]
+        );
         // From cmudict-fast only.
         assert!(cmu("adblock").is_some());
         // Hot dictionary override.
-        assert_eq!(phones(cmu("conda").expect("conda")), ["K", "AA1", "N", "D", "AH0"]);
+        assert_eq!(
+            phones(cmu("conda").expect("conda")),
+            ["K", "AA1", "N", "D", "AH0"]
+        );
         for deleted in ["ae", "ai", "ar", "ios", "hud", "os"] {
             assert!(cmu(deleted).is_none(), "{deleted} must be deleted");
         }
-        assert_eq!(phones(name("kavya").expect("kavya")), ["K", "AA1", "V", "Y", "AH0"]);
+        assert_eq!(
+            phones(name("kavya").expect("kavya")),
+            ["K", "AA1", "V", "Y", "AH0"]
+        );
         let read = homograph("read").expect("read");
         assert_eq!(read.pos1, "VBP");
     }

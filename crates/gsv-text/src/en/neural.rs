@@ -24,11 +24,12 @@ static CACHE: LazyLock<Mutex<HashMap<String, Vec<&'static str>>>> = LazyLock::ne
 
 /// g2p_en's `phonemes`: decoder output index → symbol.
 const PHONEMES: [&str; 74] = [
-    "<pad>", "<unk>", "<s>", "</s>", "AA0", "AA1", "AA2", "AE0", "AE1", "AE2", "AH0", "AH1", "AH2", "AO0",
-    "AO1", "AO2", "AW0", "AW1", "AW2", "AY0", "AY1", "AY2", "B", "CH", "D", "DH", "EH0", "EH1", "EH2", "ER0",
-    "ER1", "ER2", "EY0", "EY1", "EY2", "F", "G", "HH", "IH0", "IH1", "IH2", "IY0", "IY1", "IY2", "JH", "K",
-    "L", "M", "N", "NG", "OW0", "OW1", "OW2", "OY0", "OY1", "OY2", "P", "R", "S", "SH", "T", "TH", "UH0",
-    "UH1", "UH2", "UW", "UW0", "UW1", "UW2", "V", "W", "Y", "Z", "ZH",
+    "<pad>", "<unk>", "<s>", "</s>", "AA0", "AA1", "AA2", "AE0", "AE1", "AE2", "AH0", "AH1", "AH2",
+    "AO0", "AO1", "AO2", "AW0", "AW1", "AW2", "AY0", "AY1", "AY2", "B", "CH", "D", "DH", "EH0",
+    "EH1", "EH2", "ER0", "ER1", "ER2", "EY0", "EY1", "EY2", "F", "G", "HH", "IH0", "IH1", "IH2",
+    "IY0", "IY1", "IY2", "JH", "K", "L", "M", "N", "NG", "OW0", "OW1", "OW2", "OY0", "OY1", "OY2",
+    "P", "R", "S", "SH", "T", "TH", "UH0", "UH1", "UH2", "UW", "UW0", "UW1", "UW2", "V", "W", "Y",
+    "Z", "ZH",
 ];
 const START: usize = 2;
 const END: usize = 3;
@@ -62,7 +63,11 @@ impl Matrix {
 
     /// `w @ x + b` (numpy: `x @ w.T + b`).
     fn affine(&self, x: &[f32], bias: &Matrix) -> Vec<f32> {
-        self.data.chunks_exact(self.cols).zip(&bias.data).map(|(row, b)| dot(row, x) + b).collect()
+        self.data
+            .chunks_exact(self.cols)
+            .zip(&bias.data)
+            .map(|(row, b)| dot(row, x) + b)
+            .collect()
     }
 }
 
@@ -70,7 +75,12 @@ impl Matrix {
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f64; 8];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
+    let tail: f64 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
     for (ca, cb) in a_chunks.zip(b_chunks) {
         for k in 0..8 {
             lanes[k] += f64::from(ca[k]) * f64::from(cb[k]);
@@ -90,8 +100,17 @@ struct Gru {
 impl Gru {
     fn new(emb: &Matrix, w_ih: &Matrix, b_ih: &Matrix, w_hh: Matrix, b_hh: Matrix) -> Self {
         let rows = emb.data.len() / emb.cols;
-        let data = (0..rows).flat_map(|r| w_ih.affine(emb.row(r), b_ih)).collect();
-        Self { input_gates: Matrix { data, cols: 3 * HIDDEN }, w_hh, b_hh }
+        let data = (0..rows)
+            .flat_map(|r| w_ih.affine(emb.row(r), b_ih))
+            .collect();
+        Self {
+            input_gates: Matrix {
+                data,
+                cols: 3 * HIDDEN,
+            },
+            w_hh,
+            b_hh,
+        }
     }
 
     /// g2p_en's `grucell` (PyTorch GRU gate order r, z, n) for input symbol `symbol`.
@@ -122,7 +141,10 @@ static MODEL: LazyLock<Result<Model, String>> = LazyLock::new(|| load(WEIGHTS));
 fn load(bytes: &[u8]) -> Result<Model, String> {
     let expected: usize = LAYOUT.iter().map(|(_, r, c)| r * c * 4).sum();
     if bytes.len() != expected {
-        return Err(format!("g2p_en weights: {} bytes, expected {expected}", bytes.len()));
+        return Err(format!(
+            "g2p_en weights: {} bytes, expected {expected}",
+            bytes.len()
+        ));
     }
     let mut arrays = Vec::with_capacity(LAYOUT.len());
     let mut offset = 0;
@@ -136,17 +158,30 @@ fn load(bytes: &[u8]) -> Result<Model, String> {
         offset += len;
     }
     let mut it = arrays.into_iter();
-    let mut next = || it.next().ok_or_else(|| "g2p_en weights: missing array".to_string());
-    let (enc_emb, enc_w_ih, enc_w_hh, enc_b_ih, enc_b_hh) = (next()?, next()?, next()?, next()?, next()?);
+    let mut next = || {
+        it.next()
+            .ok_or_else(|| "g2p_en weights: missing array".to_string())
+    };
+    let (enc_emb, enc_w_ih, enc_w_hh, enc_b_ih, enc_b_hh) =
+        (next()?, next()?, next()?, next()?, next()?);
     let encoder = Gru::new(&enc_emb, &enc_w_ih, &enc_b_ih, enc_w_hh, enc_b_hh);
-    let (dec_emb, dec_w_ih, dec_w_hh, dec_b_ih, dec_b_hh) = (next()?, next()?, next()?, next()?, next()?);
+    let (dec_emb, dec_w_ih, dec_w_hh, dec_b_ih, dec_b_hh) =
+        (next()?, next()?, next()?, next()?, next()?);
     let decoder = Gru::new(&dec_emb, &dec_w_ih, &dec_b_ih, dec_w_hh, dec_b_hh);
-    Ok(Model { encoder, decoder, fc_w: next()?, fc_b: next()? })
+    Ok(Model {
+        encoder,
+        decoder,
+        fc_w: next()?,
+        fc_b: next()?,
+    })
 }
 
 /// Forces the lazy load (server start-up warm-up).
 pub(crate) fn warm_up() -> Result<(), Error> {
-    MODEL.as_ref().map(|_| ()).map_err(|e| Error::Invalid(e.clone()))
+    MODEL
+        .as_ref()
+        .map(|_| ())
+        .map_err(|e| Error::Invalid(e.clone()))
 }
 
 /// `G2p.predict(word)`: phone symbols for `word` (which upstream passes lower-cased). Letters
@@ -169,7 +204,13 @@ pub(crate) fn predict(word: &str) -> Result<Vec<&'static str>, Error> {
 /// The GRU encoder-decoder itself.
 fn run(word: &str) -> Result<Vec<&'static str>, Error> {
     let model = MODEL.as_ref().map_err(|e| Error::Invalid(e.clone()))?;
-    let grapheme = |c: char| if c.is_ascii_lowercase() { usize::from(c as u8 - b'a') + 3 } else { 1 };
+    let grapheme = |c: char| {
+        if c.is_ascii_lowercase() {
+            usize::from(c as u8 - b'a') + 3
+        } else {
+            1
+        }
+    };
     let mut h = vec![0.0f32; HIDDEN];
     for index in word.chars().map(grapheme).chain([2]) {
         h = model.encoder.step(index, &h);
@@ -203,13 +244,29 @@ mod tests {
     #[test]
     fn predicts_like_g2p_en() -> Result<(), Error> {
         let cases: [(&str, &[&str]); 8] = [
-            ("helloworld", &["HH", "EH1", "L", "OW0", "W", "ER2", "L", "D"]),
+            (
+                "helloworld",
+                &["HH", "EH1", "L", "OW0", "W", "ER2", "L", "D"],
+            ),
             ("tastic", &["T", "AE1", "S", "T", "IH0", "K"]),
-            ("zindleworp", &["Z", "IH1", "N", "D", "L", "AH0", "W", "ER2", "F"]),
+            (
+                "zindleworp",
+                &["Z", "IH1", "N", "D", "L", "AH0", "W", "ER2", "F"],
+            ),
             ("blorpfish", &["B", "L", "AO1", "R", "P", "F", "IH2", "SH"]),
             ("quexily", &["K", "W", "EH1", "K", "S", "AH0", "L", "IY0"]),
-            ("activationist", &["AE2", "K", "T", "IH0", "V", "EY1", "SH", "AH0", "N", "IH0", "S", "T"]),
-            ("doomscrollable", &["D", "UW1", "M", "S", "K", "R", "OW2", "M", "AH0", "L", "B", "AH0", "L"]),
+            (
+                "activationist",
+                &[
+                    "AE2", "K", "T", "IH0", "V", "EY1", "SH", "AH0", "N", "IH0", "S", "T",
+                ],
+            ),
+            (
+                "doomscrollable",
+                &[
+                    "D", "UW1", "M", "S", "K", "R", "OW2", "M", "AH0", "L", "B", "AH0", "L",
+                ],
+            ),
             // Non-letters are `<unk>` graphemes.
             ("x'y-z", &["EH1", "K", "S", "W", "IY0", "Z"]),
         ];

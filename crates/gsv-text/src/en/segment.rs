@@ -41,18 +41,27 @@ fn load() -> Result<Model, String> {
     // Loaded once for the life of the process: borrowing from a leaked buffer avoids 600k
     // key allocations.
     let text: &'static str = Box::leak(text.into_boxed_str());
-    let (uni_text, bi_text) = text.split_once("\n\n").ok_or("wordsegment data: no bigram section")?;
+    let (uni_text, bi_text) = text
+        .split_once("\n\n")
+        .ok_or("wordsegment data: no bigram section")?;
     let parse = |section: &'static str| -> Result<HashMap<&'static str, f64>, String> {
         section
             .lines()
             .map(|line| {
-                let (key, count) = line.split_once('\t').ok_or_else(|| format!("wordsegment data: bad line {line}"))?;
-                let count: f64 = count.parse().map_err(|_| format!("wordsegment data: bad count in {line}"))?;
+                let (key, count) = line
+                    .split_once('\t')
+                    .ok_or_else(|| format!("wordsegment data: bad line {line}"))?;
+                let count: f64 = count
+                    .parse()
+                    .map_err(|_| format!("wordsegment data: bad count in {line}"))?;
                 Ok((key, count))
             })
             .collect()
     };
-    Ok(Model { unigrams: parse(uni_text)?, bigrams: parse(bi_text)? })
+    Ok(Model {
+        unigrams: parse(uni_text)?,
+        bigrams: parse(bi_text)?,
+    })
 }
 
 fn model() -> Result<&'static Model, Error> {
@@ -79,12 +88,17 @@ impl Model {
     }
 
     fn score(&self, word: &str, previous: Option<&str>, key: &mut String) -> f64 {
-        let Some(previous) = previous else { return self.unigram_score(word) };
+        let Some(previous) = previous else {
+            return self.unigram_score(word);
+        };
         key.clear();
         key.push_str(previous);
         key.push(' ');
         key.push_str(word);
-        match (self.bigrams.get(key.as_str()), self.unigrams.contains_key(previous)) {
+        match (
+            self.bigrams.get(key.as_str()),
+            self.unigrams.contains_key(previous),
+        ) {
             // "Stupid backoff": conditional probability of the word given the previous one.
             (Some(count), true) => count / TOTAL / self.unigram_score(previous),
             _ => self.unigram_score(word),
