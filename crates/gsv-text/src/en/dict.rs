@@ -2,8 +2,10 @@
 //! `en_G2p.__init__`) and g2p_en's homograph table.
 //!
 //! The data files are embedded with `include_str!` and parsed once, lazily, into maps whose
-//! values borrow the embedded text: one allocation per entry (the lower-cased key), so
-//! building the 270k-entry CMU map stays cheap at server start.
+//! keys and values borrow the embedded text, so building the 270k-entry CMU map allocates
+//! nothing per entry. Upstream lower-cases the CMU keys; here they stay as written (all
+//! upper-case, checked by a test) and lookups upper-case the query instead, which is the
+//! same for the ASCII words the tokenizer produces.
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -25,7 +27,7 @@ impl Pron {
 }
 
 /// Upstream `read_dict_new()` + `hot_reload_hot()` minus the deleted keys.
-static CMU: LazyLock<HashMap<String, Pron>> = LazyLock::new(build_cmu);
+static CMU: LazyLock<HashMap<&'static str, Pron>> = LazyLock::new(build_cmu);
 
 /// Upstream `namedict_cache.pickle`, exported as `namedict.tsv`.
 static NAMES: LazyLock<HashMap<&'static str, Pron>> = LazyLock::new(|| {
@@ -54,8 +56,8 @@ fn py_strip(line: &str) -> &str {
     line.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
 }
 
-fn build_cmu() -> HashMap<String, Pron> {
-    let mut map: HashMap<String, Pron> = HashMap::with_capacity(300_000);
+fn build_cmu() -> HashMap<&'static str, Pron> {
+    let mut map: HashMap<&'static str, Pron> = HashMap::with_capacity(300_000);
     // cmudict.rep: entries from line 57 on, `WORD  PH PH ...`; later duplicates win.
     for line in CMUDICT.lines().skip(56) {
         let line = py_strip(line);
@@ -63,24 +65,23 @@ fn build_cmu() -> HashMap<String, Pron> {
         let word = parts.next().unwrap_or_default();
         // [quirk] upstream takes the piece between the first and a possible second double space.
         if let Some(pron) = parts.next() {
-            map.insert(word.to_lowercase(), Pron(pron));
+            map.insert(word, Pron(pron));
         }
     }
     // cmudict-fast.rep: `WORD PH PH ...`, only words not yet present.
     for line in CMUDICT_FAST.lines() {
         let line = py_strip(line);
         let (word, pron) = line.split_once(' ').unwrap_or((line, ""));
-        let key = word.to_lowercase();
-        map.entry(key).or_insert(Pron(pron));
+        map.entry(word).or_insert(Pron(pron));
     }
     // engdict-hot.rep: overrides.
     for line in ENGDICT_HOT.lines() {
         let line = py_strip(line);
         let (word, pron) = line.split_once(' ').unwrap_or((line, ""));
-        map.insert(word.to_lowercase(), Pron(pron));
+        map.insert(word, Pron(pron));
     }
     // Upstream deletes these abbreviations so that they are spelled out letter by letter.
-    for word in ["ae", "ai", "ar", "ios", "hud", "os"] {
+    for word in ["AE", "AI", "AR", "IOS", "HUD", "OS"] {
         map.remove(word);
     }
     map
@@ -94,14 +95,22 @@ fn build_homographs() -> HashMap<String, Homograph> {
         }
         let fields: Vec<&'static str> = line.trim().split('|').collect();
         if let [head, pron1, pron2, pos1] = fields[..] {
-            let entry = Homograph { pron1: Pron(pron1), pron2: Pron(pron2), pos1 };
+            let entry = Homograph {
+                pron1: Pron(pron1),
+                pron2: Pron(pron2),
+                pos1,
+            };
             map.insert(head.to_lowercase(), entry);
         }
     }
     // GPT-SoVITS's corrections (`en_G2p.__init__`).
     map.insert(
         "read".into(),
-        Homograph { pron1: Pron("R IY1 D"), pron2: Pron("R EH1 D"), pos1: "VBP" },
+        Homograph {
+            pron1: Pron("R IY1 D"),
+            pron2: Pron("R EH1 D"),
+            pos1: "VBP",
+        },
     );
     map.insert(
         "complex".into(),
@@ -114,9 +123,9 @@ fn build_homographs() -> HashMap<String, Homograph> {
     map
 }
 
-/// CMU lookup (upstream `self.cmu[word][0]`), `word` already lower-cased.
+/// CMU lookup (upstream `self.cmu[word.lower()][0]`).
 pub(crate) fn cmu(word: &str) -> Option<Pron> {
-    CMU.get(word).copied()
+    CMU.get(word.to_uppercase().as_str()).copied()
 }
 
 /// Name-dictionary lookup, `word` already lower-cased.
@@ -145,16 +154,32 @@ mod tests {
 
     #[test]
     fn dictionary_sources_and_overrides() {
-        assert_eq!(phones(cmu("hello").expect("hello")), ["HH", "AH0", "L", "OW1"]);
+        assert_eq!(
+            phones(cmu("hello").expect("hello")),
+            ["HH", "AH0", "L", "OW1"]
+        );
         // From cmudict-fast only.
         assert!(cmu("adblock").is_some());
         // Hot dictionary override.
-        assert_eq!(phones(cmu("conda").expect("conda")), ["K", "AA1", "N", "D", "AH0"]);
+        assert_eq!(
+            phones(cmu("conda").expect("conda")),
+            ["K", "AA1", "N", "D", "AH0"]
+        );
         for deleted in ["ae", "ai", "ar", "ios", "hud", "os"] {
             assert!(cmu(deleted).is_none(), "{deleted} must be deleted");
         }
-        assert_eq!(phones(name("kavya").expect("kavya")), ["K", "AA1", "V", "Y", "AH0"]);
+        assert_eq!(
+            phones(name("kavya").expect("kavya")),
+            ["K", "AA1", "V", "Y", "AH0"]
+        );
         let read = homograph("read").expect("read");
         assert_eq!(read.pos1, "VBP");
+    }
+
+    #[test]
+    fn cmu_keys_are_upper_case_so_upper_casing_the_query_equals_lower_casing_the_keys() {
+        for key in CMU.keys() {
+            assert_eq!(key.to_lowercase().to_uppercase(), *key, "key {key:?}");
+        }
     }
 }

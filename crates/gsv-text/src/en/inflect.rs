@@ -10,7 +10,9 @@ use regex::Regex;
 
 use crate::Error;
 
-const UNIT: [&str; 10] = ["", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+const UNIT: [&str; 10] = [
+    "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+];
 const TEEN: [&str; 10] = [
     "ten",
     "eleven",
@@ -23,8 +25,9 @@ const TEEN: [&str; 10] = [
     "eighteen",
     "nineteen",
 ];
-const TEN: [&str; 10] =
-    ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const TEN: [&str; 10] = [
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
 const MILL: [&str; 12] = [
     " ",
     " thousand",
@@ -80,11 +83,26 @@ fn tenfn(tens: usize, units: usize, mill: &str) -> String {
     }
 }
 
-fn hundfn(h: usize, t: usize, u: usize, index: usize, andword: &str, whole: &str) -> Result<String, Error> {
+fn hundfn(
+    h: usize,
+    t: usize,
+    u: usize,
+    index: usize,
+    andword: &str,
+    whole: &str,
+) -> Result<String, Error> {
     if h != 0 {
-        let and = if t != 0 || u != 0 { format!(" {andword} ") } else { String::new() };
+        let and = if t != 0 || u != 0 {
+            format!(" {andword} ")
+        } else {
+            String::new()
+        };
         let mill = millfn(index, whole)?;
-        Ok(format!("{} hundred{and}{}{mill}, ", UNIT[h], tenfn(t, u, MILL[0])))
+        Ok(format!(
+            "{} hundred{and}{}{mill}, ",
+            UNIT[h],
+            tenfn(t, u, MILL[0])
+        ))
     } else if t != 0 || u != 0 {
         let mill = millfn(index, whole)?;
         Ok(format!("{}{mill}, ", tenfn(t, u, MILL[0])))
@@ -107,7 +125,11 @@ fn enword(digits: &str, andword: &str) -> Result<String, Error> {
     let mut out = String::new();
     for g in 0..n_groups {
         let index = n_groups - 1 - g;
-        let (start, end) = if g == 0 { (0, head) } else { (head + (g - 1) * 3, head + g * 3) };
+        let (start, end) = if g == 0 {
+            (0, head)
+        } else {
+            (head + (g - 1) * 3, head + g * 3)
+        };
         let group = &bytes[start..end];
         match group {
             [u] if g == 0 => {
@@ -119,7 +141,14 @@ fn enword(digits: &str, andword: &str) -> Result<String, Error> {
                 out.push_str(&tenfn(digit(*t), digit(*u), millfn(index, digits)?));
                 out.push_str(", ");
             }
-            [h, t, u] => out.push_str(&hundfn(digit(*h), digit(*t), digit(*u), index, andword, digits)?),
+            [h, t, u] => out.push_str(&hundfn(
+                digit(*h),
+                digit(*t),
+                digit(*u),
+                index,
+                andword,
+                digits,
+            )?),
             _ => return Err(Error::Invalid(format!("cannot group digits of {digits}"))),
         }
     }
@@ -146,7 +175,11 @@ pub(crate) fn number_to_words(num: &str, andword: &str) -> Result<String, Error>
         _ => (num, false),
     };
     let digits: String = digits.chars().filter(char::is_ascii_digit).collect();
-    let digits = if digits.is_empty() { "0".to_string() } else { digits };
+    let digits = if digits.is_empty() {
+        "0".to_string()
+    } else {
+        digits
+    };
     let chunk = tidy(&enword(&digits, andword)?, Some(andword));
     let mut parts: Vec<String> = chunk.split(", ").map(str::to_string).collect();
     if ordinal {
@@ -168,7 +201,9 @@ pub(crate) fn year_to_words(num: u32) -> String {
     let mut end = head;
     while start < bytes.len() {
         match &bytes[start..end] {
-            [t, u] if digit(*t) != 0 => raw.push_str(&format!("{}, ", tenfn(digit(*t), digit(*u), MILL[0]))),
+            [t, u] if digit(*t) != 0 => {
+                raw.push_str(&format!("{}, ", tenfn(digit(*t), digit(*u), MILL[0])))
+            }
             [_, u] if digit(*u) != 0 => raw.push_str(&format!(" oh {}, ", UNIT[digit(*u)])),
             [_, _] => raw.push_str(" oh oh, "),
             [u] if digit(*u) != 0 => raw.push_str(&format!("{}, ", UNIT[digit(*u)])),
@@ -178,7 +213,11 @@ pub(crate) fn year_to_words(num: u32) -> String {
         end = (end + 2).min(bytes.len());
     }
     let chunk = tidy(&raw, None);
-    chunk.split(", ").collect::<Vec<_>>().join(", ").replace(", ", " ")
+    chunk
+        .split(", ")
+        .collect::<Vec<_>>()
+        .join(", ")
+        .replace(", ", " ")
 }
 
 /// `engine.ordinal(digits)` for an ASCII digit string: the digits plus `st`/`nd`/`rd`/`th`.
@@ -226,7 +265,11 @@ mod tests {
             ("101", "and", "one hundred and one"),
             ("1000", "", "one thousand"),
             ("1000001", "and", "one million and one"),
-            ("1234567", "", "one million, two hundred thirty-four thousand, five hundred sixty-seven"),
+            (
+                "1234567",
+                "",
+                "one million, two hundred thirty-four thousand, five hundred sixty-seven",
+            ),
             ("23rd", "and", "twenty-third"),
             ("101st", "and", "one hundred and first"),
             ("0th", "and", "zeroth"),

@@ -20,7 +20,9 @@ const PY_S: &str = r"[\s\x1C-\x1F]";
 const SUPERSCRIPTS: &str = "[⁰¹²³⁴⁵⁶⁷⁸⁹ˣʸⁿ]";
 
 static RE_ASMD: LazyLock<Regex> = LazyLock::new(|| {
-    let operand = format!(r"((-?)((\d+)(\.\d+)?{SUPERSCRIPTS}*)|(\.\d+{SUPERSCRIPTS}*)|([A-Za-z]{SUPERSCRIPTS}*))");
+    let operand = format!(
+        r"((-?)((\d+)(\.\d+)?{SUPERSCRIPTS}*)|(\.\d+{SUPERSCRIPTS}*)|([A-Za-z]{SUPERSCRIPTS}*))"
+    );
     re(&format!(r"{operand}{PY_S}+([+\-×÷=]){PY_S}+{operand}"))
 });
 static RE_INTEGER: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"(?:^|{PY_S}+)(-)(\d+)")));
@@ -45,8 +47,13 @@ fn re(pattern: &str) -> Regex {
 /// Upstream `rep_map`, in its order. [quirk] upstream `re.escape`s the keys, so the two
 /// character-class keys only match their literal text (`"，"`, `"；"`, `":"`, `'"'` … are
 /// *not* replaced here; the character filter later deletes them).
-const REP_MAP: [(&str, &str); 5] =
-    [("[;:：，；]", ","), ("[\"’]", "'"), ("。", "."), ("！", "!"), ("？", "?")];
+const REP_MAP: [(&str, &str); 5] = [
+    ("[;:：，；]", ","),
+    ("[\"’]", "'"),
+    ("。", "."),
+    ("！", "!"),
+    ("？", "?"),
+];
 
 /// Upstream `punctuation` (symbols.py): `! ? … , . -`.
 const PUNCTUATION: [char; 6] = ['!', '?', '…', ',', '.', '-'];
@@ -98,7 +105,10 @@ pub(crate) fn is_py_word(c: char) -> bool {
 
 /// `\b` between `chars[i-1]` and `chars[i]`.
 fn boundary(chars: &[char], i: usize) -> bool {
-    let before = i.checked_sub(1).and_then(|j| chars.get(j)).is_some_and(|&c| is_py_word(c));
+    let before = i
+        .checked_sub(1)
+        .and_then(|j| chars.get(j))
+        .is_some_and(|&c| is_py_word(c));
     let after = chars.get(i).is_some_and(|&c| is_py_word(c));
     before != after
 }
@@ -138,10 +148,16 @@ fn collect(chars: &[char], from: usize, to: usize) -> String {
 /// Python `int(s)` for what upstream's regexes capture: the canonical decimal digits.
 fn py_int(s: &str) -> Result<String, Error> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 4300 {
-        return Err(Error::Invalid(format!("invalid literal for int() with base 10: '{s}'")));
+        return Err(Error::Invalid(format!(
+            "invalid literal for int() with base 10: '{s}'"
+        )));
     }
     let trimmed = s.trim_start_matches('0');
-    Ok(if trimmed.is_empty() { "0".into() } else { trimmed.into() })
+    Ok(if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed.into()
+    })
 }
 
 fn small(digits: &str) -> Option<u64> {
@@ -181,10 +197,16 @@ fn times(text: &str) -> Result<String, Error> {
         };
         let colon = i + hour_len;
         let (m1, m2) = (at(hour_len + 1), at(hour_len + 2));
-        if at(hour_len) != ':' || !matches!(m1, '0'..='5') || !m2.is_ascii_digit() || !boundary(chars, colon + 3) {
+        if at(hour_len) != ':'
+            || !matches!(m1, '0'..='5')
+            || !m2.is_ascii_digit()
+            || !boundary(chars, colon + 3)
+        {
             return Ok(None);
         }
-        let mut hours: u32 = collect(chars, i, colon).parse().map_err(|_| Error::Invalid("hour".into()))?;
+        let mut hours: u32 = collect(chars, i, colon)
+            .parse()
+            .map_err(|_| Error::Invalid("hour".into()))?;
         let minutes = u32::from(m1 as u8 - b'0') * 10 + u32::from(m2 as u8 - b'0');
         let period = if hours < 12 { "a.m." } else { "p.m." };
         if hours > 12 {
@@ -194,7 +216,10 @@ fn times(text: &str) -> Result<String, Error> {
         let text = if minutes == 0 {
             format!("{hour_word} o'clock {period}")
         } else {
-            format!("{hour_word} {} {period}", number_to_words(&minutes.to_string(), "and")?)
+            format!(
+                "{hour_word} {} {period}",
+                number_to_words(&minutes.to_string(), "and")?
+            )
         };
         Ok(Some((colon + 3, text)))
     })
@@ -209,7 +234,9 @@ fn measurements(text: &str) -> Result<String, Error> {
         }
         let int_end = digits_at(chars, i);
         let mut num_end = int_end;
-        if chars.get(int_end) == Some(&'.') && chars.get(int_end + 1).is_some_and(char::is_ascii_digit) {
+        if chars.get(int_end) == Some(&'.')
+            && chars.get(int_end + 1).is_some_and(char::is_ascii_digit)
+        {
             num_end = digits_at(chars, int_end + 1);
         }
         for (sign, one, many) in MEASUREMENTS {
@@ -219,7 +246,11 @@ fn measurements(text: &str) -> Result<String, Error> {
                 let number = collect(chars, i, num_end);
                 // [quirk] upstream drops the "." to get the count, so only a plain "1" is singular.
                 let count = py_int(&number.replace('.', ""))?;
-                let unit = if num_end == int_end && count == "1" { one } else { many };
+                let unit = if num_end == int_end && count == "1" {
+                    one
+                } else {
+                    many
+                };
                 return Ok(Some((end, format!("{number} {unit}"))));
             }
         }
@@ -234,7 +265,11 @@ fn money(found: &str, units: [&str; 4]) -> Result<String, Error> {
     if parts.len() > 2 {
         return Ok(format!("{found} {major_many}"));
     }
-    let major = if parts[0].is_empty() { "0".to_string() } else { py_int(parts[0])? };
+    let major = if parts[0].is_empty() {
+        "0".to_string()
+    } else {
+        py_int(parts[0])?
+    };
     let minor = match parts.get(1) {
         Some(p) if !p.is_empty() => py_int(&format!("{p:0<2}"))?,
         _ => "0".to_string(),
@@ -281,7 +316,11 @@ fn fraction(numerator: &str, denominator: &str) -> Result<String, Error> {
         "1" => return Ok(numerator_part),
         _ => {
             let ordinal = sub_ord(&number_to_words(&denominator, "and")?);
-            if numerator != "0" && numerator != "1" { format!("{ordinal}s") } else { ordinal }
+            if numerator != "0" && numerator != "1" {
+                format!("{ordinal}s")
+            } else {
+                ordinal
+            }
         }
     };
     Ok(format!("{numerator_part} {denominator_part}"))
@@ -292,10 +331,14 @@ fn number(digits: &str) -> Result<String, Error> {
     let num = py_int(digits)?;
     match small(&num) {
         Some(2000) => Ok("two thousand".into()),
-        Some(n @ 2001..=2009) => Ok(format!("two thousand {}", number_to_words(&(n % 100).to_string(), "and")?)),
-        Some(n @ 1001..=2999) if n % 100 == 0 => {
-            Ok(format!("{} hundred", number_to_words(&(n / 100).to_string(), "and")?))
-        }
+        Some(n @ 2001..=2009) => Ok(format!(
+            "two thousand {}",
+            number_to_words(&(n % 100).to_string(), "and")?
+        )),
+        Some(n @ 1001..=2999) if n % 100 == 0 => Ok(format!(
+            "{} hundred",
+            number_to_words(&(n / 100).to_string(), "and")?
+        )),
         // The match arm bounds keep `n` in u32 range.
         Some(n @ 1001..=2999) => Ok(year_to_words(n as u32)),
         _ => number_to_words(&num, ""),
@@ -321,7 +364,9 @@ fn expand(text: &str) -> Result<String, Error> {
     }
     // [quirk] the whole match, leading whitespace included, becomes "negative N".
     text = RE_INTEGER.replace_all(&text, "negative ${2}").into_owned();
-    text = COMMA_NUMBER.replace_all(&text, |c: &Captures| group(c, 1).replace(',', "")).into_owned();
+    text = COMMA_NUMBER
+        .replace_all(&text, |c: &Captures| group(c, 1).replace(',', ""))
+        .into_owned();
     text = times(&text)?;
     text = measurements(&text)?;
     let pounds = ["pound", "pounds", "penny", "pence"];
@@ -398,9 +443,18 @@ mod tests {
     #[test]
     fn normalises_like_upstream() -> Result<(), Error> {
         let cases = [
-            ("I have 3 apples and 12 oranges.", "I have three apples and twelve oranges."),
-            ("It costs $12.50, or about £10.", "It costs twelve dollars and fifty cents, or about ten pounds."),
-            ("Wake me at 7:05, not at 19:30.", "Wake me at seven five a.m. not at seven thirty p.m."),
+            (
+                "I have 3 apples and 12 oranges.",
+                "I have three apples and twelve oranges.",
+            ),
+            (
+                "It costs $12.50, or about £10.",
+                "It costs twelve dollars and fifty cents, or about ten pounds.",
+            ),
+            (
+                "Wake me at 7:05, not at 19:30.",
+                "Wake me at seven five a.m. not at seven thirty p.m.",
+            ),
             ("Hello，world！How are you？", "Helloworld! How are you?"),
             ("e.g. cats", "for example cats"),
             ("NASA", "N A S A"),

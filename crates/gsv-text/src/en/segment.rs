@@ -7,7 +7,7 @@
 //! ties and near-ties resolve the same way.
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use flate2::read::GzDecoder;
 
@@ -20,6 +20,11 @@ const TOTAL: f64 = 1_024_908_267_229.0;
 const LIMIT: usize = 24;
 /// wordsegment's chunk size for long input.
 const CHUNK: usize = 250;
+/// Segmentations are deterministic, so they are cached; the cache is emptied when it holds
+/// this many entries.
+const CACHE_LIMIT: usize = 20_000;
+
+static CACHE: LazyLock<Mutex<HashMap<String, Vec<String>>>> = LazyLock::new(Mutex::default);
 
 struct Model {
     unigrams: HashMap<&'static str, f64>,
@@ -36,18 +41,27 @@ fn load() -> Result<Model, String> {
     // Loaded once for the life of the process: borrowing from a leaked buffer avoids 600k
     // key allocations.
     let text: &'static str = Box::leak(text.into_boxed_str());
-    let (uni_text, bi_text) = text.split_once("\n\n").ok_or("wordsegment data: no bigram section")?;
+    let (uni_text, bi_text) = text
+        .split_once("\n\n")
+        .ok_or("wordsegment data: no bigram section")?;
     let parse = |section: &'static str| -> Result<HashMap<&'static str, f64>, String> {
         section
             .lines()
             .map(|line| {
-                let (key, count) = line.split_once('\t').ok_or_else(|| format!("wordsegment data: bad line {line}"))?;
-                let count: f64 = count.parse().map_err(|_| format!("wordsegment data: bad count in {line}"))?;
+                let (key, count) = line
+                    .split_once('\t')
+                    .ok_or_else(|| format!("wordsegment data: bad line {line}"))?;
+                let count: f64 = count
+                    .parse()
+                    .map_err(|_| format!("wordsegment data: bad count in {line}"))?;
                 Ok((key, count))
             })
             .collect()
     };
-    Ok(Model { unigrams: parse(uni_text)?, bigrams: parse(bi_text)? })
+    Ok(Model {
+        unigrams: parse(uni_text)?,
+        bigrams: parse(bi_text)?,
+    })
 }
 
 fn model() -> Result<&'static Model, Error> {
@@ -74,12 +88,17 @@ impl Model {
     }
 
     fn score(&self, word: &str, previous: Option<&str>, key: &mut String) -> f64 {
-        let Some(previous) = previous else { return self.unigram_score(word) };
+        let Some(previous) = previous else {
+            return self.unigram_score(word);
+        };
         key.clear();
         key.push_str(previous);
         key.push(' ');
         key.push_str(word);
-        match (self.bigrams.get(key.as_str()), self.unigrams.contains_key(previous)) {
+        match (
+            self.bigrams.get(key.as_str()),
+            self.unigrams.contains_key(previous),
+        ) {
             // "Stupid backoff": conditional probability of the word given the previous one.
             (Some(count), true) => count / TOTAL / self.unigram_score(previous),
             _ => self.unigram_score(word),
@@ -130,6 +149,20 @@ impl Model {
 /// `wordsegment.segment(text)`: lower-cased, non-`[a-z0-9]` dropped, segmented in chunks of
 /// 250 characters (each chunk re-segmented together with the last five words before it).
 pub(crate) fn segment(text: &str) -> Result<Vec<String>, Error> {
+    // A poisoned cache only means another thread panicked mid-insert; the map is still valid.
+    if let Some(hit) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
+        return Ok(hit.clone());
+    }
+    let words = segment_uncached(text)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(text.to_string(), words.clone());
+    Ok(words)
+}
+
+fn segment_uncached(text: &str) -> Result<Vec<String>, Error> {
     let model = model()?;
     let clean: String = text
         .chars()

@@ -100,9 +100,14 @@ fn word_with_inner_marks(chars: &[char], start: usize) -> Option<usize> {
     if !chars.get(start).is_some_and(|&c| is_letter(c)) {
         return None;
     }
-    let end = run_end(chars, start + 1, |c| is_letter(c) || matches!(c, '\'' | '-' | '_'));
+    let end = run_end(chars, start + 1, |c| {
+        is_letter(c) || matches!(c, '\'' | '-' | '_')
+    });
     // Back off to the last letter that leaves at least one character in between.
-    (start + 2..end).rev().find(|&k| is_letter(chars[k])).map(|k| k + 1)
+    (start + 2..end)
+        .rev()
+        .find(|&k| is_letter(chars[k]))
+        .map(|k| k + 1)
 }
 
 /// `[\w_]+`.
@@ -136,12 +141,30 @@ mod tests {
     #[test]
     fn splits_like_tweet_tokenizer() {
         let cases: [(&str, &[&str]); 6] = [
-            ("ten thirty a.m. and", &["ten", "thirty", "a", ".", "m", ".", "and"]),
-            ("It's a state-of-the-art, well-designed system!", &[
-                "It's", "a", "state-of-the-art", ",", "well-designed", "system", "!",
-            ]),
-            ("and 'single quotes' then", &["and", "'", "single", "quotes", "'", "then"]),
-            ("visit openai.com. now", &["visit", "openai.com", ".", "now"]),
+            (
+                "ten thirty a.m. and",
+                &["ten", "thirty", "a", ".", "m", ".", "and"],
+            ),
+            (
+                "It's a state-of-the-art, well-designed system!",
+                &[
+                    "It's",
+                    "a",
+                    "state-of-the-art",
+                    ",",
+                    "well-designed",
+                    "system",
+                    "!",
+                ],
+            ),
+            (
+                "and 'single quotes' then",
+                &["and", "'", "single", "quotes", "'", "then"],
+            ),
+            (
+                "visit openai.com. now",
+                &["visit", "openai.com", ".", "now"],
+            ),
             ("x''''y", &["x'''y"]),
             ("a . . b", &["a", ". .", "b"]),
         ];
