@@ -40,3 +40,7 @@ pub enum Language {
     Ko,
     Yue,
 }
+pub use split::SplitMethod;
+pub use langseg::{LangDetector, LanguageSetting, ScriptDetector, TraceDetector};
+pub use preprocess::{get_phones, preprocess, prompt_phones, Part, Segment};
+pub use check::{run_check, CheckReport};
