@@ -1,1 +1,389 @@
-//! Settings: config/*.toml + environment + CLI. (to be written)
+//! Settings: `config/*.toml`, then `GSV_*` environment variables, then CLI flags (clap reads both
+//! the flag and its variable; a flag wins over the variable, either wins over the file).
+//!
+//! Relative paths in the file are taken from the current directory (the repository root when run
+//! through `scripts/serve.sh`).
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::device::DeviceChoice;
+use crate::engine::{BackendConfig, EngineOptions, ModelPaths, RefAudio, VoiceSpec};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// `gsv-server serve` flags. Each also reads a `GSV_*` variable; unset ones keep the file's value.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML settings file. Default: config/default.toml when it exists, else built-in defaults.
+    #[arg(long, env = "GSV_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:9880 (inside a container).
+    #[arg(long, env = "GSV_BIND")]
+    pub bind: Option<String>,
+    /// auto | cpu | gpu.
+    #[arg(long, env = "GSV_DEVICE")]
+    pub device: Option<DeviceChoice>,
+    /// Require `Authorization: Bearer <key>` on every route except /health, /metrics and docs.
+    #[arg(long, env = "GSV_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Jobs that may wait for the engine; more are refused with 429 (refusing beats unbounded waits).
+    #[arg(long, env = "GSV_QUEUE_SIZE")]
+    pub queue_size: Option<usize>,
+    /// Most jobs decoded together in one batched GPT step.
+    #[arg(long, env = "GSV_MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// GPT (s1) checkpoint, `.ckpt`.
+    #[arg(long, env = "GSV_GPT_MODEL")]
+    pub gpt_model: Option<PathBuf>,
+    /// SoVITS (s2) checkpoint, `.pth`.
+    #[arg(long, env = "GSV_SOVITS_MODEL")]
+    pub sovits_model: Option<PathBuf>,
+    /// chinese-hubert-base folder.
+    #[arg(long, env = "GSV_HUBERT_MODEL")]
+    pub hubert_model: Option<PathBuf>,
+    /// chinese-roberta-wwm-ext-large folder.
+    #[arg(long, env = "GSV_BERT_MODEL")]
+    pub bert_model: Option<PathBuf>,
+    /// Comma-separated allowed CORS origins (`*` = any).
+    #[arg(long, env = "GSV_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+    /// Log as JSON lines (for log shippers) instead of text.
+    #[arg(long, env = "GSV_LOG_JSON")]
+    pub log_json: Option<bool>,
+}
+
+/// Everything the server needs, after file + env + flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub engine: EngineSettings,
+    pub models: ModelSettings,
+    pub limits: Limits,
+    pub defaults: Defaults,
+    pub upstream: UpstreamSettings,
+    /// Named voices, prepared at start: `[voices.NAME]`.
+    pub voices: BTreeMap<String, VoiceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Empty = no authentication.
+    pub api_key: String,
+    /// Allowed CORS origins; empty = no CORS headers, `["*"]` = any origin.
+    pub cors_origins: Vec<String>,
+    /// Upper bound on one HTTP request, so shutdown never waits forever.
+    pub request_timeout_s: u64,
+    pub log_json: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    pub device: DeviceChoice,
+    pub queue_size: usize,
+    pub max_batch: usize,
+    /// Chunks buffered per job toward its client before the worker keeps a backlog.
+    pub updates_capacity: usize,
+    /// Seconds of audio a job may hold back for a client that does not read before it fails.
+    pub max_pending_seconds: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    pub gpt: PathBuf,
+    pub sovits: PathBuf,
+    pub hubert: PathBuf,
+    pub bert: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_text_chars: usize,
+    /// Reference clips must last between these (upstream refuses outside 3–10 s).
+    pub min_ref_seconds: f32,
+    pub max_ref_seconds: f32,
+    /// Requests in flight on one WebSocket connection.
+    pub max_ws_in_flight: usize,
+}
+
+/// Used when a request leaves a field out (a voice's own sampling settings come first).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Defaults {
+    pub top_k: usize,
+    pub top_p: f32,
+    pub temperature: f32,
+    pub repetition_penalty: f32,
+    pub speed: f32,
+    pub text_split_method: String,
+    pub fragment_interval: f32,
+    /// Tokens per chunk when streaming (upstream min_chunk_length).
+    pub stream_chunk_tokens: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// Directories whose audio files `/tts?ref_audio_path=` may read, besides configured clips.
+    pub allowed_ref_dirs: Vec<PathBuf>,
+}
+
+/// `[voices.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceConfig {
+    pub ref_audio: PathBuf,
+    /// Transcript of the clip; empty = reference-free mode.
+    #[serde(default)]
+    pub transcript: String,
+    pub language: String,
+    pub gpt: Option<PathBuf>,
+    pub sovits: Option<PathBuf>,
+    pub top_k: Option<usize>,
+    pub top_p: Option<f32>,
+    pub temperature: Option<f32>,
+    pub repetition_penalty: Option<f32>,
+    pub speed: Option<f32>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: "127.0.0.1:9880".into(),
+            api_key: String::new(),
+            cors_origins: Vec::new(),
+            request_timeout_s: 600,
+            log_json: false,
+        }
+    }
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings { device: DeviceChoice::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0 }
+    }
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        let v2 = Path::new("models/gsv-v2final-pretrained");
+        ModelSettings {
+            gpt: v2.join("s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"),
+            sovits: v2.join("s2G2333k.pth"),
+            hubert: "models/chinese-hubert-base".into(),
+            bert: "models/chinese-roberta-wwm-ext-large".into(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: 20 << 20, max_text_chars: 4096, min_ref_seconds: 3.0, max_ref_seconds: 10.0, max_ws_in_flight: 4 }
+    }
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        // Upstream api_v2 defaults (spec §8.1).
+        Defaults {
+            top_k: 15,
+            top_p: 1.0,
+            temperature: 1.0,
+            repetition_penalty: 1.35,
+            speed: 1.0,
+            text_split_method: "cut5".into(),
+            fragment_interval: 0.3,
+            stream_chunk_tokens: 16,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings::default(),
+            engine: EngineSettings::default(),
+            models: ModelSettings::default(),
+            limits: Limits::default(),
+            defaults: Defaults::default(),
+            upstream: UpstreamSettings::default(),
+            voices: BTreeMap::new(),
+        }
+    }
+}
+
+const DEFAULT_CONFIG: &str = "config/default.toml";
+
+impl Settings {
+    /// Reads a TOML settings file.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+    }
+
+    /// File (explicit, else config/default.toml if present, else defaults), then env/flags.
+    pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
+        let mut s = match &args.config {
+            Some(p) => Settings::from_file(p)?,
+            None if Path::new(DEFAULT_CONFIG).exists() => Settings::from_file(Path::new(DEFAULT_CONFIG))?,
+            None => Settings::default(),
+        };
+        s.apply(args);
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn apply(&mut self, a: &ServeArgs) {
+        if let Some(v) = &a.bind {
+            self.server.bind = v.clone();
+        }
+        if let Some(v) = a.device {
+            self.engine.device = v;
+        }
+        if let Some(v) = &a.api_key {
+            self.server.api_key = v.clone();
+        }
+        if let Some(v) = a.queue_size {
+            self.engine.queue_size = v;
+        }
+        if let Some(v) = a.max_batch {
+            self.engine.max_batch = v;
+        }
+        if let Some(v) = &a.gpt_model {
+            self.models.gpt = v.clone();
+        }
+        if let Some(v) = &a.sovits_model {
+            self.models.sovits = v.clone();
+        }
+        if let Some(v) = &a.hubert_model {
+            self.models.hubert = v.clone();
+        }
+        if let Some(v) = &a.bert_model {
+            self.models.bert = v.clone();
+        }
+        if let Some(v) = &a.cors_origins {
+            self.server.cors_origins = v.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        }
+        if let Some(v) = a.log_json {
+            self.server.log_json = v;
+        }
+    }
+
+    /// Refuses settings that would only fail later, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| Err(ConfigError::Invalid { key: key.into(), message });
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return bad("server.bind", format!("`{}` is not an address like 127.0.0.1:9880", self.server.bind));
+        }
+        if self.engine.queue_size == 0 {
+            return bad("engine.queue_size", "must be at least 1".into());
+        }
+        if self.engine.max_batch == 0 {
+            return bad("engine.max_batch", "must be at least 1".into());
+        }
+        if self.limits.max_text_chars == 0 {
+            return bad("limits.max_text_chars", "must be at least 1".into());
+        }
+        if !(self.limits.min_ref_seconds <= self.limits.max_ref_seconds) {
+            return bad("limits.min_ref_seconds", "must not exceed limits.max_ref_seconds".into());
+        }
+        for name in self.voices.keys() {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return bad(&format!("voices.{name}"), "voice names use letters, digits, '-', '_' and '.' only".into());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| ConfigError::Invalid {
+            key: "server.bind".into(),
+            message: format!("`{}` is not an address like 127.0.0.1:9880", self.server.bind),
+        })
+    }
+
+    /// What the engine needs from these settings.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            backend: BackendConfig {
+                device: self.engine.device,
+                models: ModelPaths {
+                    gpt: self.models.gpt.clone(),
+                    sovits: self.models.sovits.clone(),
+                    hubert: self.models.hubert.clone(),
+                    bert: self.models.bert.clone(),
+                },
+                max_batch: self.engine.max_batch,
+                min_ref_seconds: self.limits.min_ref_seconds,
+                max_ref_seconds: self.limits.max_ref_seconds,
+            },
+            voices: self
+                .voices
+                .iter()
+                .map(|(name, v)| VoiceSpec {
+                    name: name.clone(),
+                    ref_audio: RefAudio::Path(v.ref_audio.clone()),
+                    transcript: v.transcript.clone(),
+                    language: v.language.to_ascii_lowercase(),
+                    gpt: v.gpt.clone(),
+                    sovits: v.sovits.clone(),
+                })
+                .collect(),
+            queue_size: self.engine.queue_size,
+            updates_capacity: self.engine.updates_capacity,
+            max_pending_samples: (self.engine.max_pending_seconds.max(1.0) * crate::engine::SAMPLE_RATE as f32) as usize,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_config_parses_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG);
+        let s = Settings::from_file(&path).expect("config/default.toml parses");
+        s.validate().expect("config/default.toml validates");
+        assert_eq!(s.server.bind, "127.0.0.1:9880");
+        let fixture = Settings::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/fixture.toml")).expect("config/fixture.toml parses");
+        fixture.validate().expect("config/fixture.toml validates");
+        assert_eq!(fixture.voices["fixture"].top_k, Some(1));
+    }
+
+    #[test]
+    fn flags_and_env_win_over_the_file() {
+        let mut s: Settings = toml::from_str("[server]\nbind = \"127.0.0.1:1\"\n[engine]\nqueue_size = 3").unwrap();
+        let args = ServeArgs { bind: Some("0.0.0.0:9".into()), queue_size: Some(5), cors_origins: Some(vec![" * ".into()]), ..Default::default() };
+        s.apply(&args);
+        assert_eq!(s.server.bind, "0.0.0.0:9");
+        assert_eq!(s.engine.queue_size, 5);
+        assert_eq!(s.server.cors_origins, vec!["*"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = toml::from_str::<Settings>("[server]\nbindd = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("bindd"), "{err}");
+        let s: Settings = toml::from_str("[engine]\nqueue_size = 0").unwrap();
+        assert!(s.validate().unwrap_err().to_string().contains("engine.queue_size"));
+    }
+}

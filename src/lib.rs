@@ -11,3 +11,12 @@ pub mod config;
 pub mod engine;
 pub mod server;
 pub mod tts;
+
+/// Structured logs to stderr: `RUST_LOG` filters (default `info`), JSON lines when `json`.
+/// Safe to call more than once (later calls are no-ops).
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}

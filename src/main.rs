@@ -10,6 +10,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the HTTP/WebSocket API (settings: config/default.toml, GSV_* variables, flags).
+    Serve(gsv_server::config::ServeArgs),
     /// Print the MLX version, backend, device and BLAS in use, and check that a computation runs.
     Doctor {
         /// auto | cpu | gpu
@@ -46,10 +48,19 @@ enum Command {
     Parity {
         dir: std::path::PathBuf,
     },
+    /// Print the OpenAPI document (what openapi/openapi.json holds).
+    Openapi,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Serve(args) => {
+            let settings = gsv_server::config::Settings::load(&args)?;
+            gsv_server::init_logging(settings.server.log_json);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(gsv_server::server::run(settings, gsv_server::engine::default_backend()))?;
+            Ok(())
+        }
         Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
         Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
@@ -81,6 +92,10 @@ fn main() -> anyhow::Result<()> {
             if !report.passed() {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", gsv_server::server::openapi::document());
             Ok(())
         }
     }

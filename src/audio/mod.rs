@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod decode;
+pub mod encode;
 pub mod resample;
 pub mod spectrogram;
 

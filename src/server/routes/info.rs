@@ -1,0 +1,108 @@
+//! `/health`, `/v1/voices`, `/metrics`.
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::engine::{Readiness, VoiceInfo};
+use crate::server::AppState;
+
+/// `/health` body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ready`, `loading`, `no_models` or `failed`.
+    pub status: String,
+    /// Why the server is not ready (absent when ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Missing model files (status `no_models`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// How to get the missing files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    pub voices: usize,
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    pub active_jobs: usize,
+    pub version: String,
+}
+
+/// Ready (200) once the models and voices are loaded; otherwise 503 saying what is missing.
+#[utoipa::path(get, path = "/health", tag = "service",
+    responses(
+        (status = 200, description = "Ready to synthesize", body = Health),
+        (status = 503, description = "Loading, models missing, or failed to load", body = Health),
+    ))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    let s = state.engine.status();
+    let (status, message, missing, hint) = match s.readiness {
+        Readiness::Ready => ("ready", None, Vec::new(), None),
+        Readiness::Loading { message } => ("loading", Some(message), Vec::new(), None),
+        Readiness::NoModels { missing, hint } => {
+            ("no_models", Some(format!("model files are missing: {}", missing.join(", "))), missing, Some(hint))
+        }
+        Readiness::Failed { message } => ("failed", Some(message), Vec::new(), None),
+    };
+    let body = Health {
+        status: status.into(),
+        message,
+        missing,
+        hint,
+        voices: s.voices.len(),
+        queue_depth: state.engine.queued(),
+        queue_capacity: state.engine.queue_capacity(),
+        active_jobs: state.engine.active_jobs(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let code = if status == "ready" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
+}
+
+/// `/v1/voices` body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VoiceList {
+    pub voices: Vec<VoiceEntry>,
+    /// Configured voices that failed to load, with the reason.
+    pub failed: Vec<FailedVoice>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VoiceEntry {
+    #[serde(flatten)]
+    pub info: VoiceInfo,
+    /// Transcript of the reference clip.
+    pub transcript: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FailedVoice {
+    pub name: String,
+    pub error: String,
+}
+
+/// The voices prepared at start (from `[voices.*]` in the config).
+#[utoipa::path(get, path = "/v1/voices", tag = "voices",
+    responses((status = 200, description = "Prepared voices", body = VoiceList)))]
+pub async fn voices(State(state): State<AppState>) -> Json<VoiceList> {
+    let s = state.engine.status();
+    let voices = s
+        .voices
+        .into_iter()
+        .map(|info| {
+            let transcript = state.settings.voices.get(&info.name).map(|v| v.transcript.clone()).unwrap_or_default();
+            VoiceEntry { info, transcript }
+        })
+        .collect();
+    let failed = s.failed_voices.into_iter().map(|(name, error)| FailedVoice { name, error }).collect();
+    Json(VoiceList { voices, failed })
+}
+
+/// Prometheus text exposition (`gsv_*` metrics).
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,199 @@
+//! `POST /v1/audio/speech` and `GET /v1/models`: OpenAI's speech contract, so the official client
+//! libraries work against this server. Errors use OpenAI's `{"error": {...}}` shape.
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::audio::encode::{AudioFormat, StreamEncoder};
+use crate::engine::{JobUpdate, VoiceSelect, SAMPLE_RATE};
+use crate::server::error::{ApiError, ApiErrorKind, AppJson};
+use crate::server::params::{build_job, RawParams};
+use crate::server::{respond, AppState};
+
+/// OpenAI's hard limit on `input`.
+pub const MAX_INPUT_CHARS: usize = 4096;
+/// Model ids accepted (all run the same engine); the OpenAI names let existing clients work unchanged.
+pub const MODELS: &[&str] = &["gpt-sovits-v2", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
+/// OpenAI's `pcm` is 24 kHz.
+const PCM_RATE: u32 = 24_000;
+
+/// OpenAI `CreateSpeechRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SpeechRequest {
+    /// One of `GET /v1/models` (`gpt-sovits-v2`, or the OpenAI names `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts`).
+    #[schema(example = "tts-1")]
+    pub model: String,
+    /// Text to speak, at most 4096 characters.
+    #[schema(example = "The quick brown fox jumped over the lazy dog.")]
+    pub input: String,
+    /// A configured voice name (`GET /v1/voices`), or `{"id": name}`.
+    #[schema(value_type = String, example = "narrator")]
+    pub voice: VoiceParam,
+    /// Accepted and ignored (GPT-SoVITS takes its style from the reference clip).
+    pub instructions: Option<String>,
+    /// mp3 (default), opus, flac, wav, pcm (24 kHz s16le). `aac` is not supported.
+    pub response_format: Option<String>,
+    /// 0.25 to 4.0 (default 1.0).
+    pub speed: Option<f32>,
+    /// `audio` (default): the audio bytes, streamed as produced. `sse`: Server-Sent Events with
+    /// `speech.audio.delta` (base64 audio) and `speech.audio.done`.
+    pub stream_format: Option<String>,
+}
+
+/// `voice`: a name, or an object with an `id`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum VoiceParam {
+    Name(String),
+    Object { id: String },
+}
+
+/// Synthesize speech (OpenAI-compatible).
+#[utoipa::path(post, path = "/v1/audio/speech", tag = "openai", request_body = SpeechRequest,
+    responses(
+        (status = 200, description = "Audio in `response_format`, streamed as produced; or `text/event-stream` when `stream_format` is `sse`",
+            content(("audio/mpeg"), ("audio/ogg"), ("audio/flac"), ("audio/wav"), ("audio/pcm"), ("text/event-stream"))),
+        (status = 400, description = "Invalid request", body = crate::server::error::OpenAiErrorResponse,
+            example = json!({"error": {"message": "`response_format` `aac` is not supported (supported: mp3, opus, flac, wav, pcm)", "type": "invalid_request_error", "param": "response_format", "code": "unsupported_format"}})),
+        (status = 401, description = "Missing or wrong API key", body = crate::server::error::OpenAiErrorResponse),
+        (status = 429, description = "Queue full", body = crate::server::error::OpenAiErrorResponse),
+        (status = 503, description = "Models missing or loading", body = crate::server::error::OpenAiErrorResponse),
+    ))]
+pub async fn speech(State(state): State<AppState>, AppJson(req): AppJson<SpeechRequest>) -> Result<Response, ApiError> {
+    if !MODELS.contains(&req.model.as_str()) {
+        return Err(ApiError::invalid("model", format!("`model` `{}` does not exist (available: {})", req.model, MODELS.join(", ")))
+            .with_code("model_not_found"));
+    }
+    let chars = req.input.chars().count();
+    if chars > MAX_INPUT_CHARS {
+        return Err(ApiError::invalid("input", format!("`input` has {chars} characters; the limit is {MAX_INPUT_CHARS}")));
+    }
+    let format_name = req.response_format.unwrap_or_else(|| "mp3".into()).to_ascii_lowercase();
+    let format = match format_name.as_str() {
+        "mp3" | "opus" | "flac" | "wav" | "pcm" => AudioFormat::parse(&format_name),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::invalid("response_format", format!("`response_format` `{format_name}` is not supported (supported: mp3, opus, flac, wav, pcm)"))
+            .with_code("unsupported_format")
+    })?;
+    let sse = match req.stream_format.as_deref().unwrap_or("audio") {
+        "audio" => false,
+        "sse" => true,
+        other => return Err(ApiError::invalid("stream_format", format!("`stream_format` must be `audio` or `sse`, got `{other}`"))),
+    };
+    let voice = match req.voice {
+        VoiceParam::Name(n) | VoiceParam::Object { id: n } => n,
+    };
+    if !state.settings.voices.contains_key(&voice) {
+        let known: Vec<&str> = state.settings.voices.keys().map(String::as_str).collect();
+        let mut e = ApiError::new(ApiErrorKind::UnknownVoice, format!("`voice` `{voice}` is not configured (available: {})", known.join(", ")))
+            .with_code("voice_not_found");
+        e.param = Some("voice".into());
+        return Err(e);
+    }
+    let raw = RawParams { text: req.input, voice: Some(VoiceSelect::Named(voice)), speed: req.speed, ..Default::default() };
+    let job = build_job(&state.settings, raw).map_err(|e| e.rename_param("text", "input"))?;
+    let seed = job.sampling.seed;
+    let span = tracing::info_span!("job", route = "openai", chars, seed);
+    let started = respond::started(state.engine.submit(job, span)?).await?;
+    let rate = if format == AudioFormat::Pcm { PCM_RATE } else { SAMPLE_RATE };
+    if sse {
+        sse_response(started, format, rate)
+    } else {
+        respond::stream_response(started, format, rate, seed)
+    }
+}
+
+#[derive(Serialize)]
+struct Usage {
+    input_tokens: usize,
+    output_tokens: usize,
+    total_tokens: usize,
+}
+
+/// `stream_format=sse`: `speech.audio.delta` events carry base64 slices of the encoded stream,
+/// `speech.audio.done` ends it (with token usage); a failure sends an `error` event.
+fn sse_response(s: respond::Started, format: AudioFormat, rate: u32) -> Result<Response, ApiError> {
+    let mut encoder = StreamEncoder::new(format, SAMPLE_RATE, rate).map_err(|e| ApiError::new(ApiErrorKind::Internal, e.to_string()))?;
+    let head = encoder.header().map_err(|e| ApiError::new(ApiErrorKind::Internal, e.to_string()))?;
+    let delta = |bytes: &[u8]| {
+        let audio = base64::engine::general_purpose::STANDARD.encode(bytes);
+        Event::default().data(serde_json::json!({"type": "speech.audio.delta", "audio": audio}).to_string())
+    };
+    let first = futures_util::stream::iter((!head.is_empty()).then(|| delta(&head)));
+    let events = futures_util::stream::unfold(Some((s.handle, Some(encoder), 0usize)), move |state| async move {
+        let (mut handle, mut enc, mut tokens) = state?;
+        loop {
+            let encoder = enc.as_mut()?;
+            let (bytes, last) = match handle.updates.recv().await {
+                Some(JobUpdate::Audio(a)) => (encoder.push(&a), false),
+                Some(JobUpdate::Started { .. }) => continue,
+                Some(JobUpdate::Done(r)) => {
+                    tokens = r.stats.tokens;
+                    (enc.take()?.finish(), true)
+                }
+                Some(JobUpdate::Failed(e)) => return Some((vec![error_event(&e.to_string())], None)),
+                None => return Some((vec![error_event("the engine dropped the job")], None)),
+            };
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(e) => return Some((vec![error_event(&e.to_string())], None)),
+            };
+            let mut out = Vec::new();
+            if !bytes.is_empty() {
+                out.push(delta(&bytes));
+            }
+            if last {
+                let usage = Usage { input_tokens: 0, output_tokens: tokens, total_tokens: tokens };
+                out.push(Event::default().data(serde_json::json!({"type": "speech.audio.done", "usage": usage}).to_string()));
+                return Some((out, None));
+            }
+            if !out.is_empty() {
+                return Some((out, Some((handle, enc, tokens))));
+            }
+        }
+    })
+    .flat_map(futures_util::stream::iter);
+    let stream = first.chain(events).map(Ok::<_, Infallible>);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+fn error_event(message: &str) -> Event {
+    tracing::warn!("sse stream failed: {message}");
+    Event::default().data(
+        serde_json::json!({"type": "error", "error": {"message": message, "type": "server_error", "param": null, "code": "synthesis_failed"}})
+            .to_string(),
+    )
+}
+
+/// OpenAI `GET /v1/models` list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelList {
+    pub object: String,
+    pub data: Vec<Model>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Model {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub owned_by: String,
+}
+
+/// The model ids `/v1/audio/speech` accepts.
+#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "Models", body = ModelList)))]
+pub async fn models() -> Json<ModelList> {
+    let data = MODELS
+        .iter()
+        .map(|id| Model { id: (*id).into(), object: "model".into(), created: 0, owned_by: "gsv-server".into() })
+        .collect();
+    Json(ModelList { object: "list".into(), data })
+}

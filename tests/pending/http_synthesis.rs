@@ -1,0 +1,186 @@
+//! Synthesis through every HTTP route with the REAL pipeline on the fixture models (tiny random
+//! weights: the audio is noise-like, but it is computed by the real GPT + SoVITS, so lengths,
+//! formats, streaming and cancellation are real).
+mod http_support;
+
+use std::io::Cursor;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use http_support::{fixture_server, fixture_settings, fixtures, sentences, wait_for_active};
+use serde_json::json;
+
+fn wav_samples(bytes: &[u8]) -> (u32, Vec<i16>) {
+    let mut r = hound::WavReader::new(Cursor::new(bytes)).expect("a WAV file");
+    let rate = r.spec().sample_rate;
+    (rate, r.samples::<i16>().map(|s| s.expect("sample")).collect())
+}
+
+#[tokio::test]
+async fn every_route_synthesizes() {
+    let s = fixture_server(fixture_settings()).await;
+    let c = reqwest::Client::new();
+    let u = s.url();
+
+    // Native, each format.
+    for format in ["wav", "pcm", "mp3", "opus", "flac"] {
+        let r = c.post(format!("{u}/v1/tts")).json(&json!({"text": "Hello there.", "voice": "fixture", "seed": 5, "format": format})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{format}: {}", r.text().await.unwrap_or_default());
+        assert_eq!(r.headers()["x-seed"], "5");
+        assert!(r.headers()["x-semantic-tokens"].to_str().unwrap().parse::<u32>().unwrap() > 0);
+        let body = r.bytes().await.unwrap();
+        match format {
+            "wav" => {
+                let (rate, x) = wav_samples(&body);
+                assert_eq!(rate, 32_000);
+                assert!(x.len() > 3200 && x.iter().any(|v| *v != 0), "{} samples", x.len());
+            }
+            "pcm" => assert!(body.len() > 6400 && body.len() % 2 == 0),
+            "mp3" => assert!(body.len() > 200 && (body[0] == 0xFF || &body[..3] == b"ID3")),
+            "opus" => assert_eq!(&body[..4], b"OggS"),
+            _ => assert_eq!(&body[..4], b"fLaC"),
+        }
+    }
+
+    // Upstream GET and POST, by the configured clip's path.
+    let clip = fixtures().join("audio/ref_32k.wav");
+    let clip = clip.to_str().unwrap();
+    let r = c
+        .get(format!("{u}/tts"))
+        .query(&[
+            ("text", "Hello there."),
+            ("text_lang", "en"),
+            ("ref_audio_path", clip),
+            ("prompt_text", "The quick brown fox jumps over the lazy dog."),
+            ("prompt_lang", "en"),
+            ("top_k", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (rate, x) = wav_samples(&r.bytes().await.unwrap());
+    assert_eq!((rate, x.is_empty()), (32_000, false));
+    let r = c
+        .post(format!("{u}/tts"))
+        .json(&json!({"text": "Hello there.", "text_lang": "en", "ref_audio_path": clip, "prompt_text": "", "prompt_lang": "en", "top_k": 1, "media_type": "raw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "reference-free mode through /tts");
+    assert!(r.bytes().await.unwrap().len() > 1000);
+
+    // Inline reference: base64 JSON and multipart upload.
+    let clip_bytes = std::fs::read(fixtures().join("audio/ref_32k.wav")).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&clip_bytes);
+    let r = c
+        .post(format!("{u}/v1/tts"))
+        .json(&json!({"text": "Hello there.", "top_k": 1, "reference": {"audio_base64": b64, "transcript": "The quick brown fox jumps over the lazy dog.", "language": "en"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let form = reqwest::multipart::Form::new()
+        .text("request", json!({"text": "Hello there.", "top_k": 1, "reference": {"transcript": "The quick brown fox jumps over the lazy dog.", "language": "en"}}).to_string())
+        .part("reference_audio", reqwest::multipart::Part::bytes(clip_bytes).file_name("ref.wav"));
+    let r = c.post(format!("{u}/v1/tts")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!wav_samples(&r.bytes().await.unwrap()).1.is_empty());
+
+    // OpenAI.
+    let r = c.post(format!("{u}/v1/audio/speech")).json(&json!({"model": "tts-1", "input": "Hello there.", "voice": "fixture", "response_format": "wav"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.bytes().await.unwrap().is_empty());
+
+    // An undecodable inline clip fails that request only.
+    let r = c
+        .post(format!("{u}/v1/tts"))
+        .json(&json!({"text": "Hello.", "reference": {"audio_base64": base64::engine::general_purpose::STANDARD.encode(b"not audio"), "language": "en"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error_type"], "invalid_input", "{e}");
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_audio() {
+    let s = fixture_server(fixture_settings()).await;
+    let c = reqwest::Client::new();
+    let body = json!({"text": "Please call me when you get to the station.", "voice": "fixture", "seed": 1234, "top_k": 5});
+    let a = c.post(format!("{}/v1/tts", s.url())).json(&body).send().await.unwrap().bytes().await.unwrap();
+    let b = c.post(format!("{}/v1/tts", s.url())).json(&body).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn http_stream_delivers_audio_before_the_job_ends() {
+    let s = fixture_server(fixture_settings()).await;
+    let t0 = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/tts", s.url()))
+        .json(&json!({"text": sentences(6), "voice": "fixture", "stream": true, "format": "pcm"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    let first_at = t0.elapsed();
+    let still_running = s.engine.active_jobs() == 1;
+    let mut pieces = 1;
+    let mut total = first.len();
+    while let Some(b) = body.next().await {
+        total += b.unwrap().len();
+        pieces += 1;
+    }
+    let end_at = t0.elapsed();
+    assert!(still_running, "the job had already ended when the first chunk arrived");
+    assert!(pieces >= 2 && first_at < end_at, "first {first_at:?}, end {end_at:?}, {pieces} pieces");
+    assert!(total > 32_000, "{total} bytes");
+}
+
+#[tokio::test]
+async fn a_disconnect_cancels_the_job() {
+    let s = fixture_server(fixture_settings()).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/tts", s.url()))
+        .json(&json!({"text": sentences(40), "voice": "fixture", "stream": true, "format": "pcm"}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    assert_eq!(s.engine.active_jobs(), 1);
+    drop(body);
+    assert!(wait_for_active(&s.engine, 0, Duration::from_secs(10)).await, "the job counter did not drop after the client left");
+    let metrics = reqwest::get(format!("{}/metrics", s.url())).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gsv_jobs_total{outcome=\"cancelled\"}"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429() {
+    let mut settings = fixture_settings();
+    settings.engine.queue_size = 1;
+    settings.engine.max_batch = 1;
+    let s = fixture_server(settings).await;
+    let c = reqwest::Client::new();
+    let long = json!({"text": sentences(40), "voice": "fixture", "stream": true, "format": "pcm"});
+    let a = c.post(format!("{}/v1/tts", s.url())).json(&long).send().await.unwrap();
+    assert!(wait_for_active(&s.engine, 1, Duration::from_secs(30)).await);
+    let (url, body) = (s.url(), long.clone());
+    let b = tokio::spawn(async move { reqwest::Client::new().post(format!("{url}/v1/tts")).json(&body).send().await });
+    let t0 = Instant::now();
+    while s.engine.queued() < 1 && t0.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let r = c.post(format!("{}/v1/tts", s.url())).json(&json!({"text": "hi", "voice": "fixture"})).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error_type"], "overloaded");
+    drop(a);
+    b.abort();
+}
