@@ -436,7 +436,8 @@ impl Hubert {
             )));
         }
         let x = Array::from_slice(wav16k, &[1, wav16k.len() as i32]);
-        Ok(self.forward(&x)?.transpose_axes(&[0, 2, 1])?)
+        // Row-major, so callers may read it with `as_slice`.
+        Ok(self.forward(&x)?.transpose_axes(&[0, 2, 1])?.contiguous()?)
     }
 
     /// `last_hidden_state` `[B, T, H]` of a waveform batch `[B, N]`.
@@ -581,4 +582,52 @@ pub(crate) fn random_tensors(shapes: &[(String, Vec<i32>)], seed: u64) -> Result
         out.insert(name.clone(), a);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> HubertConfig {
+        serde_json::from_value(serde_json::json!({
+            "conv_dim": [8, 8, 8], "conv_kernel": [10, 3, 2], "conv_stride": [5, 2, 2],
+            "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "intermediate_size": 8, "num_conv_pos_embeddings": 4, "num_conv_pos_embedding_groups": 4
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn random_build_passes_strict_loading_and_frames_match() {
+        let m = bench_random(tiny(), 0).unwrap();
+        for n in [400, 1000, 1601] {
+            let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.1).sin()).collect();
+            let y = m.ssl_content(&x).unwrap();
+            assert_eq!(y.shape(), &[1, 16, m.frames(n) as i32], "n = {n}");
+            y.eval().unwrap();
+            assert_eq!(y.try_as_slice::<f32>().map(|s| s.len()).ok(), Some(16 * m.frames(n)));
+        }
+        assert!(m.ssl_content(&[0.0; 5]).is_err());
+    }
+
+    #[test]
+    fn missing_and_unexpected_keys_are_reported() {
+        let cfg = tiny();
+        let mut t = random_tensors(&cfg.param_shapes(), 1).unwrap();
+        t.remove("encoder.layers.1.final_layer_norm.bias");
+        t.insert("encoder.extra".into(), Array::from_f32(1.0));
+        let e = Hubert::from_weights(cfg, Weights::from_map(t, "t"), Dtype::Float32)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("encoder.layers.1.final_layer_norm.bias") && e.contains("encoder.extra"), "{e}");
+    }
+
+    #[test]
+    fn normalisation_has_zero_mean_unit_variance() {
+        let y = normalize_input(&[1.0, 2.0, 3.0, 4.0]);
+        let mean: f32 = y.iter().sum::<f32>() / 4.0;
+        let var: f32 = y.iter().map(|v| v * v).sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{mean} {var}");
+    }
 }
