@@ -266,8 +266,34 @@ impl SelfAttention {
 
 struct FeatureConv {
     conv: Conv1d,
+    /// The same weight as `[k·C_in, C_out]`, for the unfold + matmul form of the conv.
+    unfolded_weight: Array,
+    kernel: i32,
+    stride: i32,
     /// GroupNorm (one group per channel: normalise over time) or LayerNorm (over channels).
     norm: Option<(Array, Array, bool)>,
+}
+
+impl FeatureConv {
+    /// Strided, ungrouped conv as unfold (a strided view of the windows) + one matmul: on the CPU
+    /// this runs through BLAS and is several times faster than MLX's direct conv at these sizes.
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let (k, s) = (self.kernel, self.stride);
+        if t < k {
+            return Err(Error::Invalid(format!("{t} frames are fewer than the conv kernel {k}")));
+        }
+        let frames = (t - k) / s + 1;
+        let (t64, c64, s64) = (t as i64, c as i64, s as i64);
+        let windows = x
+            .as_strided(&[b, frames, k, c][..], &[t64 * c64, s64 * c64, c64, 1][..], None)?
+            .reshape(&[b, frames, k * c])?;
+        let y = ops::matmul(&windows, &self.unfolded_weight)?;
+        Ok(match &self.conv.bias {
+            Some(bias) => y.add(bias)?,
+            None => y,
+        })
+    }
 }
 
 struct EncoderLayer {
@@ -345,8 +371,19 @@ impl Hubert {
                     group,
                 )
             });
+            let conv = Conv1d::from_torch(&weight, bias, s, 0, 1, 1)?;
+            let (cout, k) = (weight.shape()[0], config.conv_kernel[i]);
+            let unfolded_weight = if weight.ndim() == 3 {
+                conv.weight.reshape(&[cout, -1])?.t()
+            } else {
+                // Missing key: reported by `finish` below.
+                weight.clone()
+            };
             convs.push(FeatureConv {
-                conv: Conv1d::from_torch(&weight, bias, s, 0, 1, 1)?,
+                conv,
+                unfolded_weight,
+                kernel: k,
+                stride: s,
                 norm,
             });
         }
@@ -459,7 +496,7 @@ impl Hubert {
         }
         let mut x = wav.as_dtype(self.dtype)?.expand_dims(-1)?;
         for c in &self.convs {
-            x = c.conv.forward(&x)?;
+            x = c.forward(&x)?;
             if let Some((g, b, group)) = &c.norm {
                 x = if *group {
                     // GroupNorm with one group per channel normalises each channel over time.
