@@ -6,7 +6,7 @@ this repository): full-size v2 models with random weights (configs/s1longer-v2.y
 configs/s2.json for SoVITS), built in memory, so no download is needed.
 
 Workloads (same as gsv-server's):
-  gpt_b1     Text2SemanticDecoder.infer_panel_naive, batch 1, fixed token count (EOS suppressed),
+  gpt_b1     Text2SemanticDecoder.infer_panel (= infer_panel_naive), batch 1, fixed token count (EOS suppressed),
              top_k 15, top_p 1, temperature 1, repetition_penalty 1.35 (api_v2 defaults)
   gpt_bN     infer_panel_batch_infer (TTS.run's parallel_infer path) with N sequences
   sovits     SynthesizerTrn.decode of 250 codes (10 s of audio), noise_scale 0.5
@@ -41,6 +41,8 @@ def import_with_stubs(name):
                     stub = types.ModuleType(mod_name)
                     stub.__path__ = []
                     stub.__getattr__ = lambda attr, _n=mod_name: type(attr, (), {"__init__": lambda self, *a, **k: None})
+                    if mod_name == "tqdm":  # progress bars: pass the iterable through
+                        stub.tqdm = lambda it=None, *a, **k: it
                     sys.modules[mod_name] = stub
             print(f"[bench-upstream] stubbed missing module {missing}", file=sys.stderr)
     raise RuntimeError(f"could not import {name}")
@@ -110,7 +112,7 @@ def main():
 
     def run_b1():
         with torch.no_grad():
-            y, idx = gpt.infer_panel_naive(phones, torch.tensor([tx], device=dev), prompt, bert,
+            y, idx = gpt.infer_panel(phones, torch.tensor([tx], device=dev), prompt, bert,
                                            early_stop_num=args.tokens - 1, **sampling)
         return idx
 

@@ -60,3 +60,106 @@ pub fn toy_decode(layers: usize, d: i32, heads: i32, steps: usize) -> anyhow::Re
         ms_per_token: t.elapsed().as_secs_f64() * 1000.0 / steps as f64,
     })
 }
+
+/// What `gsv-server bench` measures (full-size v2 dimensions, random weights built in memory).
+#[derive(Debug, Clone)]
+pub struct FullBenchOptions {
+    pub dtype: mlx_rs::Dtype,
+    /// GPT batch-1 tokens (EOS ignored) and per-position report points.
+    pub gpt_tokens: usize,
+    pub gpt_positions: Vec<usize>,
+    pub batch_sizes: Vec<usize>,
+    pub batch_tokens: usize,
+    /// SoVITS decode length in tokens (250 = 10 s).
+    pub sovits_tokens: usize,
+    pub repeats: usize,
+    pub skip_features: bool,
+}
+
+impl Default for FullBenchOptions {
+    fn default() -> Self {
+        Self {
+            dtype: mlx_rs::Dtype::Float32,
+            gpt_tokens: 500,
+            gpt_positions: vec![1, 250, 500],
+            batch_sizes: vec![4, 16],
+            batch_tokens: 128,
+            sovits_tokens: 250,
+            repeats: 3,
+            skip_features: false,
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn timed<T>(repeats: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<f64> {
+    f()?; // warm-up: kernels compiled, caches allocated
+    let mut times = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(median(times))
+}
+
+/// Runs every benchmark and returns one JSON document (the table printer reads the same).
+pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
+    use crate::models::{bert, gpt_bench, hubert, sovits};
+    use serde_json::json;
+
+    let device = format!("{:?}", mlx_rs::Device::try_default()?.get_type()?).to_lowercase();
+    let mut out = json!({
+        "implementation": "gsv-server",
+        "version": env!("CARGO_PKG_VERSION"),
+        "mlx": crate::device::mlx_version(),
+        "device": device,
+        "backend": crate::device::gpu_backend().map(|b| b.to_string()).filter(|_| device == "gpu").unwrap_or_else(|| "cpu".into()),
+        "dtype": format!("{:?}", opts.dtype),
+    });
+
+    let g = gpt_bench::run(&gpt_bench::BenchOptions {
+        dtype: opts.dtype,
+        tokens: opts.gpt_tokens,
+        positions: opts.gpt_positions.clone(),
+        batch_sizes: opts.batch_sizes.clone(),
+        batch_tokens: opts.batch_tokens,
+        ..gpt_bench::BenchOptions::default()
+    })?;
+    out["gpt"] = serde_json::to_value(&g)?;
+
+    let cfg = sovits::SovitsConfig::v2();
+    let model = sovits::bench::random_model(&cfg, 3, opts.dtype)?;
+    let t = sovits::bench::decode_rtf(&model, opts.sovits_tokens, 60, opts.repeats)?;
+    out["sovits"] = json!({
+        "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
+        "mean_seconds": t.mean_seconds, "rtf": t.rtf,
+        "stages": {"enc_p": t.stages[0], "flow": t.stages[1], "generator": t.stages[2]},
+    });
+
+    if !opts.skip_features {
+        let hub = hubert::bench_random(hubert::HubertConfig::chinese_hubert_base(), 5)?;
+        let clip: Vec<f32> = (0..16_000 * 5).map(|i| (i as f32 * 0.031).sin() * 0.3).collect();
+        let hubert_s = timed(opts.repeats, || {
+            let y = hub.ssl_content(&clip)?;
+            y.eval()?;
+            Ok(())
+        })?;
+        let bm = bert::bench_random(bert::BertConfig::chinese_roberta_wwm_ext_large(), 6)?;
+        let ids: Vec<u32> = (0..22u32).map(|i| 101 + i * 37).collect(); // [CLS] + 20 chars + [SEP]
+        let bert_s = timed(opts.repeats, || {
+            let y = bm.feature_states(&ids)?;
+            y.eval()?;
+            Ok(())
+        })?;
+        out["features"] = json!({"hubert_5s_clip_seconds": hubert_s, "bert_20_chars_seconds": bert_s});
+    }
+    if let Some(peak) = mlx_rs::memory::peak_memory().ok() {
+        out["peak_memory_bytes"] = json!(peak);
+    }
+    Ok(out)
+}

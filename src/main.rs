@@ -19,6 +19,28 @@ enum Command {
         #[arg(long)]
         bench: bool,
     },
+    /// Benchmarks on full-size v2 models with random weights (no download): GPT tokens/s at
+    /// batch 1 and batched, per-token time across positions, SoVITS real-time factor, HuBERT and
+    /// BERT times. Prints JSON.
+    Bench {
+        #[arg(long, env = "GSV_DEVICE", default_value = "auto")]
+        device: DeviceChoice,
+        /// f32 | f16 | bf16
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        #[arg(long, default_value_t = 500)]
+        gpt_tokens: usize,
+        #[arg(long, default_value = "4,16", value_delimiter = ',')]
+        batches: Vec<usize>,
+        #[arg(long, default_value_t = 128)]
+        batch_tokens: usize,
+        #[arg(long, default_value_t = 250)]
+        sovits_tokens: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long)]
+        skip_features: bool,
+    },
     /// Compare every stage with a golden fixture folder (layout of tests/fixtures, driven by its
     /// manifest.json); prints a table and exits non-zero on any failure.
     Parity {
@@ -29,6 +51,29 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features } => {
+            gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
+            let dtype = match dtype.as_str() {
+                "f32" => mlx_rs::Dtype::Float32,
+                "f16" => mlx_rs::Dtype::Float16,
+                "bf16" => mlx_rs::Dtype::Bfloat16,
+                other => anyhow::bail!("--dtype {other}: expected f32, f16 or bf16"),
+            };
+            let positions: Vec<usize> = [1, 250, 500, 1000, 1500].into_iter().filter(|&p| p <= gpt_tokens).collect();
+            let opts = gsv_server::bench::FullBenchOptions {
+                dtype,
+                gpt_tokens,
+                gpt_positions: positions,
+                batch_sizes: batches,
+                batch_tokens,
+                sovits_tokens,
+                repeats,
+                skip_features,
+                ..Default::default()
+            };
+            println!("{}", serde_json::to_string_pretty(&gsv_server::bench::full(&opts)?)?);
+            Ok(())
+        }
         Command::Parity { dir } => {
             gsv_server::device::select(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
             let report = gsv_server::parity::run(&dir)?;

@@ -1,1 +1,531 @@
-//! (to be written)
+//! GPT stage: `Text2SemanticDecoder` (upstream `GPT_SoVITS/AR/models/t2s_model.py`, spec §5),
+//! phones + BERT features + prompt semantic tokens → logits over the next semantic token.
+//!
+//! This file holds the network and its loading; the decode loop (sampling, stop rules, batching,
+//! pipelining) is in `gpt_decode.rs`, the sampler in `sampling.rs`, the cache in `kv_cache.rs`.
+//!
+//! Layout: activations are `[B, T, D]`; per-layer K/V are cached as `[B, H, T, head_dim]`.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mlx_rs::fast::ScaledDotProductAttentionMask;
+use mlx_rs::ops::indexing::IndexOp;
+use mlx_rs::{ops, Array, Dtype};
+use torch_archive::Value;
+
+use super::kv_cache::KvCache;
+use super::layers::{Embedding, LayerNorm, Linear};
+use super::weights::{read_torch_file, Weights};
+use super::{Error, Result};
+
+/// Rows of the precomputed sine table (upstream builds 4000 and extends on demand; so do we).
+const PE_ROWS: i32 = 4000;
+
+/// Model dimensions, read from the checkpoint's `config` dict (`config['model']`, `config['data']`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GptConfig {
+    /// `model.embedding_dim`: width of embeddings and positions (= `hidden_dim` in every release).
+    pub embedding_dim: i32,
+    /// `model.hidden_dim`: transformer width; the FFN is always 4× this (upstream ignores
+    /// `linear_units`).
+    pub hidden_dim: i32,
+    /// `model.head`.
+    pub n_head: i32,
+    /// `model.n_layer`.
+    pub n_layer: i32,
+    /// `model.vocab_size`: semantic codes + EOS (1025).
+    pub vocab_size: i32,
+    /// `model.phoneme_vocab_size` (732 for v2, 512 for v1).
+    pub phoneme_vocab_size: i32,
+    /// `model.EOS` (= vocab_size − 1, asserted upstream).
+    pub eos: i32,
+    /// `data.max_sec`: TTS stops early after `50 * max_sec` tokens.
+    pub max_sec: i32,
+    /// Input width of `bert_proj` (1024, hard-coded upstream; read from the weight here).
+    pub bert_dim: i32,
+}
+
+impl GptConfig {
+    pub fn head_dim(&self) -> i32 {
+        self.hidden_dim / self.n_head
+    }
+
+    /// Upstream's `early_stop_num = hz * max_sec` with hz = 50 (`TTS.run`).
+    pub fn early_stop_num(&self) -> usize {
+        50 * self.max_sec.max(0) as usize
+    }
+
+    /// Reads `config['model']` / `config['data']` of a GPT checkpoint; `bert_dim` is filled in
+    /// from the weights by the loader.
+    pub fn from_value(config: &Value, source: &str) -> Result<Self> {
+        let err = |message: String| Error::Config {
+            source_name: source.to_string(),
+            message,
+        };
+        if let Value::Object { class, .. } = config {
+            return Err(err(format!(
+                "not a GPT (Text2SemanticDecoder) checkpoint: its config is a `{class}` \
+                 (a SoVITS .pth file?)"
+            )));
+        }
+        let model = dict_get(config, "model").ok_or_else(|| {
+            err("not a GPT (Text2SemanticDecoder) checkpoint: no `config['model']` dict".into())
+        })?;
+        let int = |section: &Value, sect: &str, key: &str| -> Result<i32> {
+            match dict_get(section, key) {
+                Some(Value::Int(v)) => i32::try_from(*v).map_err(|_| err(format!("{sect}.{key} = {v} is out of range"))),
+                Some(Value::Float(v)) if v.fract() == 0.0 => Ok(*v as i32),
+                Some(Value::Bool(b)) => Ok(*b as i32),
+                Some(other) => Err(err(format!("{sect}.{key} is not an integer: {other:?}"))),
+                None => Err(err(format!(
+                    "not a GPT (Text2SemanticDecoder) checkpoint: config has no {sect}.{key}"
+                ))),
+            }
+        };
+        let data = dict_get(config, "data");
+        let max_sec = match data {
+            Some(d) => int(d, "data", "max_sec")?,
+            None => return Err(err("config has no `data` section (data.max_sec)".into())),
+        };
+        let cfg = Self {
+            embedding_dim: int(model, "model", "embedding_dim")?,
+            hidden_dim: int(model, "model", "hidden_dim")?,
+            n_head: int(model, "model", "head")?,
+            n_layer: int(model, "model", "n_layer")?,
+            vocab_size: int(model, "model", "vocab_size")?,
+            phoneme_vocab_size: int(model, "model", "phoneme_vocab_size")?,
+            eos: int(model, "model", "EOS")?,
+            max_sec,
+            bert_dim: 1024,
+        };
+        cfg.validate(source)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, source: &str) -> Result<()> {
+        let bad = |m: String| {
+            Err(Error::Config {
+                source_name: source.to_string(),
+                message: m,
+            })
+        };
+        if self.embedding_dim != self.hidden_dim {
+            return bad(format!(
+                "embedding_dim {} != hidden_dim {}: upstream has no projection between them",
+                self.embedding_dim, self.hidden_dim
+            ));
+        }
+        if self.n_head <= 0 || self.hidden_dim <= 0 || self.hidden_dim % self.n_head != 0 {
+            return bad(format!("hidden_dim {} is not divisible by head {}", self.hidden_dim, self.n_head));
+        }
+        if self.hidden_dim % 2 != 0 {
+            return bad(format!("hidden_dim {} must be even (sine positions)", self.hidden_dim));
+        }
+        if self.n_layer <= 0 || self.vocab_size <= 1 || self.phoneme_vocab_size <= 0 {
+            return bad(format!("implausible sizes {self:?}"));
+        }
+        if self.eos != self.vocab_size - 1 {
+            return bad(format!("EOS {} != vocab_size - 1 = {}", self.eos, self.vocab_size - 1));
+        }
+        Ok(())
+    }
+}
+
+fn dict_get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Dict(items) => items.iter().find_map(|(k, v)| match k {
+            Value::Str(s) if s == key => Some(v),
+            _ => None,
+        }),
+        Value::Object { state, .. } => dict_get(state, key),
+        _ => None,
+    }
+}
+
+/// One post-norm encoder layer (`TransformerEncoderLayer`, norm_first=False, ReLU FFN).
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// `self_attn.in_proj_{weight,bias}`: q, k, v stacked in that order, `[3D, D]`.
+    pub in_proj: Linear,
+    pub out_proj: Linear,
+    pub linear1: Linear,
+    pub linear2: Linear,
+    pub norm1: LayerNorm,
+    pub norm2: LayerNorm,
+}
+
+impl Block {
+    fn load(w: &mut Weights, i: i32, d: i32) -> Self {
+        let p = format!("h.layers.{i}");
+        let lin = |w: &mut Weights, name: &str, out: i32, inp: i32| Linear {
+            weight: w.take_shaped(&format!("{p}.{name}.weight"), &[out, inp]),
+            bias: Some(w.take_shaped(&format!("{p}.{name}.bias"), &[out])),
+        };
+        let ln = |w: &mut Weights, name: &str| LayerNorm {
+            weight: w.take_shaped(&format!("{p}.{name}.weight"), &[d]),
+            bias: w.take_shaped(&format!("{p}.{name}.bias"), &[d]),
+            eps: 1e-5,
+        };
+        Self {
+            in_proj: Linear {
+                weight: w.take_shaped(&format!("{p}.self_attn.in_proj_weight"), &[3 * d, d]),
+                bias: Some(w.take_shaped(&format!("{p}.self_attn.in_proj_bias"), &[3 * d])),
+            },
+            out_proj: lin(w, "self_attn.out_proj", d, d),
+            linear1: lin(w, "linear1", 4 * d, d),
+            linear2: lin(w, "linear2", d, 4 * d),
+            norm1: ln(w, "norm1"),
+            norm2: ln(w, "norm2"),
+        }
+    }
+
+    /// `x [B, L, D]`; `mask` (bool, true = may attend) broadcastable to `[B, H, L, kv]`.
+    fn forward(&self, x: &Array, mask: Option<&Array>, cache: &mut KvCache, n_head: i32) -> Result<Array> {
+        let (b, l, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let hd = d / n_head;
+        let qkv = self
+            .in_proj
+            .forward(x)?
+            .reshape(&[b, l, 3, n_head, hd])?
+            .transpose_axes(&[2, 0, 3, 1, 4])?; // [3, B, H, L, hd]
+        let q = qkv.index(0);
+        let (k, v) = cache.update_and_fetch(&qkv.index(1), &qkv.index(2))?;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let attn = match mask {
+            Some(m) => mlx_rs::fast::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                scale,
+                ScaledDotProductAttentionMask::Array(m),
+                None,
+            )?,
+            None => mlx_rs::fast::scaled_dot_product_attention(&q, &k, &v, scale, None, None)?,
+        };
+        let attn = attn.transpose_axes(&[0, 2, 1, 3])?.reshape(&[b, l, d])?;
+        let x = self.norm1.forward(&x.add(&self.out_proj.forward(&attn)?)?)?;
+        let ff = self.linear2.forward(&ops::maximum(self.linear1.forward(&x)?, Array::from_f32(0.0))?)?;
+        self.norm2.forward(&x.add(&ff)?)
+    }
+}
+
+/// Intermediates of the prompt (first) pass, for parity checks (`gpt/prompt_pass`).
+pub struct PromptPassTrace {
+    pub x_text_emb: Array,
+    pub x_plus_bert: Array,
+    pub x_pos: Array,
+    pub y_pos: Option<Array>,
+    pub xy_pos: Array,
+    /// Upstream convention: true = masked, `[S, S]` row-major.
+    pub attn_mask: Vec<bool>,
+    pub xy_dec: Array,
+    pub logits: Array,
+}
+
+/// The GPT (T2S) network with weights. Immutable after loading; decode state lives in
+/// [`KvCache`]s and the decoders of `gpt_decode.rs`, so one model serves any number of them.
+pub struct Text2SemanticDecoder {
+    pub config: GptConfig,
+    dtype: Dtype,
+    bert_proj: Linear,
+    text_embedding: Embedding,
+    text_alpha: Array,
+    audio_embedding: Embedding,
+    audio_alpha: Array,
+    layers: Vec<Block>,
+    predict: Linear,
+    /// Sine table `[PE_ROWS, D]` in the compute dtype.
+    pe: Array,
+}
+
+impl Text2SemanticDecoder {
+    /// Loads a GPT `.ckpt` (`torch.save` of `{'weight': {'model.*': fp16}, 'config': {...}}`).
+    /// Weights are cast to `dtype` (f32 on CPU; f16/bf16 on a GPU).
+    pub fn load(path: &Path, dtype: Dtype) -> Result<(Self, GptConfig)> {
+        let source = path.display().to_string();
+        let value = read_torch_file(path)?;
+        let not_gpt = |why: &str| Error::File {
+            path: path.into(),
+            message: format!("not a GPT (Text2SemanticDecoder) checkpoint: {why}"),
+        };
+        let config = dict_get(&value, "config").ok_or_else(|| not_gpt("no `config` entry"))?;
+        let weight = dict_get(&value, "weight").ok_or_else(|| not_gpt("no `weight` entry"))?;
+        let cfg = GptConfig::from_value(config, &source)?;
+        let weights = Weights::from_state_dict(weight, "model.", dtype, &source)?;
+        if !weights.contains("ar_predict_layer.weight") {
+            return Err(not_gpt("no `model.ar_predict_layer.weight` in `weight` (a SoVITS file?)"));
+        }
+        let model = Self::from_weights(weights, cfg, dtype)?;
+        let cfg = model.config.clone();
+        Ok((model, cfg))
+    }
+
+    /// Builds from a weight map with upstream names without the `model.` prefix; `bert_dim` is
+    /// taken from `bert_proj.weight`. Fails listing every missing / mis-shaped / unused key.
+    pub fn from_weights(mut w: Weights, mut cfg: GptConfig, dtype: Dtype) -> Result<Self> {
+        if let Some(s) = w.shape_of("bert_proj.weight") {
+            if s.len() == 2 {
+                cfg.bert_dim = s[1];
+            }
+        }
+        cfg.validate(w.source())?;
+        let d = cfg.hidden_dim;
+        let bert_proj = Linear {
+            weight: w.take_shaped("bert_proj.weight", &[d, cfg.bert_dim]),
+            bias: Some(w.take_shaped("bert_proj.bias", &[d])),
+        };
+        let text_embedding = Embedding {
+            weight: w.take_shaped("ar_text_embedding.word_embeddings.weight", &[cfg.phoneme_vocab_size, d]),
+        };
+        let text_alpha = w.take_shaped("ar_text_position.alpha", &[1]);
+        let audio_embedding = Embedding {
+            weight: w.take_shaped("ar_audio_embedding.word_embeddings.weight", &[cfg.vocab_size, d]),
+        };
+        let audio_alpha = w.take_shaped("ar_audio_position.alpha", &[1]);
+        let layers = (0..cfg.n_layer).map(|i| Block::load(&mut w, i, d)).collect();
+        let predict = Linear {
+            weight: w.take_shaped("ar_predict_layer.weight", &[cfg.vocab_size, d]),
+            bias: None,
+        };
+        w.finish()?;
+        let pe = Array::from_slice(&sine_rows(0, PE_ROWS, d), &[PE_ROWS, d]).as_dtype(dtype)?;
+        Ok(Self {
+            config: cfg,
+            dtype,
+            bert_proj,
+            text_embedding,
+            text_alpha,
+            audio_embedding,
+            audio_alpha,
+            layers,
+            predict,
+            pe,
+        })
+    }
+
+    /// Random weights of the given dimensions (benchmarks, tests): N(0, 0.02²) matrices,
+    /// LayerNorm γ = 1, β = 0, alphas 1. Deterministic for a seed.
+    pub fn random(cfg: GptConfig, dtype: Dtype, seed: u64) -> Result<Self> {
+        let key = mlx_rs::random::key(seed)?;
+        let mut keys = KeySplitter(key);
+        let d = cfg.hidden_dim;
+        let mut m = BTreeMap::new();
+        let mut normal = |name: String, shape: &[i32], keys: &mut KeySplitter| -> Result<()> {
+            let a = mlx_rs::random::normal::<f32>(shape, 0.0, 0.02, &keys.next()?)?;
+            m.insert(name, a.as_dtype(dtype)?);
+            Ok(())
+        };
+        normal("bert_proj.weight".into(), &[d, cfg.bert_dim], &mut keys)?;
+        normal("bert_proj.bias".into(), &[d], &mut keys)?;
+        normal("ar_text_embedding.word_embeddings.weight".into(), &[cfg.phoneme_vocab_size, d], &mut keys)?;
+        normal("ar_audio_embedding.word_embeddings.weight".into(), &[cfg.vocab_size, d], &mut keys)?;
+        normal("ar_predict_layer.weight".into(), &[cfg.vocab_size, d], &mut keys)?;
+        for i in 0..cfg.n_layer {
+            let p = format!("h.layers.{i}");
+            normal(format!("{p}.self_attn.in_proj_weight"), &[3 * d, d], &mut keys)?;
+            normal(format!("{p}.self_attn.in_proj_bias"), &[3 * d], &mut keys)?;
+            normal(format!("{p}.self_attn.out_proj.weight"), &[d, d], &mut keys)?;
+            normal(format!("{p}.self_attn.out_proj.bias"), &[d], &mut keys)?;
+            normal(format!("{p}.linear1.weight"), &[4 * d, d], &mut keys)?;
+            normal(format!("{p}.linear1.bias"), &[4 * d], &mut keys)?;
+            normal(format!("{p}.linear2.weight"), &[d, 4 * d], &mut keys)?;
+            normal(format!("{p}.linear2.bias"), &[d], &mut keys)?;
+        }
+        for i in 0..cfg.n_layer {
+            for n in ["norm1", "norm2"] {
+                let p = format!("h.layers.{i}.{n}");
+                m.insert(format!("{p}.weight"), ops::ones_dtype(&[d], dtype)?);
+                m.insert(format!("{p}.bias"), ops::zeros_dtype(&[d], dtype)?);
+            }
+        }
+        m.insert("ar_text_position.alpha".into(), ops::ones_dtype(&[1], dtype)?);
+        m.insert("ar_audio_position.alpha".into(), ops::ones_dtype(&[1], dtype)?);
+        Self::from_weights(Weights::from_map(m, "random GPT"), cfg, dtype)
+    }
+
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// Sine positions `[n, D]` for positions `start..start+n` (table rows, or computed past it).
+    pub fn positions(&self, start: i32, n: i32) -> Result<Array> {
+        if start >= 0 && start + n <= PE_ROWS {
+            Ok(self.pe.index(start..start + n))
+        } else {
+            let d = self.config.hidden_dim;
+            Ok(Array::from_slice(&sine_rows(start, n, d), &[n, d]).as_dtype(self.dtype)?)
+        }
+    }
+
+    /// Sine positions `[len, D]` for arbitrary positions (one per batch row in a decode step).
+    pub fn positions_at(&self, pos: &[i32]) -> Result<Array> {
+        if pos.iter().all(|&p| (0..PE_ROWS).contains(&p)) {
+            let idx = Array::from_slice(pos, &[pos.len() as i32]);
+            Ok(self.pe.take_axis(&idx, 0)?)
+        } else {
+            let d = self.config.hidden_dim;
+            let mut rows = Vec::with_capacity(pos.len() * d as usize);
+            for &p in pos {
+                rows.extend(sine_rows(p, 1, d));
+            }
+            Ok(Array::from_slice(&rows, &[pos.len() as i32, d]).as_dtype(self.dtype)?)
+        }
+    }
+
+    /// Text side of the prompt: `PE_text(emb_text(phones) + bert_proj(bertᵀ))`.
+    /// `phones [T]` ids, `bert [bert_dim, T]` (upstream's phone-level feature layout) → `[T, D]`.
+    /// Returns (embedding, embedding + bert, with positions).
+    pub fn embed_text_parts(&self, phones: &[i32], bert: &Array) -> Result<(Array, Array, Array)> {
+        let t = phones.len() as i32;
+        if t == 0 {
+            return Err(Error::Invalid("GPT input has no phones".into()));
+        }
+        if let Some(bad) = phones.iter().find(|&&p| p < 0 || p >= self.config.phoneme_vocab_size) {
+            return Err(Error::Invalid(format!(
+                "phone id {bad} outside the GPT's phoneme table of {} symbols",
+                self.config.phoneme_vocab_size
+            )));
+        }
+        if bert.shape() != [self.config.bert_dim, t] {
+            return Err(Error::Invalid(format!(
+                "BERT features have shape {:?}, expected [{}, {t}] (one column per phone)",
+                bert.shape(),
+                self.config.bert_dim
+            )));
+        }
+        let ids = Array::from_slice(phones, &[t]);
+        let emb = self.text_embedding.forward(&ids)?;
+        let bert = bert.as_dtype(self.dtype)?.t();
+        let x = emb.add(&self.bert_proj.forward(&bert)?)?;
+        let pos = x.add(&self.text_alpha.multiply(&self.positions(0, t)?)?)?;
+        Ok((emb, x, pos))
+    }
+
+    pub fn embed_text(&self, phones: &[i32], bert: &Array) -> Result<Array> {
+        Ok(self.embed_text_parts(phones, bert)?.2)
+    }
+
+    /// Audio side of the prompt: `emb_audio(tokens) + alpha·pe[0..Ty]` → `[Ty, D]`.
+    pub fn embed_prompt(&self, tokens: &[u32]) -> Result<Array> {
+        let n = tokens.len() as i32;
+        if let Some(bad) = tokens.iter().find(|&&t| t as i64 >= self.config.vocab_size as i64) {
+            return Err(Error::Invalid(format!(
+                "prompt semantic token {bad} outside the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        let ids = Array::from_slice(tokens, &[n]);
+        let emb = self.audio_embedding.forward(&ids)?;
+        Ok(emb.add(&self.audio_alpha.multiply(&self.positions(0, n)?)?)?)
+    }
+
+    /// Input of a decode step: `emb_audio(tokens[b])·1 + alpha·pe[positions[b]]` → `[B, 1, D]`.
+    /// `tokens` may still be lazy (the previous step's sample): nothing is read on the host.
+    pub fn embed_step(&self, tokens: &Array, positions: &[i32]) -> Result<Array> {
+        let b = positions.len() as i32;
+        let emb = self.audio_embedding.forward(&tokens.reshape(&[b])?)?;
+        let x = emb.add(&self.audio_alpha.multiply(&self.positions_at(positions)?)?)?;
+        Ok(x.reshape(&[b, 1, self.config.hidden_dim])?)
+    }
+
+    /// All layers: `x [B, L, D]` → `[B, L, D]`, appending this input's K/V to `caches` (one
+    /// per layer). `mask`: bool, true = may attend, broadcastable to `[B, H, L, offset + L]`;
+    /// `None` = attend to everything (a decode step without padding).
+    pub fn forward(&self, x: &Array, mask: Option<&Array>, caches: &mut [KvCache]) -> Result<Array> {
+        if caches.len() != self.layers.len() {
+            return Err(Error::Invalid(format!(
+                "{} kv caches given for {} layers",
+                caches.len(),
+                self.layers.len()
+            )));
+        }
+        let mut h = x.clone();
+        for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
+            h = layer.forward(&h, mask, cache, self.config.n_head)?;
+        }
+        Ok(h)
+    }
+
+    /// `ar_predict_layer` on `[.., D]` → f32 logits `[.., vocab]`.
+    pub fn predict(&self, h: &Array) -> Result<Array> {
+        Ok(self.predict.forward(h)?.as_dtype(Dtype::Float32)?)
+    }
+
+    /// Fresh caches, one per layer.
+    pub fn new_caches(&self) -> Vec<KvCache> {
+        (0..self.layers.len()).map(|_| KvCache::new()).collect()
+    }
+
+    /// The prompt pass of `infer_panel_naive` for one sequence with every intermediate.
+    /// `prompt` None = reference-free (text only).
+    pub fn prompt_pass_trace(&self, phones: &[i32], bert: &Array, prompt: Option<&[u32]>) -> Result<(PromptPassTrace, Vec<KvCache>)> {
+        let (x_text_emb, x_plus_bert, x_pos) = self.embed_text_parts(phones, bert)?;
+        let tx = phones.len() as i32;
+        let y_pos = prompt.map(|p| self.embed_prompt(p)).transpose()?;
+        let ty = prompt.map_or(0, |p| p.len() as i32);
+        let xy_pos = match &y_pos {
+            Some(y) => ops::concatenate(&[&x_pos, y], 0)?,
+            None => x_pos.clone(),
+        };
+        let keep = prefix_lm_keep(tx, ty);
+        let s = tx + ty;
+        let mask = Array::from_slice(&keep, &[1, 1, s, s]);
+        let mut caches = self.new_caches();
+        let xy_dec = self.forward(&xy_pos.expand_dims(0)?, Some(&mask), &mut caches)?.index(0);
+        let logits = self.predict(&xy_dec.index(s - 1))?;
+        let trace = PromptPassTrace {
+            x_text_emb,
+            x_plus_bert,
+            x_pos,
+            y_pos,
+            xy_pos,
+            attn_mask: keep.iter().map(|k| !k).collect(),
+            xy_dec,
+            logits,
+        };
+        Ok((trace, caches))
+    }
+}
+
+/// Prefix-LM attention of the prompt pass, `[S, S]` row-major, true = may attend
+/// (upstream's mask negated): text rows see all text and no audio; audio rows see all text and
+/// audio causally.
+pub fn prefix_lm_keep(tx: i32, ty: i32) -> Vec<bool> {
+    let s = (tx + ty) as usize;
+    let tx = tx as usize;
+    let mut keep = vec![false; s * s];
+    for r in 0..s {
+        for c in 0..s {
+            keep[r * s + c] = if r < tx { c < tx } else { c <= r };
+        }
+    }
+    keep
+}
+
+/// Upstream's sine table rows (`SinePositionalEmbedding.extend_pe`), computed the way torch does
+/// in f32: `div = exp(2i · −ln(10000)/D)`, `pe[p, 2i] = sin(p·div)`, `pe[p, 2i+1] = cos(p·div)`.
+pub fn sine_rows(start: i32, n: i32, d: i32) -> Vec<f32> {
+    let half = (d / 2) as usize;
+    let c = -(10000f64.ln() / d as f64) as f32;
+    let div: Vec<f32> = (0..half).map(|i| ((2 * i) as f32 * c).exp()).collect();
+    let mut out = Vec::with_capacity((n * d) as usize);
+    for p in start..start + n {
+        for &dv in &div {
+            let arg = p as f32 * dv;
+            out.push((arg as f64).sin() as f32);
+            out.push((arg as f64).cos() as f32);
+        }
+    }
+    out
+}
+
+/// Hands out fresh PRNG keys from a root key.
+struct KeySplitter(Array);
+
+impl KeySplitter {
+    fn next(&mut self) -> Result<Array> {
+        let (a, b) = mlx_rs::random::split(&self.0, 2)?;
+        self.0 = a;
+        Ok(b)
+    }
+}

@@ -9,6 +9,8 @@ pub use error::{Error, Result};
 
 pub mod bert;
 pub mod gpt;
+pub mod gpt_bench;
+pub mod gpt_decode;
 pub mod hubert;
 pub mod kv_cache;
 pub mod sampling;

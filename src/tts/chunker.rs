@@ -1,9 +1,9 @@
 //! Streaming: turning a growing GPT token sequence into audio chunks without seams.
 //!
-//! Each time enough new tokens exist, the pipeline re-decodes a window `[start, n)` of the tokens
-//! with SoVITS — `context` tokens before the first not-yet-final token, so the vocoder's receptive
-//! field sees the same left context as a one-shot decode — and hands the window's samples to
-//! [`Chunker::push`]. The audio of the last `holdback` tokens is not emitted yet, because their right
+//! Each time enough new tokens exist, the pipeline decodes the audio of the tokens from the first
+//! not-yet-final one to the newest (`[start, n)`) with SoVITS — the vocoder re-reads `context`
+//! tokens before `start`, so its receptive field sees the same left context as a one-shot decode —
+//! and hands the window's samples to [`Chunker::push`]. The audio of the last `holdback` tokens is not emitted yet, because their right
 //! context will still change; the next window re-decodes them and the switch from the old to the new
 //! decode is cross-faded over `crossfade` samples. Every output sample is emitted exactly once (no
 //! token's audio appears twice — upstream's streaming mode 2 yields overlapping tokens twice
@@ -16,7 +16,8 @@ pub struct ChunkPlan {
     pub first: usize,
     /// New tokens between later chunks.
     pub every: usize,
-    /// Tokens before the first non-final token that each window re-decodes as left context.
+    /// Tokens before each window that the vocoder re-reads as left context (its receptive field;
+    /// `SynthesizerTrn::decode_tail` measures 8 tokens as enough for float-noise agreement).
     pub context: usize,
     /// Tokens at the end of a window whose audio is held back until the next window.
     pub holdback: usize,
@@ -29,7 +30,7 @@ impl Default for ChunkPlan {
         Self {
             first: 12,
             every: 24,
-            context: 12,
+            context: 8,
             holdback: 2,
             crossfade: 640,
         }
@@ -46,9 +47,10 @@ impl ChunkPlan {
         }
     }
 
-    /// The token window to decode when `n` tokens exist and audio is final up to token `done`.
+    /// The token window whose audio is needed when `n` tokens exist and audio is final up to
+    /// token `done` (the decoder adds `context` tokens before it on its own).
     pub fn window(&self, n: usize, done: usize) -> (usize, usize) {
-        (done.saturating_sub(self.context), n)
+        (done, n)
     }
 }
 
@@ -173,8 +175,8 @@ mod tests {
         assert_eq!(a, vec![1.0; 8]);
         // Re-decode of [0,8) as 0.0: the first 4 samples fade from 1 to 0.
         let (s, e) = c.window(8);
-        assert_eq!((s, e), (0, 8));
-        let b = c.push(s, e, &[0.0; 32], false);
+        assert_eq!((s, e), (2, 8));
+        let b = c.push(s, e, &[0.0; 24], false);
         assert!(b[0] > 0.8 && b[3] < 0.2, "fade {:?}", &b[..4]);
         assert_eq!(b.len(), 16);
     }

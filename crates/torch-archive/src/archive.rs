@@ -97,6 +97,7 @@ impl<'a> Archive<'a> {
             .map_err(|e| zip_error(name, e))?;
         let size = f.size();
         let csize = f.compressed_size();
+        let crc = f.crc32();
         match f.compression() {
             CompressionMethod::Stored => {
                 let start = f
@@ -113,7 +114,14 @@ impl<'a> Archive<'a> {
                         bytes.len()
                     ))
                 })?;
-                Ok(Some(Cow::Borrowed(&bytes[start as usize..end as usize])))
+                let data = &bytes[start as usize..end as usize];
+                // Borrowed, so the zip reader's own CRC check does not run; do it here.
+                if crc32fast::hash(data) != crc {
+                    return Err(Error::Zip(format!(
+                        "entry `{name}` fails its CRC check (corrupt file)"
+                    )));
+                }
+                Ok(Some(Cow::Borrowed(data)))
             }
             CompressionMethod::Deflated => {
                 drop(f);

@@ -14,10 +14,11 @@
 //!
 //! Why an own reader rather than a crate: `candle-core`'s `pickle` module reads tensors and class
 //! objects but pulls in all of candle (and its own tensor type) for a few hundred lines of pickle;
-//! `serde-pickle` has no persistent-id (`BINPERSID`) support, which every torch storage uses, and
-//! cannot represent unknown GLOBALs such as the `utils.HParams` config objects. The
-//! format subset torch writes is small, so a bounds-checked VM that only *records* calls is less code
-//! to trust than adapting one of those. Zip parsing is left to the `zip` crate.
+//! `serde-pickle` is built to deserialise plain Python data through serde, while torch archives
+//! need a persistent-id hook (every storage is a `BINPERSID`) and unknown classes such as the
+//! `utils.HParams` configs kept as data. The format subset torch writes is small, so a
+//! bounds-checked VM (~900 lines) that only *records* calls is less code to trust than adapting
+//! either. Zip parsing is left to the `zip` crate.
 //!
 //! Robustness: every length, index, offset and stride is checked against the bytes present; the
 //! output is capped relative to the input size and nesting is depth-limited, so any input yields a
@@ -94,7 +95,7 @@ pub use error::{Error, Result};
 /// Output budget: a checkpoint expands to about its own size; allow generous headroom for
 /// broadcast views and tied weights while keeping hostile inputs bounded.
 fn output_limit(input_len: usize) -> usize {
-    input_len.saturating_mul(8).saturating_add(256 << 20)
+    input_len.saturating_mul(8).saturating_add(64 << 20)
 }
 
 /// The two ASCII bytes that upstream `process_ckpt.my_save2` writes over the zip's leading `PK`

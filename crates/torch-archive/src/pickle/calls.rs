@@ -154,6 +154,7 @@ impl Vm<'_> {
             // Python 3 pickles `bytes` at protocol 2 as `_codecs.encode(text, "latin1")`.
             ("_codecs", "encode") => match (args.first(), args.get(1)) {
                 (Some(Obj::Str(s)), enc) => {
+                    self.charge(s.len())?;
                     let latin1 = matches!(enc, Some(Obj::Str(e)) if e.eq_ignore_ascii_case("latin1") || e.eq_ignore_ascii_case("latin-1"));
                     let b: Vec<u8> = if latin1 {
                         s.chars()
@@ -232,7 +233,10 @@ impl Vm<'_> {
         let dtype = dtype_by_name(&module, &name)
             .ok_or_else(|| Error::UnsupportedStorage(format!("{module}.{name}")))?;
         let key = match &items[2] {
-            Obj::Str(s) => s.to_string(),
+            Obj::Str(s) => {
+                self.charge(s.len())?;
+                s.to_string()
+            }
             Obj::Int(i) => i.to_string(),
             _ => return Err(self.err("storage key is not a string")),
         };

@@ -6,6 +6,7 @@
 //! a depth limit. Every "call" (`REDUCE`, `NEWOBJ`, `INST`, `OBJ`) is interpreted from a short
 //! whitelist of torch/collections helpers; any other class becomes an opaque object record.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -110,6 +111,9 @@ struct Vm<'a> {
     marks: Vec<usize>,
     memo: HashMap<u64, Obj>,
     nodes: Vec<Node>,
+    /// Items/bytes the machine may still copy. Memo references let a small pickle copy one big
+    /// tuple or string again and again; this keeps the work linear in the input.
+    copy_left: Cell<usize>,
 }
 
 /// Runs the pickle in `data` (a torch `data.pkl`) to its `STOP`.
@@ -123,6 +127,7 @@ pub(crate) fn unpickle(data: &[u8]) -> Result<Unpickled> {
         marks: Vec::new(),
         memo: HashMap::new(),
         nodes: Vec::new(),
+        copy_left: Cell::new(data.len().saturating_mul(4).saturating_add(1 << 20)),
     };
     let root = vm.run()?;
     Ok(Unpickled {
@@ -246,16 +251,35 @@ impl<'a> Vm<'a> {
         }
     }
 
+    /// Takes `n` from the copy budget.
+    fn charge(&self, n: usize) -> Result<()> {
+        match self.copy_left.get().checked_sub(n) {
+            Some(l) => {
+                self.copy_left.set(l);
+                Ok(())
+            }
+            None => {
+                Err(self.err("pickle copies more data than its size allows (memo reference bomb?)"))
+            }
+        }
+    }
+
     fn global_of(&self, o: &Obj) -> Result<(String, String)> {
         match self.node(o) {
-            Some(Node::Global { module, name }) => Ok((module.clone(), name.clone())),
+            Some(Node::Global { module, name }) => {
+                self.charge(module.len() + name.len())?;
+                Ok((module.clone(), name.clone()))
+            }
             _ => Err(self.err("expected a class/function (GLOBAL) here")),
         }
     }
 
     fn tuple_items(&self, o: &Obj) -> Result<Vec<Obj>> {
         match self.node(o) {
-            Some(Node::Tuple(v)) | Some(Node::List(v)) => Ok(v.clone()),
+            Some(Node::Tuple(v)) | Some(Node::List(v)) => {
+                self.charge(v.len())?;
+                Ok(v.clone())
+            }
             _ => Err(self.err("expected a tuple of arguments")),
         }
     }
@@ -533,6 +557,7 @@ impl<'a> Vm<'a> {
                     let (Obj::Str(module), Obj::Str(name)) = (module, name) else {
                         return Err(self.err("STACK_GLOBAL needs two strings"));
                     };
+                    self.charge(module.len() + name.len())?;
                     let o = self.push_node(Node::Global {
                         module: module.to_string(),
                         name: name.to_string(),

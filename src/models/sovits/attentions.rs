@@ -1,0 +1,208 @@
+//! Upstream `module/attentions.py`: the VITS transformer encoder with relative-position
+//! multi-head attention, on channels-last `[B, T, C]`.
+use mlx_rs::{ops, Array};
+
+use super::modules::{channel_norm, pointwise, take};
+use crate::models::layers::{Conv1d, LayerNorm, Linear};
+use crate::models::weights::Weights;
+use crate::models::Result;
+
+/// Relative-position tables shared by all heads (`heads_share=True`): `[2w+1, d_k]` each.
+struct Relative {
+    window: i32,
+    emb_k: Array,
+    emb_v: Array,
+}
+
+/// `attentions.MultiHeadAttention` (q/k/v/o are kernel-1 convs). With a window the scores gain
+/// `q_i·E_k[j−i+w]` and the output `Σ p_ij·E_v[j−i+w]` for `|j−i| ≤ w`; beyond the window the
+/// relative terms are zero (upstream pads the tables with zeros, it does not clip).
+pub struct MultiHeadAttention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: i32,
+    k_channels: i32,
+    rel: Option<Relative>,
+}
+
+impl MultiHeadAttention {
+    pub fn load(
+        w: &mut Weights,
+        prefix: &str,
+        channels: i32,
+        out_channels: i32,
+        heads: i32,
+        window: Option<i32>,
+    ) -> Result<Self> {
+        let k_channels = channels / heads;
+        let rel = match window {
+            Some(win) => {
+                let shape = [1, 2 * win + 1, k_channels];
+                let emb_k = take(w, &format!("{prefix}.emb_rel_k"), &shape)?.reshape(&shape[1..])?;
+                let emb_v = take(w, &format!("{prefix}.emb_rel_v"), &shape)?.reshape(&shape[1..])?;
+                Some(Relative {
+                    window: win,
+                    emb_k,
+                    emb_v,
+                })
+            }
+            None => None,
+        };
+        Ok(Self {
+            q: pointwise(w, &format!("{prefix}.conv_q"), channels, channels)?,
+            k: pointwise(w, &format!("{prefix}.conv_k"), channels, channels)?,
+            v: pointwise(w, &format!("{prefix}.conv_v"), channels, channels)?,
+            o: pointwise(w, &format!("{prefix}.conv_o"), channels, out_channels)?,
+            heads,
+            k_channels,
+            rel,
+        })
+    }
+
+    fn split_heads(&self, x: &Array) -> Result<Array> {
+        let s = x.shape();
+        Ok(x.reshape(&[s[0], s[1], self.heads, self.k_channels])?
+            .transpose_axes(&[0, 2, 1, 3])?)
+    }
+
+    /// `x [B,Tq,C]` attends over `c [B,Tk,C]` (all positions valid: batch 1, no padding).
+    pub fn forward(&self, x: &Array, c: &Array) -> Result<Array> {
+        let (b, tq) = (x.shape()[0], x.shape()[1]);
+        let q = self.split_heads(&self.q.forward(x)?)?;
+        let k = self.split_heads(&self.k.forward(c)?)?;
+        let v = self.split_heads(&self.v.forward(c)?)?;
+        let q = q.multiply(Array::from_f32(1.0 / (self.k_channels as f32).sqrt()))?;
+        let mut scores = ops::matmul(&q, &k.transpose_axes(&[0, 1, 3, 2])?)?;
+        if let Some(rel) = &self.rel {
+            // rel_logits[.., i, r] = q_i · E_k[r]; scores[i, j] += rel_logits[i, j−i+w] inside the window.
+            let rel_logits = ops::matmul(&q, &rel.emb_k.t())?;
+            let (idx, valid) = band_indices(tq, rel.window, Band::KeyOffsets)?;
+            let shape = [b, self.heads, tq, tq];
+            let local = rel_logits.take_along_axis(&ops::broadcast_to(&idx, &shape)?, -1)?;
+            scores = scores.add(&local.multiply(&valid)?)?;
+        }
+        let p = ops::softmax_axis(&scores, -1, true)?;
+        let mut out = ops::matmul(&p, &v)?;
+        if let Some(rel) = &self.rel {
+            // weights[.., i, r] = p[i, i+r−w] (zero outside the sequence), times E_v.
+            let (idx, valid) = band_indices(tq, rel.window, Band::Relative)?;
+            let shape = [b, self.heads, tq, 2 * rel.window + 1];
+            let rw = p.take_along_axis(&ops::broadcast_to(&idx, &shape)?, -1)?.multiply(&valid)?;
+            out = out.add(&ops::matmul(&rw, &rel.emb_v)?)?;
+        }
+        let out = out
+            .transpose_axes(&[0, 2, 1, 3])?
+            .reshape(&[b, tq, self.heads * self.k_channels])?;
+        self.o.forward(&out)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Band {
+    /// `[T, T]`: for key j of query i, the table row `j−i+w`.
+    KeyOffsets,
+    /// `[T, 2w+1]`: for table row r of query i, the key `i+r−w`.
+    Relative,
+}
+
+/// Gather indices (clamped into range) and a 0/1 validity mask for the relative terms.
+fn band_indices(t: i32, w: i32, band: Band) -> Result<(Array, Array)> {
+    let cols = match band {
+        Band::KeyOffsets => t,
+        Band::Relative => 2 * w + 1,
+    };
+    let mut idx = Vec::with_capacity((t * cols) as usize);
+    let mut valid = Vec::with_capacity((t * cols) as usize);
+    for i in 0..t {
+        for c in 0..cols {
+            let (raw, hi, ok) = match band {
+                Band::KeyOffsets => (c - i + w, 2 * w, (c - i).abs() <= w),
+                Band::Relative => (i + c - w, t - 1, (0..t).contains(&(i + c - w))),
+            };
+            idx.push(raw.clamp(0, hi));
+            valid.push(if ok { 1.0f32 } else { 0.0 });
+        }
+    }
+    Ok((
+        Array::from_slice(&idx, &[t, cols]),
+        Array::from_slice(&valid, &[t, cols]),
+    ))
+}
+
+/// `attentions.FFN`: conv(k) → ReLU → conv(k), "same" padding `(k−1)/2` left, `k/2` right.
+struct Ffn {
+    conv_1: Conv1d,
+    conv_2: Conv1d,
+    pad: (i32, i32),
+}
+
+impl Ffn {
+    fn load(w: &mut Weights, prefix: &str, ch: i32, filter: i32, k: i32) -> Result<Self> {
+        let conv = |w: &mut Weights, name: &str, cin: i32, cout: i32| {
+            super::modules::conv1d(w, &format!("{prefix}.{name}"), cin, cout, k, true, 1, 0, 1)
+        };
+        Ok(Self {
+            conv_1: conv(w, "conv_1", ch, filter)?,
+            conv_2: conv(w, "conv_2", filter, ch)?,
+            pad: ((k - 1) / 2, k / 2),
+        })
+    }
+
+    fn same_pad(&self, x: &Array) -> Result<Array> {
+        if self.pad == (0, 0) {
+            return Ok(x.clone());
+        }
+        let widths = [(0, 0), self.pad, (0, 0)];
+        Ok(ops::pad(x, &widths, None, None)?)
+    }
+
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let h = self.conv_1.forward(&self.same_pad(x)?)?;
+        let h = ops::maximum(&h, Array::from_f32(0.0))?;
+        self.conv_2.forward(&self.same_pad(&h)?)
+    }
+}
+
+/// `attentions.Encoder`: post-norm transformer layers, relative attention with window 4.
+pub struct Encoder {
+    layers: Vec<(MultiHeadAttention, LayerNorm, Ffn, LayerNorm)>,
+}
+
+impl Encoder {
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        w: &mut Weights,
+        prefix: &str,
+        hidden: i32,
+        filter: i32,
+        heads: i32,
+        n_layers: usize,
+        kernel: i32,
+        window: i32,
+    ) -> Result<Self> {
+        let layers = (0..n_layers)
+            .map(|i| {
+                Ok((
+                    MultiHeadAttention::load(w, &format!("{prefix}.attn_layers.{i}"), hidden, hidden, heads, Some(window))?,
+                    channel_norm(w, &format!("{prefix}.norm_layers_1.{i}"), hidden)?,
+                    Ffn::load(w, &format!("{prefix}.ffn_layers.{i}"), hidden, filter, kernel)?,
+                    channel_norm(w, &format!("{prefix}.norm_layers_2.{i}"), hidden)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { layers })
+    }
+
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        let mut x = x.clone();
+        for (attn, norm1, ffn, norm2) in &self.layers {
+            let y = attn.forward(&x, &x)?;
+            x = norm1.forward(&x.add(&y)?)?;
+            let y = ffn.forward(&x)?;
+            x = norm2.forward(&x.add(&y)?)?;
+        }
+        Ok(x)
+    }
+}

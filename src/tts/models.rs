@@ -1,0 +1,134 @@
+//! The four networks of a v2 install, loaded once and kept resident, and the text → (phones, BERT)
+//! step that joins the text frontend to them.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gsv_text::{Segment, Version};
+use mlx_rs::{ops, Array, Dtype};
+
+use super::TtsError;
+use crate::models::bert::{self, BertFeatures};
+use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
+use crate::models::hubert::Hubert;
+use crate::models::sovits::{SovitsInfo, SovitsVersion, SynthesizerTrn};
+
+/// Where the model files are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFiles {
+    /// GPT (Text2SemanticDecoder) `.ckpt`.
+    pub gpt: PathBuf,
+    /// SoVITS (SynthesizerTrn) `.pth`.
+    pub sovits: PathBuf,
+    /// `chinese-hubert-base` folder.
+    pub hubert: PathBuf,
+    /// `chinese-roberta-wwm-ext-large` folder.
+    pub bert: PathBuf,
+}
+
+impl ModelFiles {
+    /// Every path that does not exist, with what it is.
+    pub fn missing(&self) -> Vec<String> {
+        [
+            ("GPT checkpoint", &self.gpt),
+            ("SoVITS checkpoint", &self.sovits),
+            ("chinese-hubert-base folder", &self.hubert),
+            ("chinese-roberta-wwm-ext-large folder", &self.bert),
+        ]
+        .into_iter()
+        .filter(|(_, p)| !p.exists())
+        .map(|(what, p)| format!("{what} {}", p.display()))
+        .collect()
+    }
+}
+
+pub struct Models {
+    pub gpt: Arc<Text2SemanticDecoder>,
+    pub gpt_config: GptConfig,
+    pub sovits: SynthesizerTrn,
+    pub sovits_info: SovitsInfo,
+    pub hubert: Hubert,
+    /// The BERT, or why Chinese text can't get features (e.g. a BERT whose width is not the
+    /// GPT's `bert_proj` input).
+    pub bert: Result<BertFeatures, String>,
+    /// Symbol table / frontend generation (v1 for v1 SoVITS models, else v2).
+    pub text_version: Version,
+    pub dtype: Dtype,
+}
+
+impl Models {
+    pub fn load(files: &ModelFiles, dtype: Dtype) -> Result<Self, TtsError> {
+        let missing = files.missing();
+        if !missing.is_empty() {
+            return Err(TtsError::Unavailable(format!("missing model files: {}", missing.join("; "))));
+        }
+        tracing::info!(path = %files.gpt.display(), "loading GPT");
+        let (gpt, gpt_config) = Text2SemanticDecoder::load(&files.gpt, dtype)?;
+        tracing::info!(path = %files.sovits.display(), "loading SoVITS");
+        let (sovits, sovits_info) = SynthesizerTrn::load(&files.sovits, dtype)?;
+        if let Some(missing) = &sovits_info.missing {
+            return Err(TtsError::Unavailable(format!(
+                "{}: {:?} model needs {missing}, which this server does not provide yet",
+                files.sovits.display(),
+                sovits_info.version
+            )));
+        }
+        tracing::info!(path = %files.hubert.display(), "loading CNHuBERT");
+        let hubert = Hubert::load(&files.hubert, dtype)?;
+        tracing::info!(path = %files.bert.display(), "loading BERT");
+        let bert = BertFeatures::load(&files.bert, dtype)?;
+        let bert = if bert.hidden_size() == gpt_config.bert_dim {
+            Ok(bert)
+        } else {
+            let why = format!(
+                "the BERT in {} is {} wide but the GPT's bert_proj takes {}; Chinese text needs a matching BERT",
+                files.bert.display(),
+                bert.hidden_size(),
+                gpt_config.bert_dim
+            );
+            tracing::warn!("{why}");
+            Err(why)
+        };
+        let text_version = match sovits_info.version {
+            SovitsVersion::V1 => Version::V1,
+            _ => Version::V2,
+        };
+        Ok(Self {
+            gpt: Arc::new(gpt),
+            gpt_config,
+            sovits,
+            sovits_info,
+            hubert,
+            bert,
+            text_version,
+            dtype,
+        })
+    }
+
+    /// Phone ids and phone-level BERT features `[bert_dim, phones]` of one frontend segment:
+    /// BERT for Chinese parts, zeros for the rest (upstream `get_phones_and_bert`).
+    pub fn text_features(&self, seg: &Segment) -> Result<(Vec<i32>, Array), TtsError> {
+        let dim = self.gpt_config.bert_dim;
+        let mut feats = Vec::with_capacity(seg.parts.len());
+        for part in &seg.parts {
+            let n = part.phone_ids.len();
+            if n == 0 {
+                continue;
+            }
+            let f = match (part.lang.as_str(), &part.word2ph) {
+                ("zh", Some(word2ph)) => {
+                    let bert = self.bert.as_ref().map_err(|why| TtsError::Unavailable(why.clone()))?;
+                    bert.phone_level_features(&part.norm_text, word2ph)?
+                }
+                _ => bert::zeros(dim, n),
+            };
+            feats.push(f);
+        }
+        let phones: Vec<i32> = seg.phone_ids.iter().map(|&p| p as i32).collect();
+        let bert = match feats.len() {
+            0 => bert::zeros(dim, 0),
+            1 => feats.pop().unwrap_or_else(|| bert::zeros(dim, 0)),
+            _ => ops::concatenate(&feats, 1)?,
+        };
+        Ok((phones, bert.as_dtype(self.dtype)?))
+    }
+}
