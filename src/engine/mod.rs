@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod command;
 pub mod error;
+pub mod pipeline;
 mod worker;
 #[cfg(test)]
 pub(crate) mod test_double;
@@ -228,15 +229,7 @@ impl ModelPaths {
     }
 }
 
-/// The backend this binary serves with. [`crate::server`] calls it when no factory is given.
-///
-/// The pipeline (`crate::tts`) is being ported; until it is wired here this answers with an
-/// explicit error, so the server runs, `/health` reports `failed` with this reason, and every
-/// synthesis route answers 503.
+/// The backend this binary serves with: the TTS pipeline on the four configured models.
 pub fn default_backend() -> BackendFactory {
-    Box::new(|_cfg: &BackendConfig| {
-        Err(EngineError::Unavailable(
-            "this build has no TTS pipeline wired into the engine yet (engine::default_backend)".into(),
-        ))
-    })
+    pipeline::factory()
 }
