@@ -28,8 +28,19 @@ def decode(fmt, data):
     hint, rate = FORMATS[fmt]
     if hint is None:
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, rate
-    audio, sr = sf.read(io.BytesIO(data), format=hint, dtype="float32")
-    return audio, sr
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        assert f.format == hint, f"{fmt}: libsndfile sees {f.format}"
+        if f.frames < 2**62:
+            return f.read(dtype="float32"), f.samplerate
+        # A streamed FLAC says "length unknown" (STREAMINFO total 0); pysoundfile's read() then
+        # tries to seek past the end, so read through libsndfile's own loop until it runs dry.
+        out, buf = [], np.empty(4096 * f.channels, dtype="float32")
+        while True:
+            n = sf._snd.sf_readf_float(f._file, sf._ffi.cast("float *", buf.ctypes.data), 4096)
+            if n <= 0:
+                break
+            out.append(buf[: n * f.channels].copy())
+        return (np.concatenate(out) if out else np.zeros(0, np.float32)), f.samplerate
 
 
 def check(fmt, data, how):

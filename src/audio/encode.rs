@@ -7,7 +7,8 @@
 //!
 //! Codecs: WAV through hound, MP3 through LAME (`mp3lame-encoder`, LAME built from its bundled
 //! source), Opus through the pure-Rust `opus-pure` (Ogg encapsulation per RFC 7845), FLAC through
-//! the pure-Rust `flacenc`. Resampling (OpenAI's 24 kHz PCM, Opus's 48 kHz) through `rubato`.
+//! the pure-Rust `flacenc`. Resampling (OpenAI's 24 kHz PCM, Opus's 48 kHz) through `rubato`'s FFT
+//! resampler, streamed.
 use std::io::Cursor;
 
 use thiserror::Error;
@@ -390,13 +391,14 @@ impl FlacState {
     }
 }
 
-/// Streaming sample-rate conversion over rubato's FFT resampler; output length tracks
+/// Streaming sample-rate conversion over rubato's synchronous FFT resampler; output length tracks
 /// `input × to / from` exactly (the resampler's delay is trimmed at the start, flushed at the end).
 struct StreamResampler {
-    inner: rubato016::FftFixedIn<f32>,
+    inner: rubato::Fft<f32>,
     from: u32,
     to: u32,
     input: Vec<f32>,
+    out_buf: Vec<f32>,
     skip: usize,
     consumed: u64,
     produced: u64,
@@ -406,43 +408,66 @@ const RESAMPLE_CHUNK: usize = 1024;
 
 impl StreamResampler {
     fn new(from: u32, to: u32) -> Result<StreamResampler, EncodeError> {
-        use rubato016::Resampler;
-        let err = |e: rubato016::ResamplerConstructionError| EncodeError::Resample { from, to, message: e.to_string() };
-        let inner = rubato016::FftFixedIn::<f32>::new(from as usize, to as usize, RESAMPLE_CHUNK, 1, 1).map_err(err)?;
+        use rubato::Resampler;
+        let inner = rubato::Fft::<f32>::new(from as usize, to as usize, RESAMPLE_CHUNK, 1, rubato::FixedSync::Input)
+            .map_err(|e| EncodeError::Resample { from, to, message: e.to_string() })?;
         let skip = inner.output_delay();
-        Ok(StreamResampler { inner, from, to, input: Vec::new(), skip, consumed: 0, produced: 0 })
+        let out_buf = vec![0.0; inner.output_frames_max()];
+        Ok(StreamResampler { inner, from, to, input: Vec::new(), out_buf, skip, consumed: 0, produced: 0 })
     }
 
     fn err(&self, e: impl std::fmt::Display) -> EncodeError {
         EncodeError::Resample { from: self.from, to: self.to, message: e.to_string() }
     }
 
+    /// Runs one whole input chunk (zero-padded when `block` is short) and emits its output.
+    fn run(&mut self, block: &[f32], out: &mut Vec<i16>) -> Result<(), EncodeError> {
+        use rubato::audioadapter_buffers::direct::InterleavedSlice;
+        use rubato::Resampler;
+        let need = self.inner.input_frames_next();
+        let mut chunk = block.to_vec();
+        chunk.resize(need, 0.0);
+        let input = InterleavedSlice::new(&chunk, 1, need).map_err(|e| self.err(e))?;
+        let cap = self.out_buf.len();
+        let mut buf = std::mem::take(&mut self.out_buf);
+        let result = {
+            let mut output = InterleavedSlice::new_mut(&mut buf, 1, cap).map_err(|e| self.err(e))?;
+            self.inner.process_into_buffer(&input, &mut output, None)
+        };
+        let (_, produced) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.out_buf = buf;
+                return Err(self.err(e));
+            }
+        };
+        self.emit(&buf[..produced], out);
+        self.out_buf = buf;
+        Ok(())
+    }
+
     fn push(&mut self, pcm: &[i16]) -> Result<Vec<i16>, EncodeError> {
-        use rubato016::Resampler;
+        use rubato::Resampler;
         self.consumed += pcm.len() as u64;
         self.input.extend(pcm.iter().map(|&s| f32::from(s) / 32768.0));
         let mut out = Vec::new();
         while self.input.len() >= self.inner.input_frames_next() {
             let n = self.inner.input_frames_next();
             let block: Vec<f32> = self.input.drain(..n).collect();
-            let res = self.inner.process(&[block], None).map_err(|e| self.err(e))?;
-            self.emit(&res[0], &mut out);
+            self.run(&block, &mut out)?;
         }
         Ok(out)
     }
 
     fn finish(&mut self) -> Result<Vec<i16>, EncodeError> {
-        use rubato016::Resampler;
         let want = (self.consumed * u64::from(self.to) + u64::from(self.from) / 2) / u64::from(self.from);
         let mut out = Vec::new();
         let rest = std::mem::take(&mut self.input);
-        let res = self.inner.process_partial(Some(&[rest]), None).map_err(|e| self.err(e))?;
-        self.emit(&res[0], &mut out);
-        // Flush the resampler's delay line until the expected length is reached.
+        self.run(&rest, &mut out)?;
+        // Flush the resampler's delay line with silence until the expected length is reached.
         let mut guard = 0;
         while self.produced < want && guard < 16 {
-            let res = self.inner.process_partial::<Vec<f32>>(None, None).map_err(|e| self.err(e))?;
-            self.emit(&res[0], &mut out);
+            self.run(&[], &mut out)?;
             guard += 1;
         }
         let extra = self.produced.saturating_sub(want) as usize;

@@ -2,12 +2,6 @@
 //! (symphonia for WAV/MP3/FLAC; opus-pure's Ogg reader + decoder for Opus): the decoded audio must
 //! have the right rate, about the right length, and the same pitch.
 use super::*;
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::DecoderOptions;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 const RATE: u32 = 32_000;
 
@@ -33,34 +27,10 @@ fn stream(format: AudioFormat, rate: u32, pcm: &[i16]) -> Vec<u8> {
     out
 }
 
-/// Decodes with symphonia: (rate, mono f32 samples).
+/// Decodes with symphonia (through `audio::decode_bytes`): (rate, mono f32 samples).
 fn decode(bytes: Vec<u8>, ext: &str) -> (u32, Vec<f32>) {
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
-    let mut hint = Hint::new();
-    hint.with_extension(ext);
-    let probed = symphonia::default::get_probe()
-        .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
-        .expect("probe");
-    let mut format = probed.format;
-    let track = format.default_track().expect("track").clone();
-    let mut dec = symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).expect("decoder");
-    let rate = track.codec_params.sample_rate.expect("rate");
-    let mut out = Vec::new();
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(_) => break,
-        };
-        let decoded = match dec.decode(&packet) {
-            Ok(d) => d,
-            Err(symphonia::core::errors::Error::DecodeError(_)) => continue,
-            Err(_) => break,
-        };
-        let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
-        buf.copy_interleaved_ref(decoded);
-        out.extend_from_slice(buf.samples());
-    }
-    (rate, out)
+    let d = crate::audio::decode_bytes(&bytes, &format!("encoded.{ext}")).expect("decodes");
+    (d.sample_rate, d.samples)
 }
 
 /// Dominant frequency from zero crossings over the middle of the clip (avoids codec edges).
@@ -164,3 +134,4 @@ fn formats_parse_by_name_and_aac_is_not_supported() {
     assert_eq!(AudioFormat::parse("aac"), None);
     assert_eq!(AudioFormat::Pcm.content_type(24_000), "audio/pcm;rate=24000;encoding=signed-int;bits=16;channels=1");
 }
+

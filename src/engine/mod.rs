@@ -8,7 +8,7 @@
 pub mod backend;
 pub mod command;
 pub mod error;
-pub mod pipeline;
+pub mod pipeline_backend;
 mod worker;
 #[cfg(test)]
 pub(crate) mod test_double;
@@ -229,7 +229,8 @@ impl ModelPaths {
     }
 }
 
-/// The backend this binary serves with: the TTS pipeline on the four configured models.
+/// The backend this binary serves with: the TTS pipeline ([`pipeline_backend::TtsBackend`]),
+/// built on the worker thread.
 pub fn default_backend() -> BackendFactory {
-    pipeline::factory()
+    pipeline_backend::factory()
 }
