@@ -43,6 +43,9 @@ fn main() -> anyhow::Result<()> {
             b.batch, b.tokens_per_seq, b.prefill_ms, b.ms_per_step, b.aggregate_tokens_per_s
         );
     }
+    for k in &r.kv_write {
+        println!("kv write at length {:>5}: {:.3} ms/token (all layers, in place)", k.position, k.ms_per_token);
+    }
     let json = serde_json::to_string_pretty(&r)?;
     match json_path {
         Some(p) => std::fs::write(&p, json)?,

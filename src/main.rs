@@ -43,6 +43,17 @@ enum Command {
         #[arg(long)]
         skip_features: bool,
     },
+    /// Run a text-frontend corpus (JSONL in the fixture record format) and print per-language and
+    /// per-record-kind match rates; exits non-zero when a selected language is below 100 %.
+    Phonemize {
+        /// The corpus file, e.g. tests/fixtures/text/frontend_public.jsonl.
+        #[arg(long)]
+        check: std::path::PathBuf,
+        /// Languages to select (e.g. zh,en); all when omitted. Languages not implemented are
+        /// reported as such, never as passes.
+        #[arg(long, value_delimiter = ',')]
+        langs: Vec<String>,
+    },
     /// Compare every stage with a golden fixture folder (layout of tests/fixtures, driven by its
     /// manifest.json); prints a table and exits non-zero on any failure.
     Parity {
@@ -83,6 +94,17 @@ fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             println!("{}", serde_json::to_string_pretty(&gsv_server::bench::full(&opts)?)?);
+            Ok(())
+        }
+        Command::Phonemize { check, langs } => {
+            let text = std::fs::read_to_string(&check).map_err(|e| anyhow::anyhow!("{}: {e}", check.display()))?;
+            let selected: Vec<&str> = langs.iter().map(String::as_str).collect();
+            let sel = (!selected.is_empty()).then_some(selected.as_slice());
+            let report = gsv_text::run_check(&text, sel);
+            println!("{report}");
+            if !report.passed(sel) {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Parity { dir } => {

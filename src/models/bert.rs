@@ -384,7 +384,8 @@ pub fn expand_to_phones(states: &Array, word2ph: &[usize], text: &str) -> Result
         return Ok(zeros(states.shape()[1], 0));
     }
     let idx = Array::from_slice(&idx, &[idx.len() as i32]);
-    Ok(states.take_axis(&idx, 0)?.t())
+    // Row-major, so callers may read it with `as_slice`.
+    Ok(states.take_axis(&idx, 0)?.t().contiguous()?)
 }
 
 /// `tokenizer.json` when present, otherwise a BERT WordPiece tokenizer from `vocab.txt`
@@ -429,4 +430,54 @@ pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
 pub fn bench_random(config: BertConfig, seed: u64) -> Result<BertModel> {
     let tensors = random_tensors(&config.param_shapes(config.feature_layers()), seed)?;
     BertModel::from_weights(config, Weights::from_map(tensors, "random"), BertLayers::Features)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_dir() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/chinese-roberta-wwm-ext-large-tiny")
+    }
+
+    #[test]
+    fn vocab_txt_fallback_tokenizes_like_tokenizer_json() {
+        let tmp = std::env::temp_dir().join(format!("gsv-bert-vocab-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        for f in ["vocab.txt", "tokenizer_config.json"] {
+            std::fs::copy(fixture_dir().join(f), tmp.join(f)).unwrap();
+        }
+        let fast = load_tokenizer(&fixture_dir()).unwrap();
+        let fallback = load_tokenizer(&tmp).unwrap();
+        for text in ["春天来了,小鸟在树上唱歌.", "今天天气很好。", "Abc 我们!"] {
+            let a = fast.encode(text, true).unwrap();
+            let b = fallback.encode(text, true).unwrap();
+            assert_eq!(a.get_ids(), b.get_ids(), "{text}");
+        }
+        std::fs::remove_dir_all(&tmp).ok();
+    }
+
+    #[test]
+    fn truncated_model_gives_hidden_states_minus_three() {
+        let all = BertModel::load(&fixture_dir(), BertLayers::All, Dtype::Float32).unwrap();
+        let part = BertModel::load(&fixture_dir(), BertLayers::Features, Dtype::Float32).unwrap();
+        assert_eq!(part.loaded_layers(), all.config.num_hidden_layers - 2);
+        let ids = [2u32, 30, 31, 3];
+        let states = all.hidden_states(&ids).unwrap();
+        let want = &states[states.len() - 3];
+        let got = part.feature_states(&ids).unwrap();
+        let d = got.subtract(want).unwrap().abs().unwrap().max(None).unwrap().item_cast::<f32>();
+        assert_eq!(d, 0.0);
+        assert!(part.feature_states(&[9999]).is_err());
+    }
+
+    #[test]
+    fn word2ph_expansion_and_length_check() {
+        let states = Array::from_slice(&[0.0f32, 0.0, 1.0, 10.0, 2.0, 20.0, 0.0, 0.0], &[4, 2]);
+        let f = expand_to_phones(&states, &[2, 1], "ab").unwrap();
+        assert_eq!(f.shape(), &[2, 3]);
+        assert_eq!(f.as_slice::<f32>(), &[1.0, 1.0, 2.0, 10.0, 10.0, 20.0]);
+        assert!(expand_to_phones(&states, &[1, 1, 1], "abc").is_err());
+        assert_eq!(zeros(4, 3).shape(), &[4, 3]);
+    }
 }

@@ -10,11 +10,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use mlx_rs::transforms::eval;
 use mlx_rs::Dtype;
 use serde::Serialize;
 
 use super::gpt::{GptConfig, Text2SemanticDecoder};
 use super::gpt_decode::{BatchDecoder, DecodeRequest};
+use super::kv_cache::KvCache;
 use super::sampling::SamplingParams;
 use super::Result;
 
@@ -34,6 +36,9 @@ pub struct BenchOptions {
     pub phones: usize,
     pub prompt_tokens: usize,
     pub seed: u64,
+    /// Cache lengths at which one 24-layer K/V write is timed in isolation (each chosen so the
+    /// timed writes stay inside one 256-block: growth is amortized separately).
+    pub kv_probe_lengths: Vec<usize>,
 }
 
 impl Default for BenchOptions {
@@ -49,6 +54,7 @@ impl Default for BenchOptions {
             phones: 60,
             prompt_tokens: 150,
             seed: 0,
+            kv_probe_lengths: vec![1, 400, 1400, 2900],
         }
     }
 }
@@ -108,6 +114,8 @@ pub struct BenchResult {
     pub prompt_tokens: usize,
     pub single: SingleResult,
     pub batched: Vec<BatchResult>,
+    /// ms per token for the in-place K/V write of all layers, by cache length (flat = O(1)).
+    pub kv_write: Vec<PositionTiming>,
 }
 
 fn request(m: &Text2SemanticDecoder, phones: usize, prompt: usize, tokens: usize, seed: u64) -> Result<DecodeRequest> {
@@ -202,6 +210,11 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             ms_per_step: decode_s * 1e3 / steps.len().max(1) as f64,
         });
     }
+    let kv_write = opts
+        .kv_probe_lengths
+        .iter()
+        .map(|&l| kv_write_ms(&opts.config, opts.dtype, l).map(|ms| PositionTiming { position: l, ms_per_token: ms }))
+        .collect::<Result<Vec<_>>>()?;
     let device = format!("{:?}", mlx_rs::Device::default());
     Ok(BenchResult {
         device,
@@ -213,7 +226,29 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         prompt_tokens: opts.prompt_tokens,
         single,
         batched,
+        kv_write,
     })
+}
+
+/// Mean time of 64 single-token writes into every layer's cache, starting at length `len`.
+fn kv_write_ms(cfg: &GptConfig, dtype: Dtype, len: usize) -> Result<f64> {
+    let (h, hd) = (cfg.n_head, cfg.head_dim());
+    let one = mlx_rs::random::normal::<f32>(&[1, h, 1, hd], None, None, None)?.as_dtype(dtype)?;
+    let pre = mlx_rs::random::normal::<f32>(&[1, h, len as i32, hd], None, None, None)?.as_dtype(dtype)?;
+    let mut caches: Vec<KvCache> = (0..cfg.n_layer).map(|_| KvCache::new()).collect();
+    for c in caches.iter_mut() {
+        c.update_and_fetch(&pre, &pre)?;
+        eval(c.state())?;
+    }
+    let n = 64;
+    let t = Instant::now();
+    for _ in 0..n {
+        for c in caches.iter_mut() {
+            c.update_and_fetch(&one, &one)?;
+        }
+        eval(caches.iter().flat_map(|c| c.state()))?;
+    }
+    Ok(t.elapsed().as_secs_f64() * 1e3 / n as f64)
 }
 
 /// A tiny smoke run of the benchmark path (kept in the test suite so the bench cannot rot).
@@ -231,6 +266,7 @@ mod tests {
             batch_tokens: 20,
             phones: 12,
             prompt_tokens: 10,
+            kv_probe_lengths: vec![1, 300],
             ..Default::default()
         };
         let r = run(&opts).expect("bench");
@@ -239,5 +275,6 @@ mod tests {
         assert!(r.single.tokens_per_s > 0.0);
         assert_eq!(r.batched.len(), 1);
         assert!(r.batched[0].aggregate_tokens_per_s > 0.0);
+        assert_eq!(r.kv_write.len(), 2);
     }
 }
