@@ -102,14 +102,7 @@ impl HubertConfig {
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::File {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| Error::Config {
-            source_name: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let cfg: Self = crate::models::weights::read_json_config(path)?;
         cfg.validate(&path.display().to_string())?;
         Ok(cfg)
     }

@@ -232,3 +232,15 @@ pub fn read_torch_file(path: &Path) -> Result<Value> {
         source,
     })
 }
+
+/// Reads a Hugging Face `config.json` into its config struct (file and parse errors name the path).
+pub fn read_json_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Config {
+        source_name: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
