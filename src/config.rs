@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, Switch};
 use crate::engine::{BackendConfig, EngineOptions, ModelPaths, RefAudio, VoiceSpec};
 
 #[derive(Debug, Error)]
@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// auto | cpu | gpu.
     #[arg(long, env = "GSV_DEVICE")]
     pub device: Option<DeviceChoice>,
+    /// Compile the GPT decode step into one MLX graph: auto (on for a GPU) | on | off.
+    #[arg(long, env = "GSV_COMPILE")]
+    pub compile: Option<Switch>,
     /// Require `Authorization: Bearer <key>` on every route except /health, /metrics and docs.
     #[arg(long, env = "GSV_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -95,6 +98,8 @@ pub struct ServerSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSettings {
     pub device: DeviceChoice,
+    /// Compile the GPT decode step (`auto` = on for a GPU, where per-op overhead dominates).
+    pub compile: Switch,
     pub queue_size: usize,
     pub max_batch: usize,
     /// Chunks buffered per job toward its client before the worker keeps a backlog.
@@ -178,7 +183,7 @@ impl Default for ServerSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { device: DeviceChoice::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0 }
+        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0 }
     }
 }
 
@@ -258,6 +263,9 @@ impl Settings {
         if let Some(v) = a.device {
             self.engine.device = v;
         }
+        if let Some(v) = a.compile {
+            self.engine.compile = v;
+        }
         if let Some(v) = &a.api_key {
             self.server.api_key = v.clone();
         }
@@ -325,6 +333,7 @@ impl Settings {
         EngineOptions {
             backend: BackendConfig {
                 device: self.engine.device,
+                compile: self.engine.compile,
                 models: ModelPaths {
                     gpt: self.models.gpt.clone(),
                     sovits: self.models.sovits.clone(),

@@ -26,6 +26,39 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+/// An optimisation that is on, off, or decided by the device (`auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl Switch {
+    /// `None` for `auto`.
+    pub fn forced(self) -> Option<bool> {
+        match self {
+            Switch::Auto => None,
+            Switch::On => Some(true),
+            Switch::Off => Some(false),
+        }
+    }
+}
+
+impl std::str::FromStr for Switch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "on" | "true" | "1" => Ok(Self::On),
+            "off" | "false" | "0" => Ok(Self::Off),
+            other => Err(format!("unknown value `{other}` (expected auto, on or off)")),
+        }
+    }
+}
+
 /// The GPU backend compiled into the loaded `libmlx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

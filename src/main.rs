@@ -42,6 +42,9 @@ enum Command {
         repeats: usize,
         #[arg(long)]
         skip_features: bool,
+        /// Compile the GPT decode step: auto (on for a GPU) | on | off.
+        #[arg(long, env = "GSV_COMPILE", default_value = "auto")]
+        compile: gsv_server::device::Switch,
     },
     /// Run a text-frontend corpus (JSONL in the fixture record format) and print per-language and
     /// per-record-kind match rates; exits non-zero when a selected language is below 100 %.
@@ -73,8 +76,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features, compile } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
+            gsv_server::models::gpt_step::set_compile(compile.forced());
             let dtype = match dtype.as_str() {
                 "f32" => mlx_rs::Dtype::Float32,
                 "f16" => mlx_rs::Dtype::Float16,

@@ -45,6 +45,13 @@ fn requests(set: &FixtureSet, m: &Text2SemanticDecoder) -> Vec<DecodeRequest> {
     for r in &mut out {
         r.max_steps = 120;
     }
+    // One long fixed-length sequence, so caches grow past a 256-position block mid-batch.
+    let mut r = DecodeRequest::new(zh.phones.clone(), zh.bert.clone(), Some(zh.prompt.clone()), esn);
+    r.sampling = SamplingParams::greedy(1.35);
+    r.early_stop_num = None;
+    r.ignore_eos = true;
+    r.max_steps = 300;
+    out.insert(1, r);
     out
 }
 
@@ -69,17 +76,43 @@ fn drain(dec: &mut BatchDecoder, outcomes: &mut Vec<(SeqId, DecodeOutcome)>, str
     }
 }
 
+/// Each sequence alone, decoded op by op (the reference both decoders must reproduce).
+fn solo_eager(set: &FixtureSet, m: &Arc<Text2SemanticDecoder>) -> Vec<DecodeOutcome> {
+    requests(set, m)
+        .into_iter()
+        .map(|r| {
+            let mut dec = BatchDecoder::with_compile(Arc::clone(m), false);
+            let id = dec.add(r).expect("add");
+            let (mut outcomes, mut streamed) = (Vec::new(), Default::default());
+            drain(&mut dec, &mut outcomes, &mut streamed, 2000);
+            outcomes.into_iter().find(|(o, _)| *o == id).expect("outcome").1
+        })
+        .collect()
+}
+
 #[test]
 fn batch_equals_each_alone() {
+    batch_equals_each_alone_with(false);
+}
+
+#[test]
+fn compiled_batch_equals_each_alone_eager() {
+    batch_equals_each_alone_with(true);
+}
+
+fn batch_equals_each_alone_with(compile: bool) {
     let set = fixtures();
     let m = model(&set);
-    let solo: Vec<DecodeOutcome> = requests(&set, &m).into_iter().map(|r| alone(&m, r)).collect();
+    let solo = solo_eager(&set, &m);
     assert!(solo.iter().all(|o| !o.generated.is_empty()));
-    let mut dec = BatchDecoder::new(Arc::clone(&m));
+    // The single-sequence iterator agrees with the eager batch decoder.
+    let first = requests(&set, &m).into_iter().next().expect("req");
+    assert_eq!(alone(&m, first), solo[0]);
+    let mut dec = BatchDecoder::with_compile(Arc::clone(&m), compile);
     let ids: Vec<SeqId> = requests(&set, &m).into_iter().map(|r| dec.add(r).expect("add")).collect();
     assert_eq!(dec.len(), ids.len());
     let (mut outcomes, mut streamed) = (Vec::new(), Default::default());
-    drain(&mut dec, &mut outcomes, &mut streamed, 200);
+    drain(&mut dec, &mut outcomes, &mut streamed, 600);
     assert!(dec.is_empty());
     assert_eq!(outcomes.len(), ids.len());
     for (i, id) in ids.iter().enumerate() {
@@ -94,11 +127,20 @@ fn batch_equals_each_alone() {
 
 #[test]
 fn sequences_join_and_leave_between_steps() {
+    sequences_join_and_leave_with(false);
+}
+
+#[test]
+fn compiled_sequences_join_and_leave_between_steps() {
+    sequences_join_and_leave_with(true);
+}
+
+fn sequences_join_and_leave_with(compile: bool) {
     let set = fixtures();
     let m = model(&set);
-    let solo: Vec<DecodeOutcome> = requests(&set, &m).into_iter().map(|r| alone(&m, r)).collect();
+    let solo = solo_eager(&set, &m);
     let mut reqs = requests(&set, &m).into_iter();
-    let mut dec = BatchDecoder::new(Arc::clone(&m));
+    let mut dec = BatchDecoder::with_compile(Arc::clone(&m), compile);
     let (mut outcomes, mut streamed) = (Vec::new(), Default::default());
     let first = dec.add(reqs.next().expect("req")).expect("add");
     drain(&mut dec, &mut outcomes, &mut streamed, 5);
@@ -110,7 +152,7 @@ fn sequences_join_and_leave_between_steps() {
     drain(&mut dec, &mut outcomes, &mut streamed, 2);
     assert!(dec.remove(doomed));
     let last = dec.add(reqs.next().expect("req")).expect("add");
-    drain(&mut dec, &mut outcomes, &mut streamed, 300);
+    drain(&mut dec, &mut outcomes, &mut streamed, 600);
     assert!(dec.is_empty());
     for (id, want) in [(first, &solo[0]), (second, &solo[1]), (third, &solo[2]), (last, &solo[4])] {
         let got = &outcomes.iter().find(|(o, _)| *o == id).expect("outcome").1;

@@ -145,6 +145,7 @@ pub struct ModelPaths {
 #[derive(Debug, Clone)]
 pub struct BackendConfig {
     pub device: DeviceChoice,
+    pub compile: crate::device::Switch,
     pub models: ModelPaths,
     /// Most jobs decoded together; the worker never starts more than this many at once.
     pub max_batch: usize,

@@ -45,7 +45,8 @@ pub struct TtsBackend {
 pub fn factory() -> BackendFactory {
     Box::new(|cfg: &BackendConfig| {
         let backend = crate::device::select(cfg.device).map_err(EngineError::Unavailable)?;
-        tracing::info!(%backend, "MLX device selected");
+        crate::models::gpt_step::set_compile(cfg.compile.forced());
+        tracing::info!(%backend, compile = crate::models::gpt_step::compile_enabled(), "MLX device selected");
         let files = ModelFiles {
             gpt: cfg.models.gpt.clone(),
             sovits: cfg.models.sovits.clone(),

@@ -181,31 +181,76 @@ impl Block {
 
     /// `x [B, L, D]`; `mask` (bool, true = may attend) broadcastable to `[B, H, L, kv]`.
     fn forward(&self, x: &Array, mask: Option<&Array>, cache: &mut KvCache, n_head: i32) -> Result<Array> {
+        let (q, k_new, v_new) = self.qkv(x, n_head)?;
+        let (k, v) = cache.update_and_fetch(&k_new, &v_new)?;
+        self.finish(x, &q, &k, &v, mask)
+    }
+
+    /// A one-position step against whole cache buffers `[B, H, capacity, hd]` (the compiled
+    /// decode step): the new key/value are written at `offset` (an int32 `[1]` array, so the
+    /// write position is data, not part of the graph) and `mask` hides the unwritten columns.
+    fn forward_into_buffers(
+        &self,
+        x: &Array,
+        mask: &Array,
+        offset: &Array,
+        k_buf: &Array,
+        v_buf: &Array,
+        n_head: i32,
+    ) -> Result<(Array, Array, Array)> {
+        let (q, k_new, v_new) = self.qkv(x, n_head)?;
+        let at = ops::broadcast_to(offset.reshape(&[1, 1, 1, 1])?, k_new.shape())?;
+        let k = k_buf.put_along_axis(&at, &k_new, 2)?;
+        let v = v_buf.put_along_axis(&at, &v_new, 2)?;
+        let y = self.finish(x, &q, &k, &v, Some(mask))?;
+        Ok((y, k, v))
+    }
+
+    /// Projections: `x [B, L, D]` → q, k, v `[B, H, L, hd]`.
+    fn qkv(&self, x: &Array, n_head: i32) -> Result<(Array, Array, Array)> {
         let (b, l, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        let hd = d / n_head;
         let qkv = self
             .in_proj
             .forward(x)?
-            .reshape(&[b, l, 3, n_head, hd])?
+            .reshape(&[b, l, 3, n_head, d / n_head])?
             .transpose_axes(&[2, 0, 3, 1, 4])?; // [3, B, H, L, hd]
-        let q = qkv.index(0);
-        let (k, v) = cache.update_and_fetch(&qkv.index(1), &qkv.index(2))?;
-        let scale = 1.0 / (hd as f32).sqrt();
+        Ok((qkv.index(0), qkv.index(1), qkv.index(2)))
+    }
+
+    /// Attention over `k`/`v`, then the post-norm residual and FFN halves of the layer.
+    fn finish(&self, x: &Array, q: &Array, k: &Array, v: &Array, mask: Option<&Array>) -> Result<Array> {
+        let (b, l, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let scale = 1.0 / (q.shape()[3] as f32).sqrt();
         let attn = match mask {
             Some(m) => mlx_rs::fast::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
+                q,
+                k,
+                v,
                 scale,
                 ScaledDotProductAttentionMask::Array(m),
                 None,
             )?,
-            None => mlx_rs::fast::scaled_dot_product_attention(&q, &k, &v, scale, None, None)?,
+            None => mlx_rs::fast::scaled_dot_product_attention(q, k, v, scale, None, None)?,
         };
         let attn = attn.transpose_axes(&[0, 2, 1, 3])?.reshape(&[b, l, d])?;
         let x = self.norm1.forward(&x.add(&self.out_proj.forward(&attn)?)?)?;
         let ff = self.linear2.forward(&ops::maximum(self.linear1.forward(&x)?, Array::from_f32(0.0))?)?;
         self.norm2.forward(&x.add(&ff)?)
+    }
+
+    fn weights(&self) -> Vec<&Array> {
+        let mut all = Vec::with_capacity(12);
+        for l in [&self.in_proj, &self.out_proj, &self.linear1, &self.linear2] {
+            all.push(&l.weight);
+            all.extend(l.bias.iter());
+        }
+        all.extend([
+            &self.norm1.weight,
+            &self.norm1.bias,
+            &self.norm2.weight,
+            &self.norm2.bias,
+        ]);
+        all
     }
 }
 
@@ -426,6 +471,63 @@ impl Text2SemanticDecoder {
         let emb = self.audio_embedding.forward(&tokens.reshape(&[b])?)?;
         let x = emb.add(&self.audio_alpha.multiply(&self.positions_at(positions)?)?)?;
         Ok(x.reshape(&[b, 1, self.config.hidden_dim])?)
+    }
+
+    /// [`Self::embed_step`] with the positions as an int32 `[B]` array (the compiled step, where
+    /// they must be data); every position must lie inside the sine table
+    /// ([`Self::positions_in_table`]).
+    pub fn embed_step_at(&self, tokens: &Array, positions: &Array) -> Result<Array> {
+        let b = positions.shape()[0];
+        let emb = self.audio_embedding.forward(&tokens.reshape(&[b])?)?;
+        let x = emb.add(&self.audio_alpha.multiply(&self.pe.take_axis(positions, 0)?)?)?;
+        Ok(x.reshape(&[b, 1, self.config.hidden_dim])?)
+    }
+
+    pub fn positions_in_table(&self, positions: &[i32]) -> bool {
+        positions.iter().all(|&p| (0..PE_ROWS).contains(&p))
+    }
+
+    /// All layers for one decode position against whole cache buffers (see
+    /// `Block::forward_into_buffers`); `buffers` = `[k_0, v_0, k_1, v_1, …]`. Returns the
+    /// hidden state and the written buffers in the same order.
+    pub fn forward_step_buffers(&self, x: &Array, mask: &Array, offset: &Array, buffers: &[Array]) -> Result<(Array, Vec<Array>)> {
+        if buffers.len() != 2 * self.layers.len() {
+            return Err(Error::Invalid(format!(
+                "{} cache buffers given for {} layers",
+                buffers.len(),
+                self.layers.len()
+            )));
+        }
+        let mut h = x.clone();
+        let mut out = Vec::with_capacity(buffers.len());
+        for (layer, kv) in self.layers.iter().zip(buffers.chunks(2)) {
+            let (y, k, v) = layer.forward_into_buffers(&h, mask, offset, &kv[0], &kv[1], self.config.n_head)?;
+            h = y;
+            out.push(k);
+            out.push(v);
+        }
+        Ok((h, out))
+    }
+
+    /// Evaluates every weight (loading casts lazily), so that nothing captured by a compiled
+    /// step is recomputed per call.
+    pub fn eval_weights(&self) -> Result<()> {
+        let mut all: Vec<&Array> = vec![
+            &self.bert_proj.weight,
+            &self.text_embedding.weight,
+            &self.text_alpha,
+            &self.audio_embedding.weight,
+            &self.audio_alpha,
+            &self.predict.weight,
+            &self.pe,
+        ];
+        all.extend(self.bert_proj.bias.iter());
+        all.extend(self.predict.bias.iter());
+        for l in &self.layers {
+            all.extend(l.weights());
+        }
+        mlx_rs::transforms::eval(all)?;
+        Ok(())
     }
 
     /// All layers: `x [B, L, D]` → `[B, L, D]`, appending this input's K/V to `caches` (one

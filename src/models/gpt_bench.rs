@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::gpt::{GptConfig, Text2SemanticDecoder};
 use super::gpt_decode::{BatchDecoder, DecodeRequest};
+use super::gpt_step;
 use super::kv_cache::KvCache;
 use super::sampling::SamplingParams;
 use super::Result;
@@ -110,6 +111,8 @@ pub struct BenchResult {
     pub layers: i32,
     pub d_model: i32,
     pub heads: i32,
+    /// Whether decode steps ran as one compiled graph (`gpt_step`).
+    pub compiled: bool,
     pub phones: usize,
     pub prompt_tokens: usize,
     pub single: SingleResult,
@@ -152,11 +155,15 @@ fn drive(dec: &mut BatchDecoder) -> Result<(f64, Vec<f64>, usize)> {
 
 pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
     let model = Arc::new(Text2SemanticDecoder::random(opts.config.clone(), opts.dtype, opts.seed)?);
-    let mut warm = BatchDecoder::new(Arc::clone(&model));
-    warm.add(request(&model, opts.phones, opts.prompt_tokens, 8, opts.seed)?)?;
-    drive(&mut warm)?;
-
+    let compiled = gpt_step::compile_enabled();
+    // One decoder for warm-up and measurement, as the server's engine keeps one: a compiled
+    // step is traced once per (batch, cache capacity) shape, so the warm-up covers the same
+    // shapes as the measured run; eager decoding only needs its kernels loaded.
     let mut dec = BatchDecoder::new(Arc::clone(&model));
+    let warm_tokens = if compiled { opts.tokens } else { 8 };
+    dec.add(request(&model, opts.phones, opts.prompt_tokens, warm_tokens, opts.seed)?)?;
+    drive(&mut dec)?;
+
     dec.add(request(&model, opts.phones, opts.prompt_tokens, opts.tokens, opts.seed)?)?;
     let (prefill_ms, steps, produced) = drive(&mut dec)?;
     let decode_s: f64 = steps.iter().sum();
@@ -192,13 +199,20 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
 
     let mut batched = Vec::new();
     for &b in &opts.batch_sizes {
-        let mut dec = BatchDecoder::new(Arc::clone(&model));
-        for i in 0..b {
-            // Different text and prompt lengths, so rows are left-padded as in real traffic.
-            let phones = opts.phones.saturating_sub(i * 3).max(4);
-            let prompt = opts.prompt_tokens.saturating_sub(i * 5).max(1);
-            dec.add(request(&model, phones, prompt, opts.batch_tokens, opts.seed + 1 + i as u64)?)?;
+        let add_batch = |dec: &mut BatchDecoder| -> Result<()> {
+            for i in 0..b {
+                // Different text and prompt lengths, so rows are left-padded as in real traffic.
+                let phones = opts.phones.saturating_sub(i * 3).max(4);
+                let prompt = opts.prompt_tokens.saturating_sub(i * 5).max(1);
+                dec.add(request(&model, phones, prompt, opts.batch_tokens, opts.seed + 1 + i as u64)?)?;
+            }
+            Ok(())
+        };
+        if compiled {
+            add_batch(&mut dec)?;
+            drive(&mut dec)?;
         }
+        add_batch(&mut dec)?;
         let (prefill_ms, steps, produced) = drive(&mut dec)?;
         let decode_s: f64 = steps.iter().sum();
         batched.push(BatchResult {
@@ -219,6 +233,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
     Ok(BenchResult {
         device,
         dtype: format!("{:?}", opts.dtype),
+        compiled,
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,
         heads: opts.config.n_head,

@@ -34,6 +34,7 @@ use mlx_rs::transforms::{async_eval, eval};
 use mlx_rs::{ops, Array};
 
 use super::gpt::Text2SemanticDecoder;
+use super::gpt_step::{self, CompiledStep};
 use super::kv_cache::KvCache;
 use super::sampling::{self, presence_of, BatchParams, ExpNoise, SamplingParams, SeededExpNoise};
 use super::{Error, Result};
@@ -266,15 +267,25 @@ impl Batch {
 /// through an `Arc`), so an engine thread can keep one and call [`BatchDecoder::step`] in a loop.
 pub struct BatchDecoder {
     model: Arc<Text2SemanticDecoder>,
+    /// The compiled decode step, when compilation is on (built on first use).
+    compiled: Option<Option<CompiledStep>>,
     pending: Vec<(SeqId, DecodeRequest)>,
     batch: Option<Batch>,
     next_id: SeqId,
 }
 
 impl BatchDecoder {
+    /// A decoder with the process-wide compile setting ([`gpt_step::compile_enabled`]).
     pub fn new(model: Arc<Text2SemanticDecoder>) -> Self {
+        Self::with_compile(model, gpt_step::compile_enabled())
+    }
+
+    /// `compile`: run decode steps through one compiled graph ([`CompiledStep`]) instead of
+    /// eager ops. Same results (parity-tested); faster where per-op overhead dominates.
+    pub fn with_compile(model: Arc<Text2SemanticDecoder>, compile: bool) -> Self {
         Self {
             model,
+            compiled: compile.then_some(None),
             pending: Vec::new(),
             batch: None,
             next_id: 0,
@@ -364,7 +375,15 @@ impl BatchDecoder {
         // Pipelining: queue step n+1 before reading step n (see module docs).
         let all_stop = batch.rows.iter().zip(&cur.steps).all(|(r, &s)| r.certain_stop(s));
         if !all_stop {
-            let next = decode_graph(&model, batch, &cur)?;
+            let compiled = match &mut self.compiled {
+                Some(slot @ None) => {
+                    *slot = Some(CompiledStep::new(Arc::clone(&model))?);
+                    slot.as_mut()
+                }
+                Some(Some(c)) => Some(c),
+                None => None,
+            };
+            let next = decode_graph(&model, compiled, batch, &cur)?;
             let mut outs = vec![&next.sampled.tokens, &next.sampled.eos_argmax, &next.sampled.presence];
             if batch.rows.iter().any(|r| r.trace) {
                 outs.push(&next.logits);
@@ -603,10 +622,33 @@ fn prefill_keep(s: i32, pad: i32, tx: i32) -> Vec<bool> {
 }
 
 /// Builds the graph of the step after `cur` for every row of the batch (lazy).
-fn decode_graph(model: &Text2SemanticDecoder, batch: &mut Batch, cur: &Queued) -> Result<Queued> {
+fn decode_graph(
+    model: &Text2SemanticDecoder,
+    compiled: Option<&mut CompiledStep>,
+    batch: &mut Batch,
+    cur: &Queued,
+) -> Result<Queued> {
     // The token sampled at step idx sits at audio position Ty + idx.
     let positions: Vec<i32> = batch.rows.iter().zip(&cur.steps).map(|(r, &s)| r.ty() + s as i32).collect();
-    let x = model.embed_step(&cur.sampled.tokens, &positions)?;
+    let logits = match compiled {
+        Some(c) if model.positions_in_table(&positions) => {
+            let b = positions.len() as i32;
+            let left_pad = match &batch.left_pad {
+                Some(lp) => lp.clone(),
+                None => ops::zeros::<i32>(&[b])?,
+            };
+            c.run(&cur.sampled.tokens, &positions, &left_pad, &mut batch.caches)?
+        }
+        _ => eager_step(model, batch, &cur.sampled.tokens, &positions)?,
+    };
+    let steps: Vec<usize> = cur.steps.iter().map(|s| s + 1).collect();
+    let (sampled, noise_errors) = sample_rows(model, batch, &logits, &cur.sampled.presence, &steps)?;
+    Ok(Queued { steps, logits, sampled, noise_errors })
+}
+
+/// The decode step op by op: embedding, layers over the cache views, output head.
+fn eager_step(model: &Text2SemanticDecoder, batch: &mut Batch, tokens: &Array, positions: &[i32]) -> Result<Array> {
+    let x = model.embed_step(tokens, positions)?;
     let kv = batch.offset() + 1;
     let mask = match &batch.left_pad {
         Some(lp) => {
@@ -618,10 +660,7 @@ fn decode_graph(model: &Text2SemanticDecoder, batch: &mut Batch, cur: &Queued) -
     };
     let h = model.forward(&x, mask.as_ref(), &mut batch.caches)?;
     let b = batch.rows.len() as i32;
-    let logits = model.predict(&h.reshape(&[b, model.config.hidden_dim])?)?;
-    let steps: Vec<usize> = cur.steps.iter().map(|s| s + 1).collect();
-    let (sampled, noise_errors) = sample_rows(model, batch, &logits, &cur.sampled.presence, &steps)?;
-    Ok(Queued { steps, logits, sampled, noise_errors })
+    model.predict(&h.reshape(&[b, model.config.hidden_dim])?)
 }
 
 /// Draws each row's Exp(1) noise for its step and samples on the device.

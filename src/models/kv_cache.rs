@@ -71,34 +71,77 @@ impl KvCache {
             }
         }
         let prev = self.offset;
-        if self.keys.is_none() || prev + l > self.capacity() {
-            // Grow by whole blocks; an earlier trim may have left capacity != offset, in which case
-            // only the written part is kept (mlx-lm does the same).
-            let n_steps = (Self::STEP + l - 1) / Self::STEP;
-            let grow = [b, h, n_steps * Self::STEP, d];
-            let new_k = ops::zeros_dtype(&grow, keys.dtype())?;
-            let new_v = ops::zeros_dtype(&grow, values.dtype())?;
-            match (self.keys.take(), self.values.take()) {
-                (Some(mut k), Some(mut v)) => {
-                    if prev % Self::STEP != 0 || prev != k.shape()[2] {
-                        k = k.index((.., .., ..prev, ..));
-                        v = v.index((.., .., ..prev, ..));
-                    }
-                    self.keys = Some(ops::concatenate(&[k, new_k], 2)?);
-                    self.values = Some(ops::concatenate(&[v, new_v], 2)?);
-                }
-                _ => {
-                    self.keys = Some(new_k);
-                    self.values = Some(new_v);
-                }
-            }
-        }
+        self.reserve(&[b, h, l, d], keys.dtype(), values.dtype())?;
         self.offset = prev + l;
         let off = self.offset;
         let (k_buf, v_buf) = self.buffers_mut()?;
         k_buf.try_index_mut((.., .., prev..off, ..), keys)?;
         v_buf.try_index_mut((.., .., prev..off, ..), values)?;
         self.fetch()
+    }
+
+    /// Makes room for `l` more positions. Capacity is always rounded up to whole
+    /// [`KvCache::STEP`] blocks, also after padding or trimming left the buffers at an odd
+    /// length, so the buffer shapes (and a compiled step's traces) come from a small set.
+    fn reserve(&mut self, new: &[i32; 4], k_dtype: mlx_rs::Dtype, v_dtype: mlx_rs::Dtype) -> Result<()> {
+        let [b, h, l, d] = *new;
+        let prev = self.offset;
+        if self.keys.is_some() && prev + l <= self.capacity() {
+            return Ok(());
+        }
+        let cap = (prev + l + Self::STEP - 1) / Self::STEP * Self::STEP;
+        let grow = [b, h, cap - prev, d];
+        let new_k = ops::zeros_dtype(&grow, k_dtype)?;
+        let new_v = ops::zeros_dtype(&grow, v_dtype)?;
+        match (self.keys.take(), self.values.take()) {
+            (Some(k), Some(v)) => {
+                // Only the written part is kept (an earlier trim may have left more).
+                let (k, v) = if prev != k.shape()[2] {
+                    (k.index((.., .., ..prev, ..)), v.index((.., .., ..prev, ..)))
+                } else {
+                    (k, v)
+                };
+                self.keys = Some(ops::concatenate(&[k, new_k], 2)?);
+                self.values = Some(ops::concatenate(&[v, new_v], 2)?);
+            }
+            _ => {
+                self.keys = Some(new_k);
+                self.values = Some(new_v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands out the whole buffers `[B, H, capacity, head_dim]` (room for `l` more positions
+    /// guaranteed) for a step that writes positions `offset..offset + l` itself; the cache is
+    /// empty until [`KvCache::put_written`] returns them. Taking them out leaves the step the
+    /// only owner, so MLX can write in place.
+    pub fn take_for_write(&mut self, l: i32) -> Result<(Array, Array)> {
+        let (Some(k), Some(v)) = (&self.keys, &self.values) else {
+            return Err(Error::Invalid("kv cache is empty".into()));
+        };
+        let ks = k.shape();
+        let new = [ks[0], ks[1], l, ks[3]];
+        let (kd, vd) = (k.dtype(), v.dtype());
+        self.reserve(&new, kd, vd)?;
+        match (self.keys.take(), self.values.take()) {
+            (Some(k), Some(v)) => Ok((k, v)),
+            _ => Err(Error::Invalid("kv cache is empty".into())),
+        }
+    }
+
+    /// Takes back the buffers of [`KvCache::take_for_write`] after `l` positions were written.
+    pub fn put_written(&mut self, keys: Array, values: Array, l: i32) -> Result<()> {
+        if self.keys.is_some() {
+            return Err(Error::Invalid("kv cache: buffers returned twice".into()));
+        }
+        if keys.shape()[2] < self.offset + l {
+            return Err(Error::Invalid("kv cache: returned buffers are too short".into()));
+        }
+        self.keys = Some(keys);
+        self.values = Some(values);
+        self.offset += l;
+        Ok(())
     }
 
     /// The written part of the cache as views `[B, H, offset, head_dim]`.

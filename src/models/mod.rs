@@ -11,6 +11,7 @@ pub mod bert;
 pub mod gpt;
 pub mod gpt_bench;
 pub mod gpt_decode;
+pub mod gpt_step;
 pub mod hubert;
 pub mod kv_cache;
 pub mod sampling;

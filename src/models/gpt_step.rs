@@ -1,0 +1,129 @@
+//! The GPT decode step as one compiled MLX graph (`mlx_rs::transforms::compile`).
+//!
+//! An eager decode step builds ~20 graph nodes per layer (projections, reshapes, cache writes,
+//! attention, norms) plus the embedding and the output head, and a batch-1 step on a GPU is
+//! dominated by that per-node host work and the kernel launches it causes, not by arithmetic
+//! (see docs/benchmarks.md). Compiling the whole step traces it once per input shape and replays
+//! the simplified, fused graph afterwards.
+//!
+//! A compiled function only sees values that are *inputs*: anything read from host state while
+//! tracing (a cache offset, a left padding) would be frozen into the trace. So every per-step
+//! value is an array input here — the tokens, their positions, the cache write position and each
+//! row's left padding — and the cache is the whole preallocated buffer `[B, H, capacity, hd]`,
+//! written with a dynamic-position scatter and attended under a mask that hides both the
+//! unwritten tail and the left padding. The graph's shapes then change only when the batch size
+//! or the cache capacity (a multiple of [`KvCache::STEP`]) changes, and each such shape is
+//! traced once and kept in MLX's compile cache for the life of the [`CompiledStep`].
+use std::sync::Arc;
+
+use mlx_rs::error::Exception;
+use mlx_rs::transforms::compile::compile;
+use mlx_rs::{ops, Array, Dtype};
+
+use super::gpt::Text2SemanticDecoder;
+use super::kv_cache::KvCache;
+use super::{Error, Result};
+
+type StepFn = Box<dyn for<'a> FnMut(&'a [Array]) -> std::result::Result<Vec<Array>, Exception>>;
+
+/// A compiled decode step bound to one model. Owned by one decoder on the inference thread.
+pub struct CompiledStep {
+    step: StepFn,
+    n_layer: usize,
+}
+
+impl CompiledStep {
+    pub fn new(model: Arc<Text2SemanticDecoder>) -> Result<Self> {
+        // Captured weights must already be evaluated: an unevaluated capture would be traced
+        // as computation and re-run on every call.
+        model.eval_weights()?;
+        let n_layer = model.config.n_layer as usize;
+        let f = move |inputs: &[Array]| -> std::result::Result<Vec<Array>, Exception> {
+            step_graph(&model, inputs).map_err(|e| Exception::custom(e.to_string()))
+        };
+        Ok(Self {
+            step: Box::new(compile(f, false)),
+            n_layer,
+        })
+    }
+
+    /// One step for `B` rows: `tokens [B]` (may be lazy), `positions` (audio position of each
+    /// row's token), `left_pad [B]` and the caches, which must all hold `offset` positions.
+    /// Writes the new keys/values at `offset` in place of the old buffers and returns the f32
+    /// logits `[B, vocab]` (lazy).
+    pub fn run(&mut self, tokens: &Array, positions: &[i32], left_pad: &Array, caches: &mut [KvCache]) -> Result<Array> {
+        if caches.len() != self.n_layer {
+            return Err(Error::Invalid(format!("{} kv caches given for {} layers", caches.len(), self.n_layer)));
+        }
+        let b = positions.len() as i32;
+        let offset = caches.first().map_or(0, |c| c.offset());
+        let mut inputs = Vec::with_capacity(4 + 2 * caches.len());
+        inputs.push(tokens.reshape(&[b])?.as_dtype(Dtype::Int32)?);
+        inputs.push(Array::from_slice(positions, &[b]));
+        inputs.push(Array::from_slice(&[offset], &[1]));
+        inputs.push(left_pad.clone());
+        for c in caches.iter_mut() {
+            let (k, v) = c.take_for_write(1)?;
+            inputs.push(k);
+            inputs.push(v);
+        }
+        let outputs = (self.step)(&inputs);
+        // The buffers must have no other owner when the scatter runs, or MLX copies them.
+        drop(inputs);
+        let mut outputs = outputs?.into_iter();
+        let logits = outputs.next().ok_or_else(|| Error::Invalid("compiled step returned nothing".into()))?;
+        for c in caches.iter_mut() {
+            match (outputs.next(), outputs.next()) {
+                (Some(k), Some(v)) => c.put_written(k, v, 1)?,
+                _ => return Err(Error::Invalid("compiled step returned too few cache buffers".into())),
+            }
+        }
+        Ok(logits)
+    }
+}
+
+/// The traced function: `[tokens, positions, offset, left_pad, k_0, v_0, …]` →
+/// `[logits, k_0', v_0', …]`.
+fn step_graph(model: &Text2SemanticDecoder, inputs: &[Array]) -> Result<Vec<Array>> {
+    let [tokens, positions, offset, left_pad, buffers @ ..] = inputs else {
+        return Err(Error::Invalid("compiled step: too few inputs".into()));
+    };
+    let b = tokens.shape()[0];
+    let capacity = buffers.first().map_or(0, |k| k.shape()[2]);
+    let x = model.embed_step_at(tokens, positions)?;
+    // Column c may be attended by row r iff it is written (c ≤ offset) and not padding.
+    let cols = ops::arange::<_, i32>(0, capacity, 1)?.reshape(&[1, capacity])?;
+    let keep = cols.le(offset.reshape(&[1, 1])?)?.logical_and(&cols.ge(&left_pad.reshape(&[b, 1])?)?)?;
+    let mask = keep.reshape(&[b, 1, 1, capacity])?;
+    let (h, new_buffers) = model.forward_step_buffers(&x, &mask, offset, buffers)?;
+    let logits = model.predict(&h.reshape(&[b, model.config.hidden_dim])?)?;
+    let mut out = Vec::with_capacity(1 + new_buffers.len());
+    out.push(logits);
+    out.extend(new_buffers);
+    Ok(out)
+}
+
+/// Process-wide default for new decoders: 0 = follow the device, 1 = on, 2 = off.
+static COMPILE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether new decoders compile their step: as [`set_compile`] said, else on for a GPU device
+/// (where per-op overhead dominates a decode step) and off on the CPU.
+pub fn compile_enabled() -> bool {
+    match COMPILE.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => mlx_rs::Device::try_default()
+            .and_then(|d| d.get_type())
+            .is_ok_and(|t| matches!(t, mlx_rs::DeviceType::Gpu)),
+    }
+}
+
+/// Sets the default of [`compile_enabled`]; `None` = follow the device.
+pub fn set_compile(on: Option<bool>) {
+    let v = match on {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    COMPILE.store(v, std::sync::atomic::Ordering::Relaxed);
+}
