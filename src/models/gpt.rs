@@ -404,7 +404,7 @@ impl Text2SemanticDecoder {
 
     /// Sine positions `[len, D]` for arbitrary positions (one per batch row in a decode step).
     pub fn positions_at(&self, pos: &[i32]) -> Result<Array> {
-        if pos.iter().all(|&p| (0..PE_ROWS).contains(&p)) {
+        if self.positions_in_table(pos) {
             let idx = Array::from_slice(pos, &[pos.len() as i32]);
             Ok(self.pe.take_axis(&idx, 0)?)
         } else {
@@ -467,19 +467,21 @@ impl Text2SemanticDecoder {
     /// Input of a decode step: `emb_audio(tokens[b])·1 + alpha·pe[positions[b]]` → `[B, 1, D]`.
     /// `tokens` may still be lazy (the previous step's sample): nothing is read on the host.
     pub fn embed_step(&self, tokens: &Array, positions: &[i32]) -> Result<Array> {
-        let b = positions.len() as i32;
-        let emb = self.audio_embedding.forward(&tokens.reshape(&[b])?)?;
-        let x = emb.add(&self.audio_alpha.multiply(&self.positions_at(positions)?)?)?;
-        Ok(x.reshape(&[b, 1, self.config.hidden_dim])?)
+        self.embed_step_rows(tokens, &self.positions_at(positions)?)
     }
 
     /// [`Self::embed_step`] with the positions as an int32 `[B]` array (the compiled step, where
     /// they must be data); every position must lie inside the sine table
     /// ([`Self::positions_in_table`]).
     pub fn embed_step_at(&self, tokens: &Array, positions: &Array) -> Result<Array> {
-        let b = positions.shape()[0];
+        self.embed_step_rows(tokens, &self.pe.take_axis(positions, 0)?)
+    }
+
+    /// `emb_audio(tokens) + alpha·pe_rows` with one sine row `[B, D]` per token → `[B, 1, D]`.
+    fn embed_step_rows(&self, tokens: &Array, pe_rows: &Array) -> Result<Array> {
+        let b = pe_rows.shape()[0];
         let emb = self.audio_embedding.forward(&tokens.reshape(&[b])?)?;
-        let x = emb.add(&self.audio_alpha.multiply(&self.pe.take_axis(positions, 0)?)?)?;
+        let x = emb.add(&self.audio_alpha.multiply(pe_rows)?)?;
         Ok(x.reshape(&[b, 1, self.config.hidden_dim])?)
     }
 

@@ -267,8 +267,8 @@ impl Batch {
 /// through an `Arc`), so an engine thread can keep one and call [`BatchDecoder::step`] in a loop.
 pub struct BatchDecoder {
     model: Arc<Text2SemanticDecoder>,
-    /// The compiled decode step, when compilation is on (built on first use).
-    compiled: Option<Option<CompiledStep>>,
+    /// The compiled decode step, when compilation is on.
+    compiled: Option<CompiledStep>,
     pending: Vec<(SeqId, DecodeRequest)>,
     batch: Option<Batch>,
     next_id: SeqId,
@@ -284,8 +284,8 @@ impl BatchDecoder {
     /// eager ops. Same results (parity-tested); faster where per-op overhead dominates.
     pub fn with_compile(model: Arc<Text2SemanticDecoder>, compile: bool) -> Self {
         Self {
+            compiled: compile.then(|| CompiledStep::new(Arc::clone(&model))),
             model,
-            compiled: compile.then_some(None),
             pending: Vec::new(),
             batch: None,
             next_id: 0,
@@ -375,15 +375,7 @@ impl BatchDecoder {
         // Pipelining: queue step n+1 before reading step n (see module docs).
         let all_stop = batch.rows.iter().zip(&cur.steps).all(|(r, &s)| r.certain_stop(s));
         if !all_stop {
-            let compiled = match &mut self.compiled {
-                Some(slot @ None) => {
-                    *slot = Some(CompiledStep::new(Arc::clone(&model))?);
-                    slot.as_mut()
-                }
-                Some(Some(c)) => Some(c),
-                None => None,
-            };
-            let next = decode_graph(&model, compiled, batch, &cur)?;
+            let next = decode_graph(&model, self.compiled.as_mut(), batch, &cur)?;
             let mut outs = vec![&next.sampled.tokens, &next.sampled.eos_argmax, &next.sampled.presence];
             if batch.rows.iter().any(|r| r.trace) {
                 outs.push(&next.logits);

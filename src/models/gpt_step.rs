@@ -26,25 +26,30 @@ use super::{Error, Result};
 
 type StepFn = Box<dyn for<'a> FnMut(&'a [Array]) -> std::result::Result<Vec<Array>, Exception>>;
 
-/// A compiled decode step bound to one model. Owned by one decoder on the inference thread.
+/// A compiled decode step bound to one model. Owned by one decoder on the inference thread;
+/// the function is compiled on the first [`CompiledStep::run`].
 pub struct CompiledStep {
-    step: StepFn,
-    n_layer: usize,
+    model: Arc<Text2SemanticDecoder>,
+    step: Option<StepFn>,
 }
 
 impl CompiledStep {
-    pub fn new(model: Arc<Text2SemanticDecoder>) -> Result<Self> {
-        // Captured weights must already be evaluated: an unevaluated capture would be traced
-        // as computation and re-run on every call.
-        model.eval_weights()?;
-        let n_layer = model.config.n_layer as usize;
-        let f = move |inputs: &[Array]| -> std::result::Result<Vec<Array>, Exception> {
-            step_graph(&model, inputs).map_err(|e| Exception::custom(e.to_string()))
-        };
-        Ok(Self {
-            step: Box::new(compile(f, false)),
-            n_layer,
-        })
+    pub fn new(model: Arc<Text2SemanticDecoder>) -> Self {
+        Self { model, step: None }
+    }
+
+    fn step_fn(&mut self) -> Result<&mut StepFn> {
+        if self.step.is_none() {
+            // Captured weights must already be evaluated: an unevaluated capture would be traced
+            // as computation and re-run on every call.
+            self.model.eval_weights()?;
+            let model = Arc::clone(&self.model);
+            let f = move |inputs: &[Array]| -> std::result::Result<Vec<Array>, Exception> {
+                step_graph(&model, inputs).map_err(|e| Exception::custom(e.to_string()))
+            };
+            self.step = Some(Box::new(compile(f, false)));
+        }
+        self.step.as_mut().ok_or_else(|| Error::Invalid("compiled step missing".into()))
     }
 
     /// One step for `B` rows: `tokens [B]` (may be lazy), `positions` (audio position of each
@@ -52,8 +57,9 @@ impl CompiledStep {
     /// Writes the new keys/values at `offset` in place of the old buffers and returns the f32
     /// logits `[B, vocab]` (lazy).
     pub fn run(&mut self, tokens: &Array, positions: &[i32], left_pad: &Array, caches: &mut [KvCache]) -> Result<Array> {
-        if caches.len() != self.n_layer {
-            return Err(Error::Invalid(format!("{} kv caches given for {} layers", caches.len(), self.n_layer)));
+        let n_layer = self.model.config.n_layer as usize;
+        if caches.len() != n_layer {
+            return Err(Error::Invalid(format!("{} kv caches given for {n_layer} layers", caches.len())));
         }
         let b = positions.len() as i32;
         let offset = caches.first().map_or(0, |c| c.offset());
@@ -67,7 +73,7 @@ impl CompiledStep {
             inputs.push(k);
             inputs.push(v);
         }
-        let outputs = (self.step)(&inputs);
+        let outputs = (self.step_fn()?)(&inputs);
         // The buffers must have no other owner when the scatter runs, or MLX copies them.
         drop(inputs);
         let mut outputs = outputs?.into_iter();
