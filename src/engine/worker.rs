@@ -163,6 +163,14 @@ impl Worker {
     fn serve(&mut self, rx: &mut mpsc::Receiver<Command>) {
         let mut open = true;
         loop {
+            if rx.is_closed() {
+                // Every Engine handle is gone, so the server is gone: nobody can submit, and the
+                // streams still holding an update receiver may never be polled again (their
+                // runtime may be the very thread waiting to join this one). Stop now rather than
+                // wait for them to read or leave.
+                self.stop_all();
+                return;
+            }
             // Admit new jobs: wait when idle, otherwise take only what is already queued.
             if self.jobs.is_empty() {
                 if !open {
@@ -339,6 +347,18 @@ impl Worker {
                 job.deliver(JobUpdate::Failed(e));
             }
         }
+    }
+
+    /// Cancels every job still running (engine shutdown).
+    fn stop_all(&mut self) {
+        let running: Vec<JobId> = self.jobs.iter().filter(|(_, j)| !j.finished).map(|(&id, _)| id).collect();
+        for id in running {
+            let backend = &mut self.backend;
+            let _ = catch_unwind(AssertUnwindSafe(|| backend.cancel(id)));
+            metrics::counter!(metric::JOBS_TOTAL, "outcome" => "cancelled").increment(1);
+        }
+        self.jobs.clear();
+        self.publish_active();
     }
 
     /// Retries backlogs and forgets jobs that are finished and fully delivered.

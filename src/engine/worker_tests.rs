@@ -198,3 +198,28 @@ fn unknown_voice_is_refused_before_queueing() {
     assert_eq!(err.param(), Some("voice"));
     assert_eq!(e.queued(), 0);
 }
+
+#[test]
+fn dropping_the_engine_stops_the_worker_while_clients_hold_unread_streams() {
+    // Two long jobs whose clients hold their streams but never read them: the worker must not
+    // wait for them when the last Engine handle goes (a server's runtime may be the very thread
+    // joining it).
+    let (e, probe) = engine(existing_models(), 10_000, 1, 4, 4);
+    let a = e.submit(job("a", 1), tracing::Span::none()).unwrap();
+    let b = e.submit(job("b", 2), tracing::Span::none()).unwrap();
+    for _ in 0..400 {
+        if e.active_jobs() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(e);
+        let _ = done_tx.send(());
+    });
+    assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok(), "dropping the engine hung");
+    let cancelled = probe.lock().unwrap().cancelled.clone();
+    assert!(cancelled.contains(&a.id) && cancelled.contains(&b.id), "running jobs not cancelled: {cancelled:?}");
+    drop((a, b));
+}
