@@ -74,6 +74,12 @@ pub struct FullBenchOptions {
     pub sovits_tokens: usize,
     pub repeats: usize,
     pub skip_features: bool,
+    /// Steps per piece of the GPT step breakdown; 0 skips it.
+    pub breakdown_steps: usize,
+    /// GPT tokens of the end-to-end sentence; 0 skips the end-to-end stage.
+    pub e2e_tokens: usize,
+    /// Tokens before the first streamed chunk of the end-to-end stage.
+    pub e2e_first_chunk: usize,
 }
 
 impl Default for FullBenchOptions {
@@ -87,6 +93,9 @@ impl Default for FullBenchOptions {
             sovits_tokens: 250,
             repeats: 3,
             skip_features: false,
+            breakdown_steps: 100,
+            e2e_tokens: 100,
+            e2e_first_chunk: 8,
         }
     }
 }
@@ -128,6 +137,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
         positions: opts.gpt_positions.clone(),
         batch_sizes: opts.batch_sizes.clone(),
         batch_tokens: opts.batch_tokens,
+        breakdown_steps: opts.breakdown_steps,
         ..gpt_bench::BenchOptions::default()
     })?;
     out["gpt"] = serde_json::to_value(&g)?;
@@ -157,6 +167,17 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
             Ok(())
         })?;
         out["features"] = json!({"hubert_5s_clip_seconds": hubert_s, "bert_20_chars_seconds": bert_s});
+    }
+    if opts.e2e_tokens > 0 {
+        let e2e = crate::tts::bench::run(&crate::tts::bench::E2eOptions {
+            dtype: opts.dtype,
+            tokens: opts.e2e_tokens,
+            first_chunk_tokens: opts.e2e_first_chunk,
+            repeats: opts.repeats,
+            ..Default::default()
+        })
+        .map_err(|e| anyhow::anyhow!("end-to-end stage: {e}"))?;
+        out["e2e"] = serde_json::to_value(&e2e)?;
     }
     if let Some(peak) = mlx_rs::memory::peak_memory().ok() {
         out["peak_memory_bytes"] = json!(peak);

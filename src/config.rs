@@ -142,6 +142,9 @@ pub struct Defaults {
     pub fragment_interval: f32,
     /// Tokens per chunk when streaming (upstream min_chunk_length).
     pub stream_chunk_tokens: usize,
+    /// Tokens before the first streamed chunk: fewer than `stream_chunk_tokens` gives the first
+    /// audio sooner (each GPT step is a few ms); the later chunks keep the larger size.
+    pub stream_first_chunk_tokens: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -217,6 +220,7 @@ impl Default for Defaults {
             text_split_method: "cut5".into(),
             fragment_interval: 0.3,
             stream_chunk_tokens: 16,
+            stream_first_chunk_tokens: 8,
         }
     }
 }
@@ -373,6 +377,8 @@ mod tests {
         let s = Settings::from_file(&path).expect("config/default.toml parses");
         s.validate().expect("config/default.toml validates");
         assert_eq!(s.server.bind, "127.0.0.1:9880");
+        // The first streamed chunk comes sooner than the later ones (time to first audio).
+        assert_eq!((s.defaults.stream_first_chunk_tokens, s.defaults.stream_chunk_tokens), (8, 16));
         let fixture = Settings::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/fixture.toml")).expect("config/fixture.toml parses");
         fixture.validate().expect("config/fixture.toml validates");
         assert_eq!(fixture.voices["fixture"].top_k, Some(1));

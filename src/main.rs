@@ -23,7 +23,8 @@ enum Command {
     },
     /// Benchmarks on full-size v2 models with random weights (no download): GPT tokens/s at
     /// batch 1 and batched, per-token time across positions, SoVITS real-time factor, HuBERT and
-    /// BERT times. Prints JSON.
+    /// BERT times, where a decode step's time goes, and end to end: time to first audio and
+    /// real-time factor of a 20-character Chinese sentence with a cached voice. Prints JSON.
     Bench {
         #[arg(long, env = "GSV_DEVICE", default_value = "auto")]
         device: DeviceChoice,
@@ -42,6 +43,15 @@ enum Command {
         repeats: usize,
         #[arg(long)]
         skip_features: bool,
+        /// Steps timed per piece of the decode-step breakdown (0 skips it).
+        #[arg(long, default_value_t = 100)]
+        breakdown_steps: usize,
+        /// GPT tokens of the end-to-end sentence (0 skips the end-to-end stage).
+        #[arg(long, default_value_t = 100)]
+        e2e_tokens: usize,
+        /// Tokens before the first streamed chunk in the end-to-end stage (server default 8).
+        #[arg(long, default_value_t = 8)]
+        e2e_first_chunk: usize,
         /// Compile the GPT decode step: auto (on for a GPU) | on | off.
         #[arg(long, env = "GSV_COMPILE", default_value = "auto")]
         compile: gsv_server::device::Switch,
@@ -76,7 +86,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features, compile } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt_step::set_compile(compile.forced());
             let dtype = match dtype.as_str() {
@@ -95,7 +105,9 @@ fn main() -> anyhow::Result<()> {
                 sovits_tokens,
                 repeats,
                 skip_features,
-                ..Default::default()
+                breakdown_steps,
+                e2e_tokens,
+                e2e_first_chunk,
             };
             println!("{}", serde_json::to_string_pretty(&gsv_server::bench::full(&opts)?)?);
             Ok(())

@@ -44,6 +44,7 @@ fn request(voice: Arc<Voice>, text: &str, seed: u64, delivery: Delivery) -> Requ
         split: SplitMethod::Cut1,
         fragment_interval: 0.3,
         noise_scale: 0.5,
+        fixed_tokens: None,
         delivery,
     }
 }
@@ -189,4 +190,44 @@ fn cancel_frees_the_job() {
     p.cancel(5);
     assert_eq!(p.active_jobs(), 0);
     assert!(p.step().is_empty());
+}
+
+#[test]
+fn fixed_tokens_decode_exactly_that_many_tokens_per_sentence() {
+    let mut p = pipeline();
+    let v = voice(&p);
+    let mut req = request(v, "Hello there. How are you today?", 3, Delivery::Sentence);
+    req.fixed_tokens = Some(37);
+    req.fragment_interval = 0.0;
+    let (pcm, stats) = p.synthesize(req).unwrap();
+    assert!(stats.sentences >= 1);
+    assert_eq!(stats.tokens, 37 * stats.sentences);
+    assert_eq!(pcm.len(), stats.tokens * 1280);
+}
+
+#[test]
+fn end_to_end_bench_times_first_audio_and_rtf_on_real_models() {
+    use gsv_server::tts::bench::{run_with, E2eOptions};
+    let p = pipeline();
+    let opts = E2eOptions {
+        language: LanguageSetting::En,
+        text: "The quick brown fox jumps over the lazy dog.".into(),
+        transcript: "This is a test of the reference voice.".into(),
+        tokens: 40,
+        first_chunk_tokens: 4,
+        chunk_tokens: 8,
+        repeats: 1,
+        ..E2eOptions::default()
+    };
+    let r = run_with(p.models, &opts).expect("bench runs");
+    let audio = 40.0 * 1280.0 / 32000.0;
+    assert!(r.prompt_tokens > 0);
+    for (name, d) in [("streaming", &r.streaming), ("sentence", &r.sentence)] {
+        assert!((d.audio_seconds - audio).abs() < 1e-9, "{name}: {} s of audio", d.audio_seconds);
+        assert!(d.first_audio_ms > 0.0 && d.first_audio_ms <= d.total_ms, "{name}: {d:?}");
+        assert!((d.rtf - d.total_ms / 1e3 / audio).abs() < 1e-9);
+        assert_eq!(d.stages.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), ["text", "gpt", "sovits"]);
+    }
+    // Streaming hands out its first chunk after 4 of the 40 tokens, long before the job ends.
+    assert!(r.streaming.first_audio_ms < r.streaming.total_ms);
 }

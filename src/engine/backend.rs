@@ -82,8 +82,9 @@ pub enum Chunking {
     /// One chunk per sentence (segment) batch: best quality (upstream streaming_mode 0/1).
     Sentence,
     /// Token-chunk streaming (upstream streaming_mode 2/3): a chunk every `min_tokens` new semantic
-    /// tokens or more; `fixed_length` = mode 3 (fixed size), else silence-aligned (mode 2).
-    Tokens { min_tokens: usize, overlap: usize, fixed_length: bool },
+    /// tokens or more, the first one after `first_tokens`; `fixed_length` = mode 3 (fixed size),
+    /// else silence-aligned (mode 2).
+    Tokens { first_tokens: usize, min_tokens: usize, overlap: usize, fixed_length: bool },
 }
 
 /// A validated synthesis request, as the backend receives it.

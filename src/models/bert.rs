@@ -13,7 +13,7 @@ use tokenizers::Tokenizer;
 
 use super::hubert::{random_tensors, Activation, SelfAttention};
 use super::layers::{LayerNorm, Linear};
-use super::weights::{read_torch_file, Weights};
+use super::weights::Weights;
 use super::{Error, Result};
 
 /// The subset of transformers' `BertConfig` that inference reads; defaults are HF's.
@@ -173,15 +173,7 @@ impl BertModel {
     /// Loads `config.json` plus `model.safetensors` or `pytorch_model.bin` from an HF folder.
     pub fn load(dir: &Path, layers: BertLayers, dtype: Dtype) -> Result<Self> {
         let config = BertConfig::from_file(&dir.join("config.json"))?;
-        let st = dir.join("model.safetensors");
-        let weights = if st.exists() {
-            Weights::from_safetensors(&st, dtype)?
-        } else {
-            let bin = dir.join("pytorch_model.bin");
-            let value = read_torch_file(&bin)?;
-            Weights::from_state_dict(&value, "", dtype, &bin.display().to_string())?
-        };
-        Self::from_weights(config, weights, layers)
+        Self::from_weights(config, Weights::from_hf_folder(dir, dtype)?, layers)
     }
 
     /// Builds from `BertForMaskedLM` (`bert.`-prefixed) or `BertModel` (unprefixed) names.
@@ -406,11 +398,17 @@ pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
         .unk_token("[UNK]".into())
         .build()
         .map_err(|e| file_err(e.to_string()))?;
+    wordpiece_tokenizer(model, lowercase).map_err(|e| file_err(e.to_string()))
+}
+
+/// BERT's text pipeline around a WordPiece vocabulary: BERT normalisation (every CJK character
+/// its own word), BERT pre-tokenisation and `[CLS] … [SEP]`.
+fn wordpiece_tokenizer(model: tokenizers::models::wordpiece::WordPiece, lowercase: bool) -> Result<Tokenizer> {
     let mut tok = Tokenizer::new(model);
-    let id = |t: &str| tok.token_to_id(t).ok_or_else(|| file_err(format!("vocabulary has no {t}")));
+    let id = |t: &str| tok.token_to_id(t).ok_or_else(|| Error::Invalid(format!("vocabulary has no {t}")));
     let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
     tok.with_normalizer(Some(tokenizers::normalizers::BertNormalizer::new(true, true, None, lowercase)))
-        .map_err(|e| file_err(e.to_string()))?;
+        .map_err(|e| Error::Invalid(e.to_string()))?;
     tok.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::bert::BertPreTokenizer));
     tok.with_post_processor(Some(tokenizers::processors::bert::BertProcessing::new(
         ("[SEP]".into(), sep),
@@ -423,6 +421,23 @@ pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
 pub fn bench_random(config: BertConfig, seed: u64) -> Result<BertModel> {
     let tensors = random_tensors(&config.param_shapes(config.feature_layers()), seed)?;
     BertModel::from_weights(config, Weights::from_map(tensors, "random"), BertLayers::Features)
+}
+
+impl BertFeatures {
+    /// Random feature layers with a vocabulary of the special tokens only (benchmarks): every
+    /// Chinese character is one `[UNK]` token, so the compute per character is a real BERT's.
+    pub fn bench_random(config: BertConfig, seed: u64) -> Result<Self> {
+        let vocab = [("[PAD]", 0), ("[UNK]", 1), ("[CLS]", 2), ("[SEP]", 3), ("[MASK]", 4)].map(|(t, i)| (t.to_string(), i));
+        let model = tokenizers::models::wordpiece::WordPiece::builder()
+            .vocab(vocab)
+            .unk_token("[UNK]".into())
+            .build()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Self {
+            tokenizer: wordpiece_tokenizer(model, true)?,
+            model: bench_random(config, seed)?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::gpt::{GptConfig, Text2SemanticDecoder};
 use super::gpt_decode::{BatchDecoder, DecodeRequest};
 use super::gpt_step;
+use super::gpt_step_bench::{self, StepBreakdown};
 use super::kv_cache::KvCache;
 use super::sampling::SamplingParams;
 use super::Result;
@@ -40,6 +41,8 @@ pub struct BenchOptions {
     /// Cache lengths at which one 24-layer K/V write is timed in isolation (each chosen so the
     /// timed writes stay inside one 256-block: growth is amortized separately).
     pub kv_probe_lengths: Vec<usize>,
+    /// Steps timed per piece of the step breakdown ([`gpt_step_bench`]); 0 skips it.
+    pub breakdown_steps: usize,
 }
 
 impl Default for BenchOptions {
@@ -56,6 +59,7 @@ impl Default for BenchOptions {
             prompt_tokens: 150,
             seed: 0,
             kv_probe_lengths: vec![1, 400, 1400, 2900],
+            breakdown_steps: 100,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct BenchResult {
     pub batched: Vec<BatchResult>,
     /// ms per token for the in-place K/V write of all layers, by cache length (flat = O(1)).
     pub kv_write: Vec<PositionTiming>,
+    /// Where a step's time goes, at batch 1 and at the largest batch (see [`gpt_step_bench`]).
+    pub breakdown: Vec<StepBreakdown>,
 }
 
 fn request(m: &Text2SemanticDecoder, phones: usize, prompt: usize, tokens: usize, seed: u64) -> Result<DecodeRequest> {
@@ -229,6 +235,15 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         .iter()
         .map(|&l| kv_write_ms(&opts.config, opts.dtype, l).map(|ms| PositionTiming { position: l, ms_per_token: ms }))
         .collect::<Result<Vec<_>>>()?;
+    let mut breakdown = Vec::new();
+    if opts.breakdown_steps > 0 {
+        let mut sizes = vec![1];
+        sizes.extend(opts.batch_sizes.iter().copied().max().filter(|&b| b > 1));
+        for b in sizes {
+            let cache_len = opts.phones + opts.prompt_tokens;
+            breakdown.push(gpt_step_bench::breakdown(&model, compiled, b, cache_len, opts.breakdown_steps)?);
+        }
+    }
     let device = format!("{:?}", mlx_rs::Device::default());
     Ok(BenchResult {
         device,
@@ -242,6 +257,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         single,
         batched,
         kv_write,
+        breakdown,
     })
 }
 
@@ -282,6 +298,7 @@ mod tests {
             phones: 12,
             prompt_tokens: 10,
             kv_probe_lengths: vec![1, 300],
+            breakdown_steps: 4,
             ..Default::default()
         };
         let r = run(&opts).expect("bench");
@@ -291,5 +308,7 @@ mod tests {
         assert_eq!(r.batched.len(), 1);
         assert!(r.batched[0].aggregate_tokens_per_s > 0.0);
         assert_eq!(r.kv_write.len(), 2);
+        assert_eq!(r.breakdown.iter().map(|b| b.batch).collect::<Vec<_>>(), [1, 3]);
+        assert!(r.breakdown.iter().all(|b| b.layers_sync_ms > 0.0 && b.sampler_sync_ms > 0.0));
     }
 }

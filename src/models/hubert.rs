@@ -13,7 +13,7 @@ use mlx_rs::{ops, Array, Dtype};
 use serde::Deserialize;
 
 use super::layers::{fold_weight_norm, Conv1d, LayerNorm, Linear};
-use super::weights::{read_torch_file, Weights};
+use super::weights::Weights;
 use super::{Error, Result};
 
 /// The subset of transformers' `HubertConfig` that inference reads; defaults are HF's.
@@ -324,15 +324,7 @@ impl Hubert {
     /// Loads an HF folder: `config.json` plus `model.safetensors` or `pytorch_model.bin`.
     pub fn load(dir: &Path, dtype: Dtype) -> Result<Self> {
         let config = HubertConfig::from_file(&dir.join("config.json"))?;
-        let st = dir.join("model.safetensors");
-        let weights = if st.exists() {
-            Weights::from_safetensors(&st, dtype)?
-        } else {
-            let bin = dir.join("pytorch_model.bin");
-            let value = read_torch_file(&bin)?;
-            Weights::from_state_dict(&value, "", dtype, &bin.display().to_string())?
-        };
-        Self::from_weights(config, weights, dtype)
+        Self::from_weights(config, Weights::from_hf_folder(dir, dtype)?, dtype)
     }
 
     /// Builds the model from a strict weight map (HubertModel names, optionally `hubert.`-prefixed

@@ -12,6 +12,7 @@ pub mod gpt;
 pub mod gpt_bench;
 pub mod gpt_decode;
 pub mod gpt_step;
+pub mod gpt_step_bench;
 pub mod hubert;
 pub mod kv_cache;
 pub mod sampling;

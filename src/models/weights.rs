@@ -38,6 +38,17 @@ impl Weights {
         Ok(Self::from_map(tensors, source))
     }
 
+    /// The weights of a Hugging Face model folder: `model.safetensors`, else `pytorch_model.bin`.
+    pub fn from_hf_folder(dir: &Path, dtype: Dtype) -> Result<Self> {
+        let st = dir.join("model.safetensors");
+        if st.exists() {
+            return Self::from_safetensors(&st, dtype);
+        }
+        let bin = dir.join("pytorch_model.bin");
+        let value = read_torch_file(&bin)?;
+        Self::from_state_dict(&value, "", dtype, &bin.display().to_string())
+    }
+
     /// Builds from a safetensors file (Hugging Face `model.safetensors`).
     pub fn from_safetensors(path: &Path, dtype: Dtype) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::File {

@@ -45,6 +45,9 @@ pub struct Request {
     /// SoVITS noise scale (upstream 0.5, not exposed by api_v2).
     pub noise_scale: f32,
     pub delivery: Delivery,
+    /// Benchmarks only: decode exactly this many tokens per sentence, EOS ignored (random-weight
+    /// models never say when to stop); `None` = upstream's stop rules.
+    pub fixed_tokens: Option<usize>,
 }
 
 /// Per-job numbers, reported when the job ends.
@@ -86,6 +89,8 @@ struct Job {
     stats: Stats,
     gpt_seconds: f64,
     sovits_seconds: f64,
+    /// Frontend and BERT time (BERT is evaluated when its sentence starts).
+    text_seconds: f64,
 }
 
 pub struct Pipeline {
@@ -145,11 +150,11 @@ impl Pipeline {
         if sentences.is_empty() {
             return Err(TtsError::InvalidInput("the text has nothing to speak".into()));
         }
-        let mut stats = Stats {
+        let stats = Stats {
             sentences: sentences.len(),
             ..Stats::default()
         };
-        stats.stages.push(("text", t.elapsed().as_secs_f64()));
+        let text_seconds = t.elapsed().as_secs_f64();
         let mut job = Job {
             req,
             sentences,
@@ -160,6 +165,7 @@ impl Pipeline {
             noise: None,
             stats,
             gpt_seconds: 0.0,
+            text_seconds,
             sovits_seconds: 0.0,
         };
         self.begin_sentence(id, &mut job)?;
@@ -169,6 +175,11 @@ impl Pipeline {
 
     fn begin_sentence(&mut self, id: JobId, job: &mut Job) -> Result<(), TtsError> {
         let s = &job.sentences[job.current];
+        // BERT is lazy until here; evaluating it now books its time to the text stage instead
+        // of to the GPT prompt pass that would otherwise run it.
+        let t = Instant::now();
+        s.gpt_bert.eval()?;
+        job.text_seconds += t.elapsed().as_secs_f64();
         let mut dr = DecodeRequest::new(
             s.gpt_phones.clone(),
             s.gpt_bert.clone(),
@@ -177,6 +188,12 @@ impl Pipeline {
         );
         dr.sampling = job.req.sampling;
         dr.seed = job.req.seed.wrapping_add(job.current as u64);
+        if let Some(n) = job.req.fixed_tokens {
+            dr.ignore_eos = true;
+            dr.early_stop_num = None;
+            // The stopping step's token is not kept (batch-loop bookkeeping): one step more.
+            dr.max_steps = (n + 1).clamp(2, MAX_SENTENCE_TOKENS);
+        }
         let seq = self.decoder.add(dr)?;
         self.by_seq.insert(seq, id);
         job.seq = Some(seq);
@@ -247,6 +264,7 @@ impl Pipeline {
                 }
                 Ok(false) => {
                     let mut stats = job.stats;
+                    stats.stages.push(("text", job.text_seconds));
                     stats.stages.push(("gpt", job.gpt_seconds));
                     stats.stages.push(("sovits", job.sovits_seconds));
                     events.push((id, Event::Done(stats)));

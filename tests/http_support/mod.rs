@@ -40,6 +40,7 @@ pub fn fixture_settings() -> Settings {
     );
     // Small token chunks so even the tiny model's short outputs stream in several pieces.
     s.defaults.stream_chunk_tokens = 4;
+    s.defaults.stream_first_chunk_tokens = 4;
     s
 }
 

@@ -1,0 +1,243 @@
+//! End-to-end timing of the pipeline on random full-size v2 models (no model files): time to first
+//! audio and real-time factor for one Chinese sentence spoken by a cached voice, with the same
+//! [`Pipeline`] the server's engine drives.
+//!
+//! Random weights never produce EOS on purpose, so each sentence decodes a fixed number of tokens
+//! ([`Request::fixed_tokens`]); the text frontend, BERT, the GPT prompt pass, the decode steps and
+//! the SoVITS chunk decodes all run as for a real request.
+use std::sync::Arc;
+use std::time::Instant;
+
+use gsv_text::{LanguageSetting, SplitMethod, Version};
+use mlx_rs::Dtype;
+use serde::Serialize;
+
+use super::{ChunkPlan, Clip, Delivery, Event, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
+use crate::models::bert::{BertConfig, BertFeatures};
+use crate::models::gpt::Text2SemanticDecoder;
+use crate::models::hubert::{self, HubertConfig};
+use crate::models::sampling::SamplingParams;
+use crate::models::sovits::{self, DetectionRule, SovitsConfig, SovitsInfo, SovitsVersion};
+use crate::models::gpt_bench;
+
+/// Twenty Chinese characters and three punctuation marks.
+pub const SENTENCE_ZH_20: &str = "今天天气很好，我们一起去公园散步，看花开了吗。";
+
+#[derive(Debug, Clone)]
+pub struct E2eOptions {
+    pub dtype: Dtype,
+    pub language: LanguageSetting,
+    pub text: String,
+    /// Transcript of the reference clip (its language is `language`).
+    pub transcript: String,
+    /// GPT tokens of the (one, unsplit) sentence: 25 per second of audio.
+    pub tokens: usize,
+    /// Streaming: tokens before the first chunk and between later chunks (the server's defaults,
+    /// `stream_first_chunk_tokens` and `stream_chunk_tokens`, are 8 and 16).
+    pub first_chunk_tokens: usize,
+    pub chunk_tokens: usize,
+    pub reference_seconds: f32,
+    pub repeats: usize,
+}
+
+impl Default for E2eOptions {
+    fn default() -> Self {
+        Self {
+            dtype: Dtype::Float32,
+            language: LanguageSetting::Zh,
+            text: SENTENCE_ZH_20.into(),
+            transcript: "这是一段参考音频的文字。".into(),
+            // ~0.2 s per character, as a speaker of the fixtures' pace.
+            tokens: 100,
+            first_chunk_tokens: 8,
+            chunk_tokens: 16,
+            reference_seconds: 5.0,
+            repeats: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryTiming {
+    /// From `Pipeline::start` (frontend + BERT included) to the first audio samples.
+    pub first_audio_ms: f64,
+    pub total_ms: f64,
+    pub audio_seconds: f64,
+    /// `total / audio` (< 1 is faster than real time).
+    pub rtf: f64,
+    /// Seconds per stage of the median run (`text`, `gpt`, `sovits`).
+    pub stages: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct E2eResult {
+    pub text: String,
+    pub characters: usize,
+    pub tokens: usize,
+    pub first_chunk_tokens: usize,
+    pub chunk_tokens: usize,
+    pub reference_seconds: f32,
+    pub prompt_tokens: usize,
+    /// Preparing the voice once (reference decode, spectrogram, HuBERT, transcript BERT).
+    pub voice_prepare_ms: f64,
+    /// Token streaming with the server's default chunking.
+    pub streaming: DeliveryTiming,
+    /// One chunk per sentence (upstream's non-streaming mode).
+    pub sentence: DeliveryTiming,
+}
+
+/// The four networks of a v2 install with random weights of the shipped sizes.
+pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
+    let gpt_config = gpt_bench::v2_config();
+    let gpt = Text2SemanticDecoder::random(gpt_config.clone(), dtype, seed)?;
+    let config = SovitsConfig::v2();
+    let sovits = sovits::bench::random_model(&config, seed + 1, dtype)?;
+    let sovits_info = SovitsInfo {
+        version: SovitsVersion::V2,
+        detected_by: DetectionRule::FileSize,
+        file_level_version: SovitsVersion::V2,
+        info: Some("random weights (benchmark)".into()),
+        config,
+        missing: None,
+    };
+    Ok(Models {
+        gpt: Arc::new(gpt),
+        gpt_config,
+        sovits,
+        sovits_info,
+        hubert: hubert::bench_random(HubertConfig::chinese_hubert_base(), seed + 2)?,
+        bert: Ok(BertFeatures::bench_random(BertConfig::chinese_roberta_wwm_ext_large(), seed + 3)?),
+        text_version: Version::V2,
+        dtype,
+    })
+}
+
+/// A voiced-sounding reference clip as a 32 kHz WAV file (the voice path decodes and resamples
+/// it like an uploaded clip).
+fn reference_wav(seconds: f32) -> Vec<u8> {
+    let rate = 32_000u32;
+    let n = (seconds * rate as f32) as usize;
+    let pcm: Vec<i16> = (0..n)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let env = 0.5 + 0.5 * (std::f32::consts::TAU * 3.0 * t).sin();
+            let s = (std::f32::consts::TAU * 140.0 * t).sin() + 0.4 * (std::f32::consts::TAU * 280.0 * t).sin();
+            (s * env * 8000.0) as i16
+        })
+        .collect();
+    let mut wav = crate::audio::encode::wav_header(rate, (pcm.len() * 2) as u32);
+    wav.extend(pcm.iter().flat_map(|s| s.to_le_bytes()));
+    wav
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Runs one request to its end; returns (first audio ms, total ms, samples, stages).
+fn run_once(p: &mut Pipeline, req: Request) -> Result<(f64, f64, usize, Vec<(String, f64)>), TtsError> {
+    let id = 1;
+    let t = Instant::now();
+    p.start(id, req)?;
+    let mut first = None;
+    let mut samples = 0;
+    loop {
+        for (job, ev) in p.step() {
+            if job != id {
+                continue;
+            }
+            match ev {
+                Event::Audio(a) => {
+                    if !a.is_empty() && first.is_none() {
+                        first = Some(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    samples += a.len();
+                }
+                Event::Done(stats) => {
+                    let total = t.elapsed().as_secs_f64() * 1e3;
+                    let stages = stats.stages.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+                    return Ok((first.unwrap_or(total), total, samples, stages));
+                }
+                Event::Failed(e) => return Err(e),
+            }
+        }
+        if p.active_jobs() == 0 {
+            return Err(TtsError::Internal("benchmark job vanished".into()));
+        }
+    }
+}
+
+fn timing(p: &mut Pipeline, req: &Request, repeats: usize, rate: f64) -> Result<DeliveryTiming, TtsError> {
+    run_once(p, req.clone())?; // warm-up: kernels, compiled step traces, caches
+    let mut runs = Vec::new();
+    for _ in 0..repeats.max(1) {
+        runs.push(run_once(p, req.clone())?);
+    }
+    let total = median(runs.iter().map(|r| r.1).collect());
+    let mid = runs.iter().find(|r| r.1 == total).unwrap_or(&runs[0]);
+    let audio_seconds = mid.2 as f64 / rate;
+    Ok(DeliveryTiming {
+        first_audio_ms: median(runs.iter().map(|r| r.0).collect()),
+        total_ms: total,
+        audio_seconds,
+        rtf: total / 1e3 / audio_seconds.max(1e-9),
+        stages: mid.3.clone(),
+    })
+}
+
+/// On random full-size v2 models.
+pub fn run(opts: &E2eOptions) -> Result<E2eResult, TtsError> {
+    run_with(random_models(opts.dtype, 11)?, opts)
+}
+
+/// On the given models (e.g. real ones loaded from files).
+pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError> {
+    let rate = models.sovits.config().sampling_rate as f64;
+    let source = VoiceSource {
+        name: "bench".into(),
+        clip: Clip::Bytes(reference_wav(opts.reference_seconds)),
+        transcript: opts.transcript.clone(),
+        language: opts.language,
+    };
+    Voice::prepare(&models, &source)?; // warm-up
+    let t = Instant::now();
+    let voice = Arc::new(Voice::prepare(&models, &source)?);
+    let voice_prepare_ms = t.elapsed().as_secs_f64() * 1e3;
+    let prompt_tokens = voice.prompt_tokens();
+
+    let mut p = Pipeline::new(models);
+    let mut req = Request {
+        text: opts.text.clone(),
+        language: opts.language,
+        voice,
+        sampling: SamplingParams::default(),
+        seed: 1,
+        speed: 1.0,
+        split: SplitMethod::Cut0,
+        fragment_interval: 0.0,
+        noise_scale: 0.5,
+        delivery: Delivery::Tokens(ChunkPlan {
+            first: opts.first_chunk_tokens.max(1),
+            every: opts.chunk_tokens.max(1),
+            holdback: 2,
+            ..ChunkPlan::default()
+        }),
+        fixed_tokens: Some(opts.tokens),
+    };
+    let streaming = timing(&mut p, &req, opts.repeats, rate)?;
+    req.delivery = Delivery::Sentence;
+    let sentence = timing(&mut p, &req, opts.repeats, rate)?;
+    Ok(E2eResult {
+        characters: opts.text.chars().filter(|c| c.is_alphanumeric()).count(),
+        text: opts.text.clone(),
+        tokens: opts.tokens,
+        first_chunk_tokens: opts.first_chunk_tokens,
+        chunk_tokens: opts.chunk_tokens,
+        reference_seconds: opts.reference_seconds,
+        prompt_tokens,
+        voice_prepare_ms,
+        streaming,
+        sentence,
+    })
+}
