@@ -1,4 +1,5 @@
-# gsv-server images (untested in the development sandbox, which cannot run Docker).
+# gsv-server images. The development sandbox cannot run Docker; the `cpu` stage's userland and
+# layout are checked there by scripts/verify-runtime-rootfs.sh (debootstrap + chroot).
 #
 #   docker build --target cpu  -t gsv-server:cpu  .     Linux CPU (MLX CPU backend + OpenBLAS)
 #   docker build --target cuda -t gsv-server:cuda .     NVIDIA GPU (MLX CUDA backend, same binary)
