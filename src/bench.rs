@@ -100,7 +100,8 @@ impl Default for FullBenchOptions {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The middle value (upper middle for an even count); NaN for none.
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

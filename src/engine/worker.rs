@@ -250,12 +250,7 @@ impl Worker {
                 if !job.finished {
                     let _e = job.span.enter();
                     info!(job = id, "client gone: cancelling");
-                    if catch_unwind(AssertUnwindSafe(|| self.backend.cancel(id))).is_err() {
-                        error!(job = id, "panic while cancelling a job");
-                    }
-                    metrics::counter!(metric::JOBS_TOTAL, "outcome" => "cancelled").increment(1);
-                    metrics::counter!(metric::ERRORS_TOTAL, "kind" => ErrorKind::Cancelled.as_str())
-                        .increment(1);
+                    self.cancel_in_backend(id);
                 }
             }
         }
@@ -349,13 +344,20 @@ impl Worker {
         }
     }
 
+    /// Stops a running job in the backend and counts it as cancelled.
+    fn cancel_in_backend(&mut self, id: JobId) {
+        if catch_unwind(AssertUnwindSafe(|| self.backend.cancel(id))).is_err() {
+            error!(job = id, "panic while cancelling a job");
+        }
+        metrics::counter!(metric::JOBS_TOTAL, "outcome" => "cancelled").increment(1);
+        metrics::counter!(metric::ERRORS_TOTAL, "kind" => ErrorKind::Cancelled.as_str()).increment(1);
+    }
+
     /// Cancels every job still running (engine shutdown).
     fn stop_all(&mut self) {
         let running: Vec<JobId> = self.jobs.iter().filter(|(_, j)| !j.finished).map(|(&id, _)| id).collect();
         for id in running {
-            let backend = &mut self.backend;
-            let _ = catch_unwind(AssertUnwindSafe(|| backend.cancel(id)));
-            metrics::counter!(metric::JOBS_TOTAL, "outcome" => "cancelled").increment(1);
+            self.cancel_in_backend(id);
         }
         self.jobs.clear();
         self.publish_active();

@@ -322,6 +322,21 @@ impl BertFeatures {
         self.model.config.hidden_size
     }
 
+    /// Random feature layers with a vocabulary of the special tokens only (benchmarks): every
+    /// Chinese character is one `[UNK]` token, so the compute per character is a real BERT's.
+    pub fn bench_random(config: BertConfig, seed: u64) -> Result<Self> {
+        let vocab = [("[PAD]", 0), ("[UNK]", 1), ("[CLS]", 2), ("[SEP]", 3), ("[MASK]", 4)].map(|(t, i)| (t.to_string(), i));
+        let model = tokenizers::models::wordpiece::WordPiece::builder()
+            .vocab(vocab)
+            .unk_token("[UNK]".into())
+            .build()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Self {
+            tokenizer: wordpiece_tokenizer(model, true)?,
+            model: bench_random(config, seed)?,
+        })
+    }
+
     /// `[CLS] … [SEP]` ids of `text`.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self
@@ -421,23 +436,6 @@ fn wordpiece_tokenizer(model: tokenizers::models::wordpiece::WordPiece, lowercas
 pub fn bench_random(config: BertConfig, seed: u64) -> Result<BertModel> {
     let tensors = random_tensors(&config.param_shapes(config.feature_layers()), seed)?;
     BertModel::from_weights(config, Weights::from_map(tensors, "random"), BertLayers::Features)
-}
-
-impl BertFeatures {
-    /// Random feature layers with a vocabulary of the special tokens only (benchmarks): every
-    /// Chinese character is one `[UNK]` token, so the compute per character is a real BERT's.
-    pub fn bench_random(config: BertConfig, seed: u64) -> Result<Self> {
-        let vocab = [("[PAD]", 0), ("[UNK]", 1), ("[CLS]", 2), ("[SEP]", 3), ("[MASK]", 4)].map(|(t, i)| (t.to_string(), i));
-        let model = tokenizers::models::wordpiece::WordPiece::builder()
-            .vocab(vocab)
-            .unk_token("[UNK]".into())
-            .build()
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        Ok(Self {
-            tokenizer: wordpiece_tokenizer(model, true)?,
-            model: bench_random(config, seed)?,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -550,6 +550,14 @@ impl Text2SemanticDecoder {
         Ok(h)
     }
 
+    /// One eager decode step: `tokens [B]` embedded at `positions`, every layer over `caches`
+    /// (appending this position), then the head → f32 logits `[B, vocab]` (lazy).
+    pub fn step_logits(&self, tokens: &Array, positions: &[i32], mask: Option<&Array>, caches: &mut [KvCache]) -> Result<Array> {
+        let x = self.embed_step(tokens, positions)?;
+        let h = self.forward(&x, mask, caches)?;
+        self.predict(&h.reshape(&[positions.len() as i32, self.config.hidden_dim])?)
+    }
+
     /// `ar_predict_layer` on `[.., D]` → f32 logits `[.., vocab]`.
     pub fn predict(&self, h: &Array) -> Result<Array> {
         Ok(self.predict.forward(h)?.as_dtype(Dtype::Float32)?)

@@ -239,8 +239,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
     if opts.breakdown_steps > 0 {
         let mut sizes = vec![1];
         sizes.extend(opts.batch_sizes.iter().copied().max().filter(|&b| b > 1));
+        let cache_len = opts.phones + opts.prompt_tokens;
         for b in sizes {
-            let cache_len = opts.phones + opts.prompt_tokens;
             breakdown.push(gpt_step_bench::breakdown(&model, compiled, b, cache_len, opts.breakdown_steps)?);
         }
     }

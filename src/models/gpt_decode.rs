@@ -640,7 +640,6 @@ fn decode_graph(
 
 /// The decode step op by op: embedding, layers over the cache views, output head.
 fn eager_step(model: &Text2SemanticDecoder, batch: &mut Batch, tokens: &Array, positions: &[i32]) -> Result<Array> {
-    let x = model.embed_step(tokens, positions)?;
     let kv = batch.offset() + 1;
     let mask = match &batch.left_pad {
         Some(lp) => {
@@ -650,9 +649,7 @@ fn eager_step(model: &Text2SemanticDecoder, batch: &mut Batch, tokens: &Array, p
         }
         None => None,
     };
-    let h = model.forward(&x, mask.as_ref(), &mut batch.caches)?;
-    let b = batch.rows.len() as i32;
-    model.predict(&h.reshape(&[b, model.config.hidden_dim])?)
+    model.step_logits(tokens, positions, mask.as_ref(), &mut batch.caches)
 }
 
 /// Draws each row's Exp(1) noise for its step and samples on the device.

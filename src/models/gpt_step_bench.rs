@@ -49,11 +49,7 @@ fn build_step(
     let b = positions.len() as i32;
     match compiled {
         Some(c) => c.run(tokens, positions, &ops::zeros::<i32>(&[b])?, caches),
-        None => {
-            let x = model.embed_step(tokens, positions)?;
-            let h = model.forward(&x, None, caches)?;
-            model.predict(&h.reshape(&[b, model.config.hidden_dim])?)
-        }
+        None => model.step_logits(tokens, positions, None, caches),
     }
 }
 

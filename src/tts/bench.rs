@@ -12,7 +12,9 @@ use gsv_text::{LanguageSetting, SplitMethod, Version};
 use mlx_rs::Dtype;
 use serde::Serialize;
 
-use super::{ChunkPlan, Clip, Delivery, Event, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
+use super::{ChunkPlan, Clip, Delivery, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
+use crate::audio::encode::{encode_all, AudioFormat};
+use crate::bench::median;
 use crate::models::bert::{BertConfig, BertFeatures};
 use crate::models::gpt::Text2SemanticDecoder;
 use crate::models::hubert::{self, HubertConfig};
@@ -114,7 +116,7 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
 
 /// A voiced-sounding reference clip as a 32 kHz WAV file (the voice path decodes and resamples
 /// it like an uploaded clip).
-fn reference_wav(seconds: f32) -> Vec<u8> {
+fn reference_wav(seconds: f32) -> Result<Vec<u8>, TtsError> {
     let rate = 32_000u32;
     let n = (seconds * rate as f32) as usize;
     let pcm: Vec<i16> = (0..n)
@@ -125,47 +127,23 @@ fn reference_wav(seconds: f32) -> Vec<u8> {
             (s * env * 8000.0) as i16
         })
         .collect();
-    let mut wav = crate::audio::encode::wav_header(rate, (pcm.len() * 2) as u32);
-    wav.extend(pcm.iter().flat_map(|s| s.to_le_bytes()));
-    wav
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    encode_all(AudioFormat::Wav, rate, rate, &pcm).map_err(|e| TtsError::Internal(format!("reference clip: {e}")))
 }
 
 /// Runs one request to its end; returns (first audio ms, total ms, samples, stages).
 fn run_once(p: &mut Pipeline, req: Request) -> Result<(f64, f64, usize, Vec<(String, f64)>), TtsError> {
-    let id = 1;
     let t = Instant::now();
-    p.start(id, req)?;
     let mut first = None;
     let mut samples = 0;
-    loop {
-        for (job, ev) in p.step() {
-            if job != id {
-                continue;
-            }
-            match ev {
-                Event::Audio(a) => {
-                    if !a.is_empty() && first.is_none() {
-                        first = Some(t.elapsed().as_secs_f64() * 1e3);
-                    }
-                    samples += a.len();
-                }
-                Event::Done(stats) => {
-                    let total = t.elapsed().as_secs_f64() * 1e3;
-                    let stages = stats.stages.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-                    return Ok((first.unwrap_or(total), total, samples, stages));
-                }
-                Event::Failed(e) => return Err(e),
-            }
+    let stats = p.run_to_end(req, |a| {
+        if !a.is_empty() && first.is_none() {
+            first = Some(t.elapsed().as_secs_f64() * 1e3);
         }
-        if p.active_jobs() == 0 {
-            return Err(TtsError::Internal("benchmark job vanished".into()));
-        }
-    }
+        samples += a.len();
+    })?;
+    let total = t.elapsed().as_secs_f64() * 1e3;
+    let stages = stats.stages.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    Ok((first.unwrap_or(total), total, samples, stages))
 }
 
 fn timing(p: &mut Pipeline, req: &Request, repeats: usize, rate: f64) -> Result<DeliveryTiming, TtsError> {
@@ -196,7 +174,7 @@ pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError
     let rate = models.sovits.config().sampling_rate as f64;
     let source = VoiceSource {
         name: "bench".into(),
-        clip: Clip::Bytes(reference_wav(opts.reference_seconds)),
+        clip: Clip::Bytes(reference_wav(opts.reference_seconds)?),
         transcript: opts.transcript.clone(),
         language: opts.language,
     };

@@ -383,17 +383,23 @@ impl Pipeline {
 
     /// Runs one job to the end (tests, CLI): all its audio, concatenated.
     pub fn synthesize(&mut self, req: Request) -> Result<(Vec<i16>, Stats), TtsError> {
+        let mut pcm = Vec::new();
+        let stats = self.run_to_end(req, |a| pcm.extend(a))?;
+        Ok((pcm, stats))
+    }
+
+    /// Runs one job to the end, handing each audio chunk to `on_audio` as it is produced.
+    pub fn run_to_end(&mut self, req: Request, mut on_audio: impl FnMut(Vec<i16>)) -> Result<Stats, TtsError> {
         let id = JobId::MAX;
         self.start(id, req)?;
-        let mut pcm = Vec::new();
         loop {
             for (job, ev) in self.step() {
                 if job != id {
                     continue;
                 }
                 match ev {
-                    Event::Audio(a) => pcm.extend(a),
-                    Event::Done(stats) => return Ok((pcm, stats)),
+                    Event::Audio(a) => on_audio(a),
+                    Event::Done(stats) => return Ok(stats),
                     Event::Failed(e) => return Err(e),
                 }
             }
