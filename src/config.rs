@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Log as JSON lines (for log shippers) instead of text.
     #[arg(long, env = "GSV_LOG_JSON")]
     pub log_json: Option<bool>,
+    /// Folder of the voice library (voices uploaded with `POST /v1/voices`).
+    #[arg(long, env = "GSV_VOICES_DIR")]
+    pub voices_dir: Option<PathBuf>,
 }
 
 /// Everything the server needs, after file + env + flags.
@@ -79,6 +82,29 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     /// Named voices, prepared at start: `[voices.NAME]`.
     pub voices: BTreeMap<String, VoiceConfig>,
+    /// Voices uploaded over the API (`POST /v1/voices`). Its own table because `[voices.*]` names
+    /// voices (a `voices.dir` key would be a voice called `dir`).
+    pub voice_library: VoiceLibrarySettings,
+}
+
+/// `[voice_library]`: where uploaded voices are kept and how much they may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceLibrarySettings {
+    /// Folder of the stored voices (one sub-folder each); empty = uploads are refused.
+    pub dir: PathBuf,
+    /// Most stored voices.
+    pub max_voices: usize,
+    /// Most bytes of stored clips, all voices together.
+    pub max_bytes: u64,
+    /// Largest clip one upload may send.
+    pub max_clip_bytes: usize,
+}
+
+impl Default for VoiceLibrarySettings {
+    fn default() -> Self {
+        VoiceLibrarySettings { dir: PathBuf::new(), max_voices: 100, max_bytes: 200 << 20, max_clip_bytes: 10 << 20 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,6 +261,7 @@ impl Default for Settings {
             defaults: Defaults::default(),
             upstream: UpstreamSettings::default(),
             voices: BTreeMap::new(),
+            voice_library: VoiceLibrarySettings::default(),
         }
     }
 }
@@ -297,6 +324,9 @@ impl Settings {
         if let Some(v) = a.log_json {
             self.server.log_json = v;
         }
+        if let Some(v) = &a.voices_dir {
+            self.voice_library.dir = v.clone();
+        }
     }
 
     /// Refuses settings that would only fail later, naming the key.
@@ -316,6 +346,9 @@ impl Settings {
         }
         if !(self.limits.min_ref_seconds <= self.limits.max_ref_seconds) {
             return bad("limits.min_ref_seconds", "must not exceed limits.max_ref_seconds".into());
+        }
+        if self.voice_library.max_clip_bytes > self.limits.max_body_bytes {
+            return bad("voice_library.max_clip_bytes", "must not exceed limits.max_body_bytes (an upload is one request body)".into());
         }
         for name in self.voices.keys() {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
