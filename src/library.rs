@@ -9,7 +9,7 @@
 //! (and the rename, which fails onto an existing voice folder, would stop a second one anyway).
 //!
 //! This module only stores; preparing a voice for synthesis is the engine's job.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -290,6 +290,7 @@ impl Library {
 }
 
 /// A name held for an upload in progress.
+#[derive(Debug)]
 pub struct Reservation {
     library: Arc<Library>,
     dir: PathBuf,

@@ -67,7 +67,7 @@ async fn spawn(config: &Path, port: u16) -> Server {
         .arg("serve")
         .arg("--config")
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,tower_http=off")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
