@@ -97,7 +97,8 @@ pub struct VoiceLibrarySettings {
     pub max_voices: usize,
     /// Most bytes of stored clips, all voices together.
     pub max_bytes: u64,
-    /// Largest clip one upload may send.
+    /// Largest clip one upload may send (the whole upload is also bounded by
+    /// `limits.max_body_bytes`).
     pub max_clip_bytes: usize,
 }
 
@@ -346,9 +347,6 @@ impl Settings {
         }
         if !(self.limits.min_ref_seconds <= self.limits.max_ref_seconds) {
             return bad("limits.min_ref_seconds", "must not exceed limits.max_ref_seconds".into());
-        }
-        if self.voice_library.max_clip_bytes > self.limits.max_body_bytes {
-            return bad("voice_library.max_clip_bytes", "must not exceed limits.max_body_bytes (an upload is one request body)".into());
         }
         for name in self.voices.keys() {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
