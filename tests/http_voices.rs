@@ -90,6 +90,9 @@ async fn an_uploaded_voice_speaks_on_every_route_until_deleted() {
     assert_eq!((status, d["transcript"].as_str()), (200, Some(TRANSCRIPT)));
     let clip_path = d["ref_audio_path"].as_str().unwrap().to_string();
     assert_eq!(std::fs::read(&clip_path).unwrap(), clip(), "the clip is stored as uploaded");
+    let (status, f) = json(c.get(format!("{u}/v1/voices/fixture")).send().await.unwrap()).await;
+    assert_eq!((status, f["source"].as_str(), f["ready"].as_bool(), f["defaults"].clone()), (200, Some("config"), Some(true), json!({"top_k": 1})), "{f}");
+    assert_eq!(c.get(format!("{u}/v1/voices/nope")).send().await.unwrap().status(), 404);
     let r = c.get(format!("{u}/v1/voices/lib-voice/audio")).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "audio/wav"));
     assert_eq!(r.bytes().await.unwrap().to_vec(), clip());
