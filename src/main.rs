@@ -129,6 +129,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Selftest { device, rows, steps } => {
+            // MLX runs f32 `addmm` (the portable graph's projections) in TF32 on CUDA unless told
+            // otherwise, the fused kernels in full f32: compare at full precision unless the
+            // caller chose (read once by MLX, so it must be set before the first MLX call).
+            if std::env::var_os("MLX_ENABLE_TF32").is_none() {
+                std::env::set_var("MLX_ENABLE_TF32", "0");
+            }
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             let report = gsv_server::bench::selftest::gpu_decode(None, rows, steps)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

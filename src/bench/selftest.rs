@@ -8,6 +8,10 @@
 //!   [`LOGIT_TOLERANCE`] of the reference (relative to its largest magnitude);
 //! - sampled (api_v2 defaults, one seed per row, Exp(1) draws from the host): the tokens must
 //!   be identical too, since both paths see the same draws.
+//!
+//! `gsv-server selftest` turns MLX's TF32 matrix products off (unless `MLX_ENABLE_TF32` is set):
+//! the portable graph's `addmm` would run in TF32 on CUDA, the fused kernels always in f32, and
+//! TF32's 10-bit mantissa moves logits by ~5e-4 — enough to flip near-tied sampled tokens.
 use std::sync::Arc;
 
 use mlx_rs::Dtype;
@@ -55,6 +59,8 @@ pub struct SelftestReport {
     pub reference: StepChoice,
     pub candidate: StepChoice,
     pub dtype: String,
+    /// Whether MLX ran f32 matrix products in TF32 (`MLX_ENABLE_TF32`, on unless set to 0).
+    pub tf32: bool,
     pub left_pads: Vec<usize>,
     pub logit_tolerance: f32,
     pub modes: Vec<ModeReport>,
@@ -160,6 +166,7 @@ pub fn compare_steps(
         reference,
         candidate,
         dtype: format!("{:?}", model.dtype()),
+        tf32: std::env::var("MLX_ENABLE_TF32").map_or(true, |v| v != "0"),
         left_pads: lens.iter().map(|l| longest - l).collect(),
         logit_tolerance: LOGIT_TOLERANCE,
         passed: modes.iter().all(|m| m.passed),

@@ -8,16 +8,20 @@
 //!   each row's left padding from arrays (so a compiled step never retraces), and takes q
 //!   straight out of the packed q|k|v projection;
 //! - `residual + bias → LayerNorm` (both post-norms) with one kernel each;
-//! - `addmm` with `matmul` + a bias add that `compile` fuses with its neighbours.
+//! - the four projections with a matrix-vector kernel for up to [`GEMV_MAX_ROWS`] rows that
+//!   reads the torch-layout weight `[out, in]` directly (no transpose node) and adds the bias
+//!   (and the FFN's ReLU) in its epilogue; larger batches use `matmul` plus a bias add.
 //!
-//! A layer is then: q|k|v product, its bias, the two cache writes, attention, output product,
-//! add-norm, FFN product, bias + ReLU, FFN product, add-norm. The math is the portable path's,
-//! in f32 accumulators; `gsv-server selftest --device gpu` checks the two against each other.
+//! A layer is then 9 kernels: q|k|v product + bias, the two cache writes, attention, output
+//! product, add-norm, FFN product + bias + ReLU, FFN product, add-norm. The math is the portable
+//! path's, in f32 accumulators; `gsv-server selftest --device gpu` checks the two against each
+//! other.
 use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
 use super::model::{Block, Text2SemanticDecoder};
 use crate::models::cuda_kernel::{CudaKernel, TemplateArg};
+use crate::models::layers::{LayerNorm, Linear};
 use crate::models::{Error, Result};
 
 /// Threads per block of both kernels (4 warps).
@@ -143,10 +147,50 @@ const ADD_NORM: &str = r#"
   }
 "#;
 
+/// One warp per output column, for all `R` rows: `out[r, n] = act(Σ_k x[r, k]·w[n, k] + bias[n])`
+/// with `w` in torch's `[out, in]` layout, read once and coalesced along `k`. `{BIAS}` is the
+/// bias term (or `0.0f`), so one body serves the kernels with and without a bias input.
+const GEMV: &str = r#"
+  const int n = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  const int lane = threadIdx.x & 31;
+  if (n >= N) return;
+  const T* wr = w + static_cast<size_t>(n) * K;
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+#pragma unroll 4
+  for (int k = lane; k < K; k += 32) {
+    const float wk = static_cast<float>(wr[k]);
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] += wk * static_cast<float>(x[static_cast<size_t>(r) * K + k]);
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    float a = acc[r];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    acc[r] = a;
+  }
+  if (lane == 0) {
+    const float b = {BIAS};
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const float y = acc[r] + b;
+      out[static_cast<size_t>(r) * N + n] = static_cast<T>(RELU ? fmaxf(y, 0.0f) : y);
+    }
+  }
+"#;
+
+/// Rows (batch size) up to which the projections run through the matrix-vector kernel; above
+/// it a matrix product reads each weight once for every row tile anyway.
+pub const GEMV_MAX_ROWS: i32 = 16;
+
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).
 pub struct FusedKernels {
     attention: CudaKernel,
     add_norm: CudaKernel,
+    gemv: CudaKernel,
+    gemv_bias: CudaKernel,
 }
 
 impl FusedKernels {
@@ -169,6 +213,42 @@ impl FusedKernels {
         Ok(Self {
             attention: CudaKernel::new("gsv_decode_attention", &["qkv", "k", "v", "offset", "left_pad"], &["out"], ATTENTION, "")?,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &add_norm_src, HEADER)?,
+            gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &GEMV.replace("{BIAS}", "0.0f"), "")?,
+            gemv_bias: CudaKernel::new(
+                "gsv_gemv_bias",
+                &["x", "w", "bias"],
+                &["out"],
+                &GEMV.replace("{BIAS}", "static_cast<float>(bias[n])"),
+                "",
+            )?,
+        })
+    }
+
+    /// `x [R, K]` · `wᵀ` (`w [N, K]`) (+ `bias [N]`) (then ReLU) → `[R, N]`: the matrix-vector
+    /// kernel for up to [`GEMV_MAX_ROWS`] rows, else `matmul` and element-wise ops.
+    fn linear(&self, x: &Array, l: &Linear, relu: bool) -> Result<Array> {
+        let (r, k, n) = (x.shape()[0], x.shape()[1], l.weight.shape()[0]);
+        if r > GEMV_MAX_ROWS || k % 32 != 0 {
+            let y = ops::matmul(x, &l.weight.t())?;
+            let y = match &l.bias {
+                Some(b) => y.add(b)?,
+                None => y,
+            };
+            return Ok(if relu { ops::maximum(&y, Array::from_f32(0.0))? } else { y });
+        }
+        let template = [
+            ("T", TemplateArg::Dtype(x.dtype())),
+            ("R", TemplateArg::Int(r)),
+            ("K", TemplateArg::Int(k)),
+            ("N", TemplateArg::Int(n)),
+            ("RELU", TemplateArg::Bool(relu)),
+        ];
+        let out_shape = [r, n];
+        let outputs = [(&out_shape[..], x.dtype())];
+        let (grid, block) = ((n * 32, 1, 1), (THREADS, 1, 1));
+        single(match &l.bias {
+            Some(b) => self.gemv_bias.apply(&[x, &l.weight, b], &outputs, grid, block, &template)?,
+            None => self.gemv.apply(&[x, &l.weight], &outputs, grid, block, &template)?,
         })
     }
 
@@ -193,7 +273,7 @@ impl FusedKernels {
     }
 
     /// `LayerNorm(x + y + bias)` over the last axis of `[R, D]` rows.
-    fn add_norm(&self, x: &Array, y: &Array, bias: &Array, norm: &crate::models::layers::LayerNorm) -> Result<Array> {
+    fn add_norm(&self, x: &Array, y: &Array, bias: &Array, norm: &LayerNorm) -> Result<Array> {
         let (r, d) = (x.shape()[0], x.shape()[1]);
         let out = self.add_norm.apply(
             &[x, y, bias, &norm.weight, &norm.bias],
@@ -209,17 +289,18 @@ impl FusedKernels {
     fn layer(&self, l: &Block, x: &Array, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Array, Array, Array)> {
         let (b, d) = (x.shape()[0], x.shape()[1]);
         let (n_head, hd) = (k_buf.shape()[1], k_buf.shape()[3]);
-        let qkv = ops::matmul(x, &l.in_proj.weight.t())?.add(bias(&l.in_proj)?)?; // [B, 3D]
+        let qkv = self.linear(x, &l.in_proj, false)?; // [B, 3D], biased
         let heads = qkv.reshape(&[b, 3, n_head, 1, hd])?;
         let (k_new, v_new) = (heads.index((.., 1)), heads.index((.., 2)));
         let at = ops::broadcast_to(offset.reshape(&[1, 1, 1, 1])?, k_new.shape())?;
         let k = k_buf.put_along_axis(&at, &k_new, 2)?;
         let v = v_buf.put_along_axis(&at, &v_new, 2)?;
         let attn = self.attention(&qkv, &k, &v, offset, left_pad)?;
-        let y = ops::matmul(&attn, &l.out_proj.weight.t())?;
+        // The output and second FFN products leave their bias to the add-norm kernel.
+        let y = self.linear(&attn, &unbiased(&l.out_proj), false)?;
         let x = self.add_norm(x, &y, bias(&l.out_proj)?, &l.norm1)?;
-        let f = ops::maximum(ops::matmul(&x, &l.linear1.weight.t())?.add(bias(&l.linear1)?)?, Array::from_f32(0.0))?;
-        let f = ops::matmul(&f, &l.linear2.weight.t())?;
+        let f = self.linear(&x, &l.linear1, true)?;
+        let f = self.linear(&f, &unbiased(&l.linear2), false)?;
         let y = self.add_norm(&x, &f, bias(&l.linear2)?, &l.norm2)?;
         debug_assert_eq!(y.shape(), [b, d]);
         Ok((y, k, v))
@@ -250,7 +331,15 @@ impl FusedKernels {
     }
 }
 
-fn bias(l: &crate::models::layers::Linear) -> Result<&Array> {
+/// The same weight without its bias (a cheap handle copy; the bias is applied elsewhere).
+fn unbiased(l: &Linear) -> Linear {
+    Linear {
+        weight: l.weight.clone(),
+        bias: None,
+    }
+}
+
+fn bias(l: &Linear) -> Result<&Array> {
     l.bias.as_ref().ok_or_else(|| Error::Invalid("fused step: a GPT projection without bias".into()))
 }
 
