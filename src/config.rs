@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Log as JSON lines (for log shippers) instead of text.
     #[arg(long, env = "GSV_LOG_JSON")]
     pub log_json: Option<bool>,
+    /// mecab-ko-dic directory for Korean (`text.mecab_ko_dic`).
+    #[arg(long, env = "GSV_MECAB_KO_DIC")]
+    pub mecab_ko_dic: Option<PathBuf>,
 }
 
 /// Everything the server needs, after file + env + flags.
@@ -77,6 +80,7 @@ pub struct Settings {
     pub limits: Limits,
     pub defaults: Defaults,
     pub upstream: UpstreamSettings,
+    pub text: TextSettings,
     /// Named voices, prepared at start: `[voices.NAME]`.
     pub voices: BTreeMap<String, VoiceConfig>,
 }
@@ -152,6 +156,21 @@ pub struct Defaults {
 pub struct UpstreamSettings {
     /// Directories whose audio files `/tts?ref_audio_path=` may read, besides configured clips.
     pub allowed_ref_dirs: Vec<PathBuf>,
+}
+
+/// `[text]`: data the text frontend reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextSettings {
+    /// Compiled mecab-ko-dic (sys.dic, matrix.bin, char.bin, unk.dic, dicrc) for Korean;
+    /// scripts/setup.sh installs it at the default. Loaded on the first Korean text.
+    pub mecab_ko_dic: PathBuf,
+}
+
+impl Default for TextSettings {
+    fn default() -> Self {
+        TextSettings { mecab_ko_dic: gsv_text::ko::DEFAULT_DICTIONARY_DIR.into() }
+    }
 }
 
 /// `[voices.NAME]`.
@@ -234,6 +253,7 @@ impl Default for Settings {
             limits: Limits::default(),
             defaults: Defaults::default(),
             upstream: UpstreamSettings::default(),
+            text: TextSettings::default(),
             voices: BTreeMap::new(),
         }
     }
@@ -296,6 +316,9 @@ impl Settings {
         }
         if let Some(v) = a.log_json {
             self.server.log_json = v;
+        }
+        if let Some(v) = &a.mecab_ko_dic {
+            self.text.mecab_ko_dic = v.clone();
         }
     }
 

@@ -4,6 +4,7 @@
 //! dates, Latin letters, punctuation runs, long and mixed sentences) must match exactly.
 use gsv_text::check::run_check;
 use gsv_text::{clean_text, Language, Version};
+use proptest::prelude::*;
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/../../tests/fixtures/text/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -57,7 +58,9 @@ fn long_input_is_bounded() {
 fn hundred_character_sentence_speed() {
     let text = "오늘 아침에 일어나서 창문을 열었더니 하늘이 맑고 바람이 시원해서 기분이 정말 좋았어요. 그래서 친구에게 전화해서 같이 공원에 가자고 했고, 우리는 오후 3시에 공원앞에서 만났다.";
     assert_eq!(text.chars().count(), 100);
+    let t = std::time::Instant::now();
     clean_text(text, Language::Ko, Version::V2).unwrap(); // loads the dictionary
+    println!("first call (mecab-ko-dic load included): {:?}", t.elapsed());
     let mut times: Vec<std::time::Duration> = (0..21)
         .map(|_| {
             let t = std::time::Instant::now();
@@ -68,4 +71,24 @@ fn hundred_character_sentence_speed() {
     times.sort();
     println!("ko clean_text, 100 characters: median {:?} (min {:?})", times[10], times[0]);
     assert!(times[10] < std::time::Duration::from_millis(500));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+    /// Any mix of Hangul, jamo, Latin letters, digits, punctuation and whitespace: no panic, and
+    /// every phone is a v2 symbol (Korean jamo, punctuation, 空, 停).
+    #[test]
+    fn any_text_gives_v2_symbols(text in "[가-힣ㄱ-ㅣ\u{1100}-\u{11ff}a-zA-Z0-9 ,.!?~…:;·、。！？\n\t/%()\"'一-龥ぁ-ん😀]{0,60}") {
+        match clean_text(&text, Language::Ko, Version::V2) {
+            Ok(cleaned) => {
+                let table = gsv_text::symbols::table(Version::V2).unwrap();
+                for p in &cleaned.phones {
+                    prop_assert!(table.contains(p), "{p:?}");
+                }
+                prop_assert_eq!(cleaned.norm_text, text);
+            }
+            // Only a number of more than 16 digits before a counter makes upstream raise.
+            Err(e) => prop_assert!(e.to_string().contains("UnboundLocalError"), "{e}"),
+        }
+    }
 }

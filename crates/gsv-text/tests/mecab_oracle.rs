@@ -123,3 +123,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn long_runs_of_one_category_stay_fast() {
+    // Unknown-word grouping rescans a run from every position MeCab reaches inside it, so a run
+    // costs up to its length squared (as in MeCab); the server's text limit bounds it.
+    for run in ["가".repeat(4000), "a".repeat(4000), "★".repeat(4000), "😀".repeat(4000)] {
+        let t = std::time::Instant::now();
+        for dict in [ko(), ja()] {
+            let nodes = dict.analyse(&run);
+            assert_eq!(nodes.iter().map(|n| n.surface.as_str()).collect::<String>(), run);
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(30), "{:?}", t.elapsed());
+    }
+}

@@ -391,3 +391,42 @@ pub fn g2p(text: &str, dict: &Dictionary) -> Result<String, Error> {
     let linked = replace_all(chars.into_iter().collect(), LINKS);
     Ok(compose(&linked))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idioms_are_literal_so_plain_replacement_is_re_sub() {
+        assert!(idioms().len() > 100);
+        for (from, to) in idioms() {
+            assert!(!from.chars().any(|c| ".^$*+?{}[]|()\\".contains(c)), "{from}");
+            assert!(!to.contains('\\'), "{to}");
+        }
+    }
+
+    #[test]
+    fn table_reads_like_parse_table() {
+        let rules = table();
+        // As many rules as g2pk2 parse_table() returns; malformed cells keep the part before "(".
+        assert_eq!(rules.len(), 402);
+        let lb_k: Vec<&str> =
+            rules.iter().filter(|r| r.coda == '\u{11B2}' && r.onset == Some('\u{110F}')).map(|r| r.template.as_str()).collect();
+        assert_eq!(lb_k, ["\u{11AF}\\1\u{110F}"]);
+        // ㅀ before a non-word character: the template has no \1, so the character is dropped.
+        let rh_end = rules.iter().find(|r| r.coda == '\u{11B6}' && r.onset.is_none()).unwrap();
+        assert_eq!(apply_rule(&['\u{11B6}', '.', 'x'], rh_end), ['\u{11AF}', 'x']);
+    }
+
+    #[test]
+    fn jamo_and_balb_classes() {
+        // 디귿이: ㅡ + ㄷ + empty onset → ㅡ + ㅅ (the class [그] is {ㄱ, ㅡ}).
+        let digeut: Vec<char> = h2j("귿이").chars().collect();
+        assert_eq!(jamo_rules(digeut).into_iter().collect::<String>(), h2j("그시"));
+        let balpda: Vec<char> = h2j("밟고").chars().collect();
+        assert_eq!(balb(balpda).into_iter().collect::<String>(), h2j("밥고"));
+        let balba: Vec<char> = h2j("밟아").chars().collect();
+        assert_eq!(balb(balba.clone()), balba);
+        assert_eq!(strip_tags("가/P나/X//B"), "가나/X/");
+    }
+}

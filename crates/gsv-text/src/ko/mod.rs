@@ -28,18 +28,18 @@ pub const DICTIONARY_ENV: &str = "GSV_MECAB_KO_DIC";
 pub const DEFAULT_DICTIONARY_DIR: &str = ".gsv-data/mecab-ko-dic";
 
 static CONFIGURED_DIR: OnceLock<PathBuf> = OnceLock::new();
-static DICTIONARY: OnceLock<Result<Dictionary, String>> = OnceLock::new();
+/// The dictionary, loaded on first use, with the directory it was read from.
+static DICTIONARY: OnceLock<(PathBuf, Result<Dictionary, String>)> = OnceLock::new();
 
-/// Use `dir` as the mecab-ko-dic directory (the server's `text.mecab_ko_dic`). Must be called
-/// before the first Korean text is processed; later calls with another path are an error.
+/// Use `dir` as the mecab-ko-dic directory (the server's `text.mecab_ko_dic`). Call it before
+/// the first Korean text is processed; a different directory after that is an error.
 pub fn set_dictionary_dir(dir: impl Into<PathBuf>) -> Result<(), Error> {
     let dir = dir.into();
-    let set = CONFIGURED_DIR.get_or_init(|| dir.clone());
-    if *set != dir || (DICTIONARY.get().is_some() && dictionary_dir() != dir) {
-        return Err(Error::Invalid(format!(
-            "the mecab-ko-dic directory is already set to {}",
-            set.display()
-        )));
+    let configured = CONFIGURED_DIR.get_or_init(|| dir.clone());
+    let loaded = DICTIONARY.get().map(|(d, _)| d);
+    if *configured != dir || loaded.is_some_and(|d| *d != dir) {
+        let current = loaded.unwrap_or(configured);
+        return Err(Error::Invalid(format!("the mecab-ko-dic directory is already {}", current.display())));
     }
     Ok(())
 }
@@ -62,15 +62,17 @@ pub fn dictionary_dir() -> PathBuf {
 
 /// The loaded mecab-ko-dic (loaded once, on first use).
 pub fn dictionary() -> Result<&'static Dictionary, Error> {
-    DICTIONARY
-        .get_or_init(|| {
-            let dir = dictionary_dir();
-            Dictionary::open(&dir).map_err(|e| {
-                format!("Korean needs mecab-ko-dic 2.1.1 at {} (scripts/setup.sh installs it; set {DICTIONARY_ENV} or text.mecab_ko_dic): {e}", dir.display())
-            })
-        })
-        .as_ref()
-        .map_err(|e| Error::Unavailable(e.clone()))
+    let (dir, loaded) = DICTIONARY.get_or_init(|| {
+        let dir = dictionary_dir();
+        let loaded = Dictionary::open(&dir).map_err(|e| e.to_string());
+        (dir, loaded)
+    });
+    loaded.as_ref().map_err(|e| {
+        Error::Unavailable(format!(
+            "Korean needs mecab-ko-dic 2.1.1 at {} (scripts/setup.sh installs it; set {DICTIONARY_ENV} or text.mecab_ko_dic): {e}",
+            dir.display()
+        ))
+    })
 }
 
 /// korean.py `_latin_to_hangul`: the Korean names of the Latin letters.
