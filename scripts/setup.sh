@@ -45,8 +45,9 @@ PY
     rm -rf "$tmp"
     echo "$MECAB_KO_DIC_VERSION" >"$ko_dic/.version"
   fi
-  #    Japanese: OpenJTalk's naist-jdic from Debian (open-jtalk-mecab-naist-jdic), the MeCab
-  #    oracle tests' second dictionary (tests/mecab_oracle.rs).
+  #    Japanese: OpenJTalk's naist-jdic from Debian (open-jtalk-mecab-naist-jdic 1.11 = upstream's
+  #    open_jtalk_dic_utf_8-1.11), read by the Japanese frontend (crates/gsv-text/src/ja; server key
+  #    `text.ja_dictionary` / GSV_JA_DICTIONARY) and the MeCab oracle tests (tests/mecab_oracle.rs).
   if command -v apt-get >/dev/null && [ ! -e /var/lib/mecab/dic/open-jtalk/naist-jdic/sys.dic ]; then
     log "installing open-jtalk-mecab-naist-jdic"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

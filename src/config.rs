@@ -71,6 +71,9 @@ pub struct ServeArgs {
     /// Folder of the voice library (voices uploaded with `POST /v1/voices`).
     #[arg(long, env = "GSV_VOICES_DIR")]
     pub voices_dir: Option<PathBuf>,
+    /// OpenJTalk naist-jdic directory for Japanese (`text.ja_dictionary`).
+    #[arg(long, env = "GSV_JA_DICTIONARY")]
+    pub ja_dictionary: Option<PathBuf>,
 }
 
 /// Everything the server needs, after file + env + flags.
@@ -192,11 +195,18 @@ pub struct TextSettings {
     /// Compiled mecab-ko-dic (sys.dic, matrix.bin, char.bin, unk.dic, dicrc) for Korean;
     /// scripts/setup.sh installs it at the default. Loaded on the first Korean text.
     pub mecab_ko_dic: PathBuf,
+    /// OpenJTalk's naist-jdic (open_jtalk_dic_utf_8-1.11: sys.dic, matrix.bin, char.bin, unk.dic)
+    /// for Japanese; scripts/setup.sh installs Debian's copy at the default. Loaded on the first
+    /// Japanese text.
+    pub ja_dictionary: PathBuf,
 }
 
 impl Default for TextSettings {
     fn default() -> Self {
-        TextSettings { mecab_ko_dic: gsv_text::ko::DEFAULT_DICTIONARY_DIR.into() }
+        TextSettings {
+            mecab_ko_dic: gsv_text::ko::DEFAULT_DICTIONARY_DIR.into(),
+            ja_dictionary: gsv_text::ja::DEFAULT_DICTIONARY_DIR.into(),
+        }
     }
 }
 
@@ -350,6 +360,9 @@ impl Settings {
         }
         if let Some(v) = &a.voices_dir {
             self.voice_library.dir = v.clone();
+        }
+        if let Some(v) = &a.ja_dictionary {
+            self.text.ja_dictionary = v.clone();
         }
     }
 

@@ -216,3 +216,35 @@ async fn korean_text_synthesizes_on_native_and_upstream_routes() {
     let (_, x) = wav_samples(&r.bytes().await.unwrap());
     assert!(!x.is_empty());
 }
+
+#[tokio::test]
+async fn japanese_text_synthesizes_on_native_and_upstream_routes() {
+    // Japanese runs through OpenJTalk's analysis on naist-jdic (scripts/setup.sh installs it).
+    let s = fixture_server(fixture_settings()).await;
+    let c = reqwest::Client::new();
+    let u = s.url();
+    for language in ["ja", "all_ja"] {
+        let body = json!({"text": "こんにちは、今日はいい天気ですね。りんごを3個ください！", "voice": "fixture", "language": language, "seed": 3, "top_k": 1});
+        let r = c.post(format!("{u}/v1/tts")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{language}: {}", r.text().await.unwrap_or_default());
+        let (rate, x) = wav_samples(&r.bytes().await.unwrap());
+        assert!(rate == 32_000 && x.len() > 3200 && x.iter().any(|v| *v != 0), "{language}: {} samples", x.len());
+    }
+    let clip = fixtures().join("audio/ref_32k.wav");
+    let r = c
+        .get(format!("{u}/tts"))
+        .query(&[
+            ("text", "東京から大阪まで新幹線で行きます。"),
+            ("text_lang", "ja"),
+            ("ref_audio_path", clip.to_str().unwrap()),
+            ("prompt_text", "The quick brown fox jumps over the lazy dog."),
+            ("prompt_lang", "en"),
+            ("top_k", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let (_, x) = wav_samples(&r.bytes().await.unwrap());
+    assert!(!x.is_empty());
+}
