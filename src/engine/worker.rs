@@ -49,6 +49,11 @@ pub(super) fn run(
     };
     info!(seconds = started.elapsed().as_secs_f64(), "models loaded");
 
+    let limitations = backend.limitations();
+    for l in &limitations {
+        warn!("{l}");
+    }
+    status.send_modify(|s| s.limitations = limitations);
     let mut worker = Worker::new(backend, &options, shared);
     let n = options.voices.len();
     for (i, spec) in options.voices.iter().enumerate() {
@@ -102,6 +107,8 @@ struct Active {
     first_audio: Option<Duration>,
     /// The backend has finished with it (Done/Failed seen); only the backlog remains.
     finished: bool,
+    /// Released when the job is forgotten.
+    _cost: super::CostTicket,
 }
 
 impl Active {
@@ -201,7 +208,7 @@ impl Worker {
     }
 
     fn admit(&mut self, cmd: Command) {
-        let Command::Synthesize { id, job, updates, span, enqueued } = cmd;
+        let Command::Synthesize { id, job, updates, span, enqueued, cost } = cmd;
         let queue = enqueued.elapsed();
         if updates.is_closed() {
             // The client left while the job waited in the queue: never start it.
@@ -236,6 +243,7 @@ impl Worker {
             started: Instant::now(),
             first_audio: None,
             finished: false,
+            _cost: cost,
         };
         active.deliver(JobUpdate::Started { queue });
         self.jobs.insert(id, active);
