@@ -250,7 +250,7 @@ mod tests {
     pub(crate) fn wav_with_header(rate: u32, channels: u16, data_len: u32, data: &[u8]) -> Vec<u8> {
         let mut h = Vec::new();
         h.extend_from_slice(b"RIFF");
-        h.extend_from_slice(&(36 + data_len).to_le_bytes());
+        h.extend_from_slice(&36u32.wrapping_add(data_len).to_le_bytes());
         h.extend_from_slice(b"WAVEfmt ");
         h.extend_from_slice(&16u32.to_le_bytes());
         h.extend_from_slice(&1u16.to_le_bytes());

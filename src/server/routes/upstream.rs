@@ -125,7 +125,8 @@ impl StreamingMode {
 /// Upstream-compatible synthesis (query string).
 #[utoipa::path(get, path = "/tts", tag = "upstream", params(UpstreamRequest),
     responses(
-        (status = 200, description = "Audio (`audio/wav`, raw PCM, `audio/ogg`, ...)", content(("audio/wav"), ("audio/pcm"), ("audio/ogg"))),
+        (status = 200, description = "Audio (`audio/wav`, raw PCM, `audio/ogg`, ...)",
+            content(("audio/wav"), ("audio/pcm"), ("audio/ogg"), ("audio/mpeg"), ("audio/flac"))),
         (status = 400, description = "Invalid request", body = crate::server::error::UpstreamErrorResponse,
             example = json!({"message": "text_lang is required", "error_type": "invalid_input"})),
         (status = 401, description = "Missing or wrong API key", body = crate::server::error::UpstreamErrorResponse),
@@ -144,7 +145,7 @@ pub async fn tts_get(
 /// Upstream-compatible synthesis (JSON body).
 #[utoipa::path(post, path = "/tts", tag = "upstream", request_body = UpstreamRequest,
     responses(
-        (status = 200, description = "Audio", content(("audio/wav"), ("audio/pcm"), ("audio/ogg"))),
+        (status = 200, description = "Audio", content(("audio/wav"), ("audio/pcm"), ("audio/ogg"), ("audio/mpeg"), ("audio/flac"))),
         (status = 400, description = "Invalid request", body = crate::server::error::UpstreamErrorResponse),
         (status = 401, description = "Missing or wrong API key", body = crate::server::error::UpstreamErrorResponse),
         (status = 408, description = "Longer than server.request_timeout_s", body = crate::server::error::UpstreamErrorResponse),
