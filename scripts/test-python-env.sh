@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Creates .venv-test with the official `openai` Python client and `soundfile` (libsndfile, an
-# independent decoder for wav/flac/mp3/ogg-opus), used only by tests/openai_client.rs to check the
-# OpenAI-compatible route with OpenAI's own client. Idempotent; the server itself needs no Python.
+# independent decoder for wav/flac/mp3/ogg-opus), used by tests/openai_client.rs to check the
+# OpenAI-compatible route with OpenAI's own client, and `schemathesis`, which tests/schemathesis.rs
+# runs against the committed OpenAPI document. Idempotent; the server itself needs no Python.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv-test"
-want="openai==1.* soundfile==0.13.* numpy"
+want="openai==1.* soundfile==0.13.* numpy schemathesis==4.32.*"
 stamp="$venv/.gsv-requirements"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0

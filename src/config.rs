@@ -125,6 +125,9 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     /// Upper bound on one HTTP request, so shutdown never waits forever.
     pub request_timeout_s: u64,
+    /// A connection must send a complete request head within this many seconds (also bounds how
+    /// long an idle keep-alive connection stays open): half-sent requests cannot hold sockets.
+    pub header_read_timeout_s: u64,
     pub log_json: bool,
 }
 
@@ -140,6 +143,9 @@ pub struct EngineSettings {
     pub updates_capacity: usize,
     /// Seconds of audio a job may hold back for a client that does not read before it fails.
     pub max_pending_seconds: f32,
+    /// Admission cost bound: the token budgets of all queued and running jobs together (each
+    /// job's worst case); a job that would exceed it is refused with 429.
+    pub max_pending_tokens: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +167,25 @@ pub struct Limits {
     pub max_ref_seconds: f32,
     /// Requests in flight on one WebSocket connection.
     pub max_ws_in_flight: usize,
+    /// Characters of a reference transcript (`reference.transcript`, `/tts` `prompt_text`); its
+    /// cost grows faster than its length (it is prepended to every sentence).
+    pub max_transcript_chars: usize,
+    /// Semantic tokens (25 per second of audio) one request may generate at most …
+    pub max_request_tokens: usize,
+    /// … and at most this many per character of text (plus [`BUDGET_BASE_TOKENS`]), so a short
+    /// text cannot buy minutes of engine time (sampling settings that never say stop).
+    pub tokens_per_char: usize,
+}
+
+/// Tokens every request's budget gets on top of `tokens_per_char` × characters (3 s of audio).
+pub const BUDGET_BASE_TOKENS: usize = 75;
+
+impl Limits {
+    /// A job's token budget: its worst-case engine work (text length × per-character cap, bounded
+    /// by `max_request_tokens`).
+    pub fn token_budget(&self, chars: usize) -> usize {
+        chars.saturating_mul(self.tokens_per_char).saturating_add(BUDGET_BASE_TOKENS).min(self.max_request_tokens)
+    }
 }
 
 /// Used when a request leaves a field out (a voice's own sampling settings come first).
@@ -235,6 +260,7 @@ impl Default for ServerSettings {
             api_key: String::new(),
             cors_origins: Vec::new(),
             request_timeout_s: 600,
+            header_read_timeout_s: 10,
             log_json: false,
         }
     }
@@ -242,7 +268,7 @@ impl Default for ServerSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0 }
+        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
     }
 }
 
@@ -260,7 +286,16 @@ impl Default for ModelSettings {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 20 << 20, max_text_chars: 4096, min_ref_seconds: 3.0, max_ref_seconds: 10.0, max_ws_in_flight: 4 }
+        Limits {
+            max_body_bytes: 20 << 20,
+            max_text_chars: 4096,
+            min_ref_seconds: 3.0,
+            max_ref_seconds: 10.0,
+            max_ws_in_flight: 4,
+            max_transcript_chars: 512,
+            max_request_tokens: 15_000,
+            tokens_per_char: 25,
+        }
     }
 }
 
@@ -384,6 +419,15 @@ impl Settings {
         if !(self.limits.min_ref_seconds <= self.limits.max_ref_seconds) {
             return bad("limits.min_ref_seconds", "must not exceed limits.max_ref_seconds".into());
         }
+        if self.limits.max_request_tokens == 0 || self.limits.tokens_per_char == 0 {
+            return bad("limits.max_request_tokens", "token budgets must be at least 1".into());
+        }
+        if self.engine.max_pending_tokens < self.limits.max_request_tokens {
+            return bad("engine.max_pending_tokens", "must be at least limits.max_request_tokens (or no long request could run)".into());
+        }
+        if self.server.header_read_timeout_s == 0 {
+            return bad("server.header_read_timeout_s", "must be at least 1".into());
+        }
         for name in self.voices.keys() {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
                 return bad(&format!("voices.{name}"), "voice names use letters, digits, '-', '_' and '.' only".into());
@@ -430,6 +474,7 @@ impl Settings {
             queue_size: self.engine.queue_size,
             updates_capacity: self.engine.updates_capacity,
             max_pending_samples: (self.engine.max_pending_seconds.max(1.0) * crate::engine::SAMPLE_RATE as f32) as usize,
+            max_pending_tokens: self.engine.max_pending_tokens,
         }
     }
 }

@@ -87,8 +87,8 @@ fn chinese_text_needs_a_bert_as_wide_as_the_gpt_expects() {
     let mut req = request(v, "你好，世界。", 1, Delivery::Sentence);
     req.language = LanguageSetting::Zh;
     match p.synthesize(req) {
-        Err(TtsError::Unavailable(msg)) => assert!(msg.contains("bert_proj takes 1024"), "{msg}"),
-        other => panic!("expected Unavailable, got {:?}", other.map(|(a, _)| a.len())),
+        Err(TtsError::InvalidInput(msg)) => assert!(msg.contains("bert_proj takes 1024"), "{msg}"),
+        other => panic!("expected InvalidInput, got {:?}", other.map(|(a, _)| a.len())),
     }
 }
 
@@ -230,4 +230,37 @@ fn end_to_end_bench_times_first_audio_and_rtf_on_real_models() {
     }
     // Streaming hands out its first chunk after 4 of the 40 tokens, long before the job ends.
     assert!(r.streaming.first_audio_ms < r.streaming.total_ms);
+}
+
+#[test]
+fn a_job_that_would_outrun_its_token_budget_fails_at_the_budget() {
+    // fixed_tokens stands in for sampling settings that never say stop (EOS ignored).
+    let mut p = pipeline();
+    let v = voice(&p);
+    let mut req = request(v.clone(), "Hello there. How are you today?", 3, Delivery::Sentence);
+    req.fixed_tokens = Some(200);
+    p.start_with_budget(7, req, 50).unwrap();
+    let mut steps = 0;
+    let failure = loop {
+        steps += 1;
+        assert!(steps <= 60, "the job ran past its budget of 50 steps");
+        if let Some((_, ev)) = p.step().into_iter().find(|(id, ev)| *id == 7 && !matches!(ev, Event::Audio(_))) {
+            break ev;
+        }
+    };
+    match failure {
+        Event::Failed(TtsError::InvalidInput(m)) => assert!(m.contains("budget of 50 semantic tokens"), "{m}"),
+        other => panic!("expected the budget failure, got {other:?}"),
+    }
+    assert_eq!(p.active_jobs(), 0);
+    // Within its budget (38 steps a sentence) the same job runs to the end.
+    let mut req = request(v, "Hello there. How are you today?", 3, Delivery::Sentence);
+    req.fixed_tokens = Some(37);
+    p.start_with_budget(8, req, 100).unwrap();
+    let end = loop {
+        if let Some((_, ev)) = p.step().into_iter().find(|(id, ev)| *id == 8 && !matches!(ev, Event::Audio(_))) {
+            break ev;
+        }
+    };
+    assert!(matches!(end, Event::Done(ref s) if s.tokens > 0 && s.tokens % 37 == 0), "{end:?}");
 }

@@ -191,10 +191,11 @@ impl StreamEncoder {
     }
 }
 
-/// A complete file. WAV gets exact sizes; the others are the same bytes a stream would carry.
+/// A complete file. WAV and FLAC get exact sizes (and FLAC its MD5); the others are the same
+/// bytes a stream would carry.
 pub fn encode_all(format: AudioFormat, input_rate: u32, rate: u32, pcm: &[i16]) -> Result<Vec<u8>, EncodeError> {
     let mut enc = StreamEncoder::new(format, input_rate, rate)?;
-    if format == AudioFormat::Wav {
+    if matches!(format, AudioFormat::Wav | AudioFormat::Flac) {
         let samples = match &mut enc.resampler {
             Some(r) => {
                 let mut v = r.push(pcm)?;
@@ -203,7 +204,10 @@ pub fn encode_all(format: AudioFormat, input_rate: u32, rate: u32, pcm: &[i16]) 
             }
             None => pcm.to_vec(),
         };
-        return wav_file(enc.rate, &samples);
+        return match format {
+            AudioFormat::Wav => wav_file(enc.rate, &samples),
+            _ => flac_file(enc.rate, samples),
+        };
     }
     let mut out = enc.push(pcm)?;
     out.extend(enc.finish()?);
@@ -318,6 +322,31 @@ impl OpusState {
         out.extend(writer.finish().map_err(|e| codec("opus", e))?);
         Ok(())
     }
+}
+
+/// A FLAC file whose STREAMINFO carries the total sample count and the MD5 of the audio (a
+/// streamed FLAC cannot know them; a file can, and players and `soundfile` need them).
+fn flac_file(rate: u32, mut samples: Vec<i16>) -> Result<Vec<u8>, EncodeError> {
+    use md5::Digest;
+    // The last frame is padded to 32 samples (the encoder's minimum): count and hash what the
+    // frames hold.
+    let tail = samples.len() % FLAC_BLOCK;
+    if tail > 0 && tail < 32 {
+        samples.resize(samples.len() - tail + 32, 0);
+    }
+    let mut flac = FlacState::new(rate)?;
+    flac.info.set_total_samples(samples.len());
+    let mut md5 = md5::Md5::new();
+    for s in &samples {
+        md5.update(s.to_le_bytes());
+    }
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&md5.finalize());
+    flac.info.set_md5_digest(&digest);
+    let mut out = flac.header()?;
+    flac.push(&samples, &mut out)?;
+    flac.finish(&mut out)?;
+    Ok(out)
 }
 
 /// FLAC with fixed 4096-sample blocks; a streamed STREAMINFO says "length unknown" (0) and has no MD5.

@@ -135,3 +135,23 @@ fn formats_parse_by_name_and_aac_is_not_supported() {
     assert_eq!(AudioFormat::Pcm.content_type(24_000), "audio/pcm;rate=24000;encoding=signed-int;bits=16;channels=1");
 }
 
+#[test]
+fn flac_file_states_its_length_and_md5() {
+    use md5::Digest;
+    let pcm = tone(440.0, 0.5);
+    let bytes = encode_all(AudioFormat::Flac, 32_000, 32_000, &pcm).unwrap();
+    assert_eq!(&bytes[..4], b"fLaC");
+    // STREAMINFO follows the 4-byte block header: the 36-bit total ends byte 18, then the MD5.
+    let si = &bytes[8..42];
+    let packed = u64::from_be_bytes(si[10..18].try_into().unwrap());
+    assert_eq!(packed & 0xF_FFFF_FFFF, pcm.len() as u64, "total samples");
+    let mut md5 = md5::Md5::new();
+    pcm.iter().for_each(|s| md5.update(s.to_le_bytes()));
+    assert_eq!(&si[18..34], &md5.finalize()[..], "MD5 of the audio");
+    let (rate, decoded) = decode(bytes, "flac");
+    assert_eq!((rate, decoded.len()), (32_000, pcm.len()));
+    // A stream cannot know either: both stay zero there.
+    let streamed = stream(AudioFormat::Flac, 32_000, &pcm);
+    let packed = u64::from_be_bytes(streamed[18..26].try_into().unwrap());
+    assert_eq!(packed & 0xF_FFFF_FFFF, 0);
+}

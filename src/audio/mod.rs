@@ -10,7 +10,7 @@ pub mod encode;
 pub mod resample;
 pub mod spectrogram;
 
-pub use decode::{decode_bytes, decode_file, DecodedAudio};
+pub use decode::{decode_bytes, decode_bytes_limited, decode_file, decode_file_limited, DecodeLimits, DecodedAudio};
 pub use resample::resample;
 pub use spectrogram::{linear_spectrogram, SpectrogramConfig};
 
@@ -62,13 +62,17 @@ pub struct ReferenceAudio {
 impl ReferenceAudio {
     /// Decodes an encoded file held in memory (`name` is used in error messages and, through its
     /// extension, as a format hint).
+    ///
+    /// The decode is bounded by the reference rules ([`reference_limits`]): a clip whose header
+    /// declares an absurd rate, channel count or length is refused before anything is decoded or
+    /// resampled, and decoding stops as soon as the clip is too long.
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
-        Self::from_decoded(&decode_bytes(bytes, name)?, name)
+        Self::from_decoded(&decode_bytes_limited(bytes, name, &reference_limits())?, name)
     }
 
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        Self::from_decoded(&decode_file(path)?, &path.display().to_string())
+        Self::from_decoded(&decode_file_limited(path, &reference_limits())?, &path.display().to_string())
     }
 
     /// Applies upstream's reference rules to decoded mono audio at any rate.
@@ -77,6 +81,13 @@ impl ReferenceAudio {
             return Err(Error::Empty {
                 source_name: name.to_string(),
             });
+        }
+        // The length rule first, on the decoded length: resampling cost grows with the ratio of
+        // rates, so a long clip at a tiny rate must be refused before it is resampled.
+        let seconds = audio.duration_seconds();
+        let approx_16k = (seconds * HUBERT_SAMPLE_RATE as f64) as usize;
+        if approx_16k > REF_MAX_SAMPLES_16K + HUBERT_SAMPLE_RATE as usize {
+            check_reference_length(approx_16k, name)?;
         }
         let wav16k = resample(&audio.samples, audio.sample_rate, HUBERT_SAMPLE_RATE)?;
         check_reference_length(wav16k.len(), name)?;
@@ -102,6 +113,11 @@ impl ReferenceAudio {
     pub fn spectrogram(&self) -> Result<mlx_rs::Array> {
         linear_spectrogram(&self.wav32k, &SpectrogramConfig::sovits_v2())
     }
+}
+
+/// Decode bounds of a reference clip: the 10 s rule, checked before resampling.
+pub fn reference_limits() -> DecodeLimits {
+    DecodeLimits::reference(REF_MAX_SAMPLES_16K as f64 / HUBERT_SAMPLE_RATE as f64)
 }
 
 /// Upstream's 3–10 s rule, applied to the 16 kHz length (`OSError` upstream).

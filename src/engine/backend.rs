@@ -104,6 +104,9 @@ pub struct SynthesisJob {
     /// Seconds of silence appended after each sentence (upstream fragment_interval).
     pub fragment_interval: f32,
     pub chunking: Chunking,
+    /// Most semantic tokens this job may generate (its worst-case cost, counted at admission);
+    /// a job that reaches it fails with `InvalidInput`.
+    pub token_budget: usize,
 }
 
 /// Per-job numbers the backend reports when the job ends.
@@ -174,6 +177,11 @@ pub trait Backend {
     fn cancel(&mut self, id: JobId);
     /// Jobs started and not yet finished or cancelled.
     fn active_jobs(&self) -> usize;
+    /// What the loaded models cannot do (found at load time; `/health` lists it), e.g. a BERT
+    /// too narrow for the GPT, so Chinese text is refused.
+    fn limitations(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Builds the backend on the worker thread (MLX objects must be created on the thread that uses

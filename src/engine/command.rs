@@ -17,6 +17,8 @@ pub enum Command {
         /// The request's span, entered on the worker so one trace crosses the thread boundary.
         span: tracing::Span,
         enqueued: Instant,
+        /// The job's share of the admission budget; released when the job is dropped.
+        cost: super::CostTicket,
     },
     /// Prepares a voice (HuBERT prompt, spectrogram/style, transcript features) and serves it
     /// under `spec.name` from now on: the voice library's uploads, prepared where the models live.

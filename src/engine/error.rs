@@ -46,6 +46,9 @@ pub enum EngineError {
     UnknownVoice(String),
     #[error("the synthesis queue is full ({capacity} jobs waiting); retry later")]
     Overloaded { capacity: usize },
+    /// The admitted jobs' token budgets (worst-case work) already fill `engine.max_pending_tokens`.
+    #[error("the engine has {held} semantic tokens of work admitted (limit {limit}); retry later or send shorter text")]
+    OverBudget { held: usize, limit: usize },
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -59,7 +62,7 @@ impl EngineError {
         match self {
             EngineError::InvalidInput { .. } => ErrorKind::InvalidInput,
             EngineError::UnknownVoice(_) => ErrorKind::UnknownVoice,
-            EngineError::Overloaded { .. } => ErrorKind::Overloaded,
+            EngineError::Overloaded { .. } | EngineError::OverBudget { .. } => ErrorKind::Overloaded,
             EngineError::Unavailable(_) => ErrorKind::Unavailable,
             EngineError::Internal(_) => ErrorKind::Internal,
             EngineError::Cancelled => ErrorKind::Cancelled,

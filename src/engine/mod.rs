@@ -68,6 +68,8 @@ pub struct EngineStatus {
     pub voices: Vec<VoiceInfo>,
     /// Configured voices that failed to load, with the reason.
     pub failed_voices: Vec<(String, String)>,
+    /// What the loaded models cannot do ([`Backend::limitations`]).
+    pub limitations: Vec<String>,
 }
 
 /// Counters shared by the handle and the worker.
@@ -75,6 +77,21 @@ pub struct EngineStatus {
 pub(crate) struct Shared {
     pub active: AtomicUsize,
     pub next_id: AtomicU64,
+    /// Token budgets of the jobs admitted and not yet ended (the admission cost model).
+    pub pending_tokens: AtomicUsize,
+}
+
+/// A job's share of [`Shared::pending_tokens`]; travels with the job and gives the share back
+/// when dropped, whichever way the job ends (refused, cancelled in the queue, done, failed, gone).
+pub struct CostTicket {
+    shared: Arc<Shared>,
+    tokens: usize,
+}
+
+impl Drop for CostTicket {
+    fn drop(&mut self) {
+        self.shared.pending_tokens.fetch_sub(self.tokens, Ordering::AcqRel);
+    }
 }
 
 /// Settings for [`Engine::start`].
@@ -89,6 +106,8 @@ pub struct EngineOptions {
     pub updates_capacity: usize,
     /// Samples a job may hold back for a client that does not read before it is failed.
     pub max_pending_samples: usize,
+    /// Most token budget (worst-case work) admitted at once, queued and running together.
+    pub max_pending_tokens: usize,
 }
 
 /// Handle to the worker thread. Clones share the worker; the last one dropped stops it.
@@ -98,6 +117,7 @@ pub struct Engine {
     status: watch::Receiver<EngineStatus>,
     shared: Arc<Shared>,
     updates_capacity: usize,
+    max_pending_tokens: usize,
     _thread: Arc<WorkerThread>,
 }
 
@@ -132,9 +152,11 @@ impl Engine {
             readiness: Readiness::Loading { message: "starting the engine".into() },
             voices: Vec::new(),
             failed_voices: Vec::new(),
+            limitations: Vec::new(),
         });
         let shared = Arc::new(Shared::default());
         let updates_capacity = options.updates_capacity.max(1);
+        let max_pending_tokens = options.max_pending_tokens.max(1);
         let worker_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("gsv-engine".into())
@@ -145,6 +167,7 @@ impl Engine {
             status: status_rx,
             shared,
             updates_capacity,
+            max_pending_tokens,
             _thread: Arc::new(WorkerThread { handle: std::sync::Mutex::new(Some(handle)) }),
         })
     }
@@ -171,9 +194,10 @@ impl Engine {
                 return Err(EngineError::UnknownVoice(name.clone()));
             }
         }
+        let cost = self.reserve(job.token_budget)?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (updates_tx, updates_rx) = mpsc::channel(self.updates_capacity);
-        let cmd = Command::Synthesize { id, job, updates: updates_tx, span, enqueued: Instant::now() };
+        let cmd = Command::Synthesize { id, job, updates: updates_tx, span, enqueued: Instant::now(), cost };
         match self.tx.try_send(cmd) {
             Ok(()) => {
                 metrics::gauge!(metric::QUEUE_DEPTH).set(self.queued() as f64);
@@ -211,6 +235,26 @@ impl Engine {
             mpsc::error::TrySendError::Full(_) => EngineError::Overloaded { capacity: self.tx.max_capacity() },
             mpsc::error::TrySendError::Closed(_) => EngineError::Unavailable("the engine thread has stopped".into()),
         })
+    /// Admission by cost: takes `tokens` of the engine's token allowance, or refuses the job
+    /// (`OverBudget`, HTTP 429) when the jobs already admitted hold too much of it.
+    fn reserve(&self, tokens: usize) -> Result<CostTicket, EngineError> {
+        let limit = self.max_pending_tokens;
+        let tokens = tokens.min(limit);
+        let admitted = self.shared.pending_tokens.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+            (held + tokens <= limit).then_some(held + tokens)
+        });
+        match admitted {
+            Ok(_) => Ok(CostTicket { shared: self.shared.clone(), tokens }),
+            Err(held) => {
+                metrics::counter!(metric::ERRORS_TOTAL, "kind" => ErrorKind::Overloaded.as_str()).increment(1);
+                Err(EngineError::OverBudget { held, limit })
+            }
+        }
+    }
+
+    /// Token budget held by admitted jobs (the cost model's running total).
+    pub fn pending_tokens(&self) -> usize {
+        self.shared.pending_tokens.load(Ordering::Acquire)
     }
 
     /// The latest status (readiness, voices).

@@ -149,6 +149,7 @@ impl Backend for TtsBackend {
             }
             _ => Delivery::Sentence,
         };
+        let budget = job.token_budget;
         let req = Request {
             text: job.text,
             language: language("language", &job.language)?,
@@ -167,7 +168,7 @@ impl Backend for TtsBackend {
             fixed_tokens: None,
             delivery,
         };
-        self.pipeline.start(id, req).map_err(EngineError::from)
+        self.pipeline.start_with_budget(id, req, budget).map_err(EngineError::from)
     }
 
     fn step(&mut self) -> Vec<(JobId, JobEvent)> {
@@ -195,5 +196,12 @@ impl Backend for TtsBackend {
 
     fn active_jobs(&self) -> usize {
         self.pipeline.active_jobs()
+    }
+
+    fn limitations(&self) -> Vec<String> {
+        match &self.pipeline.models.bert {
+            Ok(_) => Vec::new(),
+            Err(why) => vec![format!("Chinese text is refused: {why}")],
+        }
     }
 }

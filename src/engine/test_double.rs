@@ -3,7 +3,8 @@
 //!
 //! `SineDouble` is not a TTS model. Each job emits `chunks` chunks of a computed sine (frequency
 //! from the job's seed), one per step, then `Done`. Text commands inject faults: `panic-step`,
-//! `panic-start`, `reject`. It records how many jobs were active at each step, so batching is
+//! `panic-start`, `reject`; `hold` sends its audio only with the last step (as a sentence-mode
+//! job does). It records how many jobs were active at each step, so batching is
 //! observable.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -66,7 +67,9 @@ impl Backend for SineDouble {
         let mut out = Vec::new();
         let mut done = Vec::new();
         for (id, (job, n)) in self.jobs.iter_mut() {
-            out.push((*id, JobEvent::Audio(sine(job.sampling.seed, *n))));
+            if job.text != "hold" || *n + 1 == self.chunks {
+                out.push((*id, JobEvent::Audio(sine(job.sampling.seed, *n))));
+            }
             *n += 1;
             if *n == self.chunks {
                 done.push(*id);

@@ -49,6 +49,11 @@ pub(super) fn run(
     };
     info!(seconds = started.elapsed().as_secs_f64(), "models loaded");
 
+    let limitations = backend.limitations();
+    for l in &limitations {
+        warn!("{l}");
+    }
+    status.send_modify(|s| s.limitations = limitations);
     let mut worker = Worker::new(backend, &options, shared, status);
     let n = options.voices.len();
     for (i, spec) in options.voices.iter().enumerate() {
@@ -101,6 +106,8 @@ struct Active {
     first_audio: Option<Duration>,
     /// The backend has finished with it (Done/Failed seen); only the backlog remains.
     finished: bool,
+    /// Released when the job is forgotten.
+    _cost: super::CostTicket,
 }
 
 impl Active {
@@ -234,8 +241,8 @@ impl Worker {
     }
 
     fn admit(&mut self, cmd: Command) {
-        let (id, job, updates, span, enqueued) = match cmd {
-            Command::Synthesize { id, job, updates, span, enqueued } => (id, job, updates, span, enqueued),
+        let (id, job, updates, span, enqueued, cost) = match cmd {
+            Command::Synthesize { id, job, updates, span, enqueued, cost } => (id, job, updates, span, enqueued, cost),
             Command::AddVoice { spec, reply } => {
                 let _ = reply.send(self.add_voice(&spec));
                 return;
@@ -279,6 +286,7 @@ impl Worker {
             started: Instant::now(),
             first_audio: None,
             finished: false,
+            _cost: cost,
         };
         active.deliver(JobUpdate::Started { queue });
         self.jobs.insert(id, active);

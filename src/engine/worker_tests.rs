@@ -29,6 +29,7 @@ fn engine(models: ModelPaths, chunks: usize, delay_ms: u64, queue: usize, batch:
         queue_size: queue,
         updates_capacity: 4,
         max_pending_samples: 1_000_000,
+        max_pending_tokens: 1_000_000,
     };
     let e = Engine::start(options, factory).expect("engine starts");
     let w = e.watch_status();
@@ -53,6 +54,7 @@ fn job(text: &str, seed: u64) -> SynthesisJob {
         batch_size: 1,
         fragment_interval: 0.3,
         chunking: Chunking::Sentence,
+        token_budget: 1_000,
     }
 }
 
@@ -103,6 +105,39 @@ fn concurrent_jobs_are_stepped_together() {
     }
     let max = probe.lock().unwrap().batch_sizes.iter().copied().max().unwrap_or(0);
     assert_eq!(max, 3, "all three jobs shared decode steps");
+}
+
+#[test]
+fn admission_counts_worst_case_tokens_and_releases_them_when_jobs_end() {
+    let (e, _) = engine(existing_models(), 20, 2, 8, 4);
+    let big = |seed| SynthesisJob { token_budget: 600_000, ..job("long", seed) };
+    let first = e.submit(big(1), tracing::Span::none()).expect("the first fits the allowance");
+    assert_eq!(e.pending_tokens(), 600_000);
+    let refused = e.submit(big(2), tracing::Span::none()).err().expect("a second would exceed it");
+    assert!(matches!(refused, EngineError::OverBudget { held: 600_000, limit: 1_000_000 }), "{refused:?}");
+    assert_eq!(refused.kind(), ErrorKind::Overloaded);
+    // Small jobs still fit beside it.
+    let small = e.submit(job("short", 3), tracing::Span::none()).expect("a small job fits");
+    let (_, end) = collect(first);
+    assert!(matches!(end, JobUpdate::Done(_)), "{end:?}");
+    let (_, end) = collect(small);
+    assert!(matches!(end, JobUpdate::Done(_)), "{end:?}");
+    for _ in 0..200 {
+        if e.pending_tokens() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(e.pending_tokens(), 0, "every ended job gives its share back");
+    let again = e.submit(big(4), tracing::Span::none()).expect("the allowance is free again");
+    drop(again); // cancelled: its share comes back too
+    for _ in 0..200 {
+        if e.pending_tokens() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(e.pending_tokens(), 0);
 }
 
 #[test]

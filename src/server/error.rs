@@ -30,6 +30,7 @@ pub enum ApiErrorKind {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    Timeout,
     Overloaded,
     /// A configured storage limit would be exceeded (voice library).
     InsufficientStorage,
@@ -49,6 +50,7 @@ impl ApiErrorKind {
             ApiErrorKind::Conflict => StatusCode::CONFLICT,
             ApiErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ApiErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,6 +68,7 @@ impl ApiErrorKind {
             ApiErrorKind::Conflict => "conflict",
             ApiErrorKind::PayloadTooLarge => "payload_too_large",
             ApiErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ApiErrorKind::Timeout => "timeout",
             ApiErrorKind::Overloaded => "overloaded",
             ApiErrorKind::InsufficientStorage => "insufficient_storage",
             ApiErrorKind::Unavailable => "unavailable",
@@ -145,6 +148,9 @@ impl IntoResponse for ApiError {
         let mut res = self.kind.status().into_response();
         if matches!(self.kind, ApiErrorKind::Overloaded | ApiErrorKind::Unavailable) {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+        }
+        if self.kind == ApiErrorKind::Unauthorized {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gsv-server\""));
         }
         res.extensions_mut().insert(self);
         res
@@ -234,8 +240,18 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         .unwrap_or("-")
         .to_string();
     let mut res = next.run(req).await;
-    let Some(mut err) = res.extensions_mut().remove::<ApiError>() else {
-        return res;
+    let mut err = match res.extensions_mut().remove::<ApiError>() {
+        Some(err) => err,
+        None if is_bare_error(&res) => {
+            // An error answered by a layer or extractor we do not own (the timeout layer, a
+            // WebSocket handshake, the docs' file server): same JSON shape as ours.
+            let (parts, body) = res.into_parts();
+            let text = axum::body::to_bytes(body, BARE_BODY_LIMIT).await.unwrap_or_default();
+            let err = bare_error(parts.status, &String::from_utf8_lossy(&text));
+            res = Response::from_parts(parts, axum::body::Body::empty());
+            err
+        }
+        None => return res,
     };
     metrics::counter!(crate::engine::metric::ERRORS_TOTAL, "kind" => err.kind.as_str()).increment(1);
     if err.kind == ApiErrorKind::Internal {
@@ -249,6 +265,40 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     let body = err.body(shape).to_string();
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Most bytes of a foreign error body kept as its message.
+const BARE_BODY_LIMIT: usize = 4096;
+
+/// A 4xx/5xx response that is not JSON (so not one of ours).
+fn is_bare_error(res: &Response) -> bool {
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    (status.is_client_error() || status.is_server_error()) && !json
+}
+
+/// An [`ApiError`] for a foreign error response: the kind from its status, its text (or the
+/// status's reason) as the message. The status itself is kept as it was.
+fn bare_error(status: StatusCode, text: &str) -> ApiError {
+    let kind = match status {
+        StatusCode::UNAUTHORIZED => ApiErrorKind::Unauthorized,
+        StatusCode::NOT_FOUND => ApiErrorKind::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiErrorKind::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiErrorKind::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiErrorKind::UnsupportedMediaType,
+        StatusCode::REQUEST_TIMEOUT => ApiErrorKind::Timeout,
+        StatusCode::TOO_MANY_REQUESTS => ApiErrorKind::Overloaded,
+        StatusCode::SERVICE_UNAVAILABLE => ApiErrorKind::Unavailable,
+        s if s.is_server_error() => ApiErrorKind::Internal,
+        _ => ApiErrorKind::InvalidInput,
+    };
+    let text = text.trim();
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text.to_string() };
+    ApiError::new(kind, message)
 }
 
 /// `Json<T>` whose rejections are [`ApiError`]s naming the field at fault.

@@ -3,6 +3,7 @@
 //! `main` parses settings and calls [`run`]; tests call [`start`] (loopback, port 0) and get a
 //! [`RunningServer`] with the bound address and the [`Engine`] handle.
 pub mod error;
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
@@ -142,12 +143,7 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
     if key.is_empty() || is_public(req.uri().path()) || req.method() == Method::OPTIONS {
         return Ok(next.run(req).await);
     }
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     let query_key = req
         .uri()
         .query()
@@ -160,6 +156,13 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
         None => Err(ApiError::new(ApiErrorKind::Unauthorized, "missing API key: send `Authorization: Bearer <key>`")
             .with_code("invalid_api_key")),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme name is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -241,12 +244,13 @@ async fn start_with_shutdown(
         }
     }
     let engine = Engine::start(options, factory)?;
+    let header_read_timeout = Duration::from_secs(settings.server.header_read_timeout_s.max(1));
     let state = AppState { engine: engine.clone(), settings: Arc::new(settings), metrics, library };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     let router = app(state);
-    let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await });
+    let task = tokio::spawn(listen::serve(listener, router, header_read_timeout, shutdown));
     Ok(RunningServer { addr, engine, shutdown: None, task })
 }
 

@@ -15,6 +15,35 @@ pub const LANGUAGES: &[&str] = &["auto", "auto_yue", "en", "zh", "ja", "yue", "k
 pub const SPLIT_METHODS: &[&str] = &["cut0", "cut1", "cut2", "cut3", "cut4", "cut5"];
 /// Speed range (OpenAI's contract, applied to every route).
 pub const SPEED_RANGE: (f32, f32) = (0.25, 4.0);
+/// `top_k` range (the GPT's vocabulary has 1025 entries).
+pub const TOP_K_RANGE: (i64, i64) = (1, 1024);
+/// `temperature` range, exclusive of 0: above 2 the GPT samples noise that rarely stops.
+pub const TEMPERATURE_RANGE: (f32, f32) = (0.0, 2.0);
+/// `repetition_penalty` range: below 1 it *rewards* repeating, so a sentence never ends and runs
+/// to the step cap (upstream's WebUI offers 0–2; 1.35 is its default).
+pub const REPETITION_PENALTY_RANGE: (f32, f32) = (1.0, 2.0);
+/// Longest request id on a WebSocket, voice name, or other short identifier.
+pub const MAX_ID_CHARS: usize = 128;
+/// Longest `ref_audio_path` (`/tts`).
+pub const MAX_PATH_CHARS: usize = 4096;
+
+/// At most `max` characters in `value`, or an error naming `param`. Counts without reading past
+/// the limit, so a huge value costs no more than a small one.
+pub fn check_chars(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.chars().nth(max).is_some() {
+        let n = value.chars().count();
+        return Err(ApiError::invalid(param, format!("`{param}` has {n} characters; the limit is {max}")));
+    }
+    Ok(())
+}
+
+/// A client-supplied value as it may appear in an error message: at most 64 characters.
+pub fn shown(value: &str) -> String {
+    match value.char_indices().nth(64) {
+        Some((i, _)) => format!("{}…", &value[..i]),
+        None => value.to_string(),
+    }
+}
 
 /// The fields every synthesis route can set, before defaults and validation.
 #[derive(Debug, Clone, Default)]
@@ -48,13 +77,8 @@ pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, Ap
     if text.is_empty() {
         return Err(ApiError::invalid("text", "`text` is empty"));
     }
+    check_chars("text", text, settings.limits.max_text_chars)?;
     let chars = text.chars().count();
-    if chars > settings.limits.max_text_chars {
-        return Err(ApiError::invalid(
-            "text",
-            format!("`text` has {chars} characters; the limit is {}", settings.limits.max_text_chars),
-        ));
-    }
     let voice = raw.voice.ok_or_else(|| ApiError::invalid("voice", "no voice given: name a configured voice or send a reference clip"))?;
     let (voice_lang, vc) = match &voice {
         VoiceSelect::Named(name) => {
@@ -63,6 +87,9 @@ pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, Ap
         }
         VoiceSelect::Inline(spec) => (Some(spec.language.clone()), None),
     };
+    if let VoiceSelect::Named(name) = &voice {
+        check_chars("voice", name, MAX_ID_CHARS)?;
+    }
     let language = match raw.language {
         Some(l) => l.trim().to_ascii_lowercase(),
         None => voice_lang.unwrap_or_else(|| "auto".into()),
@@ -70,22 +97,26 @@ pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, Ap
     check_language("language", &language)?;
     let d = &settings.defaults;
     let top_k = raw.top_k.or(vc.and_then(|v| v.top_k).map(|k| k as i64)).unwrap_or(d.top_k as i64);
-    if !(1..=1024).contains(&top_k) {
-        return Err(ApiError::invalid("top_k", format!("`top_k` must be between 1 and 1024, got {top_k}")));
+    if !(TOP_K_RANGE.0..=TOP_K_RANGE.1).contains(&top_k) {
+        return Err(ApiError::invalid("top_k", format!("`top_k` must be between {} and {}, got {top_k}", TOP_K_RANGE.0, TOP_K_RANGE.1)));
     }
     let top_p = raw.top_p.or(vc.and_then(|v| v.top_p)).unwrap_or(d.top_p);
     if !(top_p > 0.0 && top_p <= 1.0) {
         return Err(ApiError::invalid("top_p", format!("`top_p` must be in (0, 1], got {top_p}")));
     }
     let temperature = raw.temperature.or(vc.and_then(|v| v.temperature)).unwrap_or(d.temperature);
-    if !(temperature > 0.0 && temperature <= 10.0) {
-        return Err(ApiError::invalid("temperature", format!("`temperature` must be in (0, 10], got {temperature}")));
+    if !(temperature > TEMPERATURE_RANGE.0 && temperature <= TEMPERATURE_RANGE.1) {
+        return Err(ApiError::invalid(
+            "temperature",
+            format!("`temperature` must be in ({}, {}], got {temperature}", TEMPERATURE_RANGE.0, TEMPERATURE_RANGE.1),
+        ));
     }
     let repetition_penalty = raw.repetition_penalty.or(vc.and_then(|v| v.repetition_penalty)).unwrap_or(d.repetition_penalty);
-    if !(repetition_penalty > 0.0 && repetition_penalty <= 10.0) {
+    let (lo, hi) = REPETITION_PENALTY_RANGE;
+    if !(repetition_penalty >= lo && repetition_penalty <= hi) {
         return Err(ApiError::invalid(
             "repetition_penalty",
-            format!("`repetition_penalty` must be in (0, 10], got {repetition_penalty}"),
+            format!("`repetition_penalty` must be between {lo} and {hi}, got {repetition_penalty}"),
         ));
     }
     let speed = raw.speed.or(vc.and_then(|v| v.speed)).unwrap_or(d.speed);
@@ -99,7 +130,7 @@ pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, Ap
     if !SPLIT_METHODS.contains(&text_split_method.as_str()) {
         return Err(ApiError::invalid(
             "text_split_method",
-            format!("`text_split_method` must be one of {}, got `{text_split_method}`", SPLIT_METHODS.join(", ")),
+            format!("`text_split_method` must be one of {}, got `{}`", SPLIT_METHODS.join(", "), shown(&text_split_method)),
         ));
     }
     let batch_size = raw.batch_size.unwrap_or(1);
@@ -127,6 +158,7 @@ pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, Ap
         batch_size: batch_size as usize,
         fragment_interval,
         chunking: raw.chunking.unwrap_or(Chunking::Sentence),
+        token_budget: settings.limits.token_budget(chars),
     })
 }
 
@@ -145,7 +177,7 @@ pub fn check_language(param: &str, language: &str) -> Result<(), ApiError> {
     if LANGUAGES.contains(&language) {
         Ok(())
     } else {
-        Err(ApiError::invalid(param, format!("`{param}` must be one of {}, got `{language}`", LANGUAGES.join(", "))))
+        Err(ApiError::invalid(param, format!("`{param}` must be one of {}, got `{}`", LANGUAGES.join(", "), shown(language))))
     }
 }
 
@@ -161,9 +193,9 @@ pub fn inline_voice(settings: &Settings, audio: Vec<u8>, transcript: String, lan
     if audio.is_empty() {
         return Err(ApiError::invalid("reference", "the reference clip is empty"));
     }
+    check_chars("reference.transcript", &transcript, settings.limits.max_transcript_chars)?;
     let language = language.trim().to_ascii_lowercase();
     check_language("reference.language", &language)?;
-    let _ = settings;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     audio.hash(&mut h);
     transcript.hash(&mut h);
@@ -197,10 +229,15 @@ pub fn upstream_voice(
     prompt_text: &str,
     prompt_lang: &str,
 ) -> Result<VoiceSelect, ApiError> {
+    check_chars("ref_audio_path", ref_audio_path, MAX_PATH_CHARS)?;
+    check_chars("prompt_text", prompt_text, settings.limits.max_transcript_chars)?;
     let refused = || {
         ApiError::invalid(
             "ref_audio_path",
-            format!("`ref_audio_path` `{ref_audio_path}` is not a configured voice's clip or a file under an allowed directory ([upstream] allowed_ref_dirs)"),
+            format!(
+                "`ref_audio_path` `{}` is not a configured voice's clip or a file under an allowed directory ([upstream] allowed_ref_dirs)",
+                shown(ref_audio_path)
+            ),
         )
     };
     let canon = Path::new(ref_audio_path).canonicalize().map_err(|_| refused())?;
@@ -290,12 +327,30 @@ mod tests {
             (RawParams { text_split_method: Some("cut9".into()), ..raw("x") }, "text_split_method"),
             (RawParams { voice: None, ..raw("x") }, "voice"),
             (raw(&"a".repeat(4097)), "text"),
+            (RawParams { repetition_penalty: Some(1e-38), ..raw("x") }, "repetition_penalty"),
+            (RawParams { repetition_penalty: Some(0.99), ..raw("x") }, "repetition_penalty"),
+            (RawParams { temperature: Some(2.5), ..raw("x") }, "temperature"),
+            (RawParams { voice: Some(VoiceSelect::Named("v".repeat(129))), ..raw("x") }, "voice"),
         ];
         for (r, field) in cases {
             let e = build_job(&s, r).unwrap_err();
             assert_eq!(e.param.as_deref(), Some(field), "{}", e.message);
             assert!(e.message.contains(&format!("`{field}`")) || field == "voice", "{}", e.message);
         }
+    }
+
+    #[test]
+    fn budgets_follow_text_length_and_free_text_is_bounded() {
+        let s = settings();
+        let short = build_job(&s, raw("Hello there.")).unwrap();
+        assert_eq!(short.token_budget, 75 + 12 * 25);
+        let long = build_job(&s, raw(&"word ".repeat(800))).unwrap();
+        assert_eq!(long.token_budget, s.limits.max_request_tokens);
+        let e = inline_voice(&s, vec![1], "t".repeat(513), "en".into()).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("reference.transcript"));
+        assert!(inline_voice(&s, vec![1], "t".repeat(512), "en".into()).is_ok());
+        let e = check_language("language", &"x".repeat(100_000)).unwrap_err();
+        assert!(e.message.len() < 300, "the echo is bounded: {}", e.message.len());
     }
 
     #[test]

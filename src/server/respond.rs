@@ -13,6 +13,7 @@ use crate::audio::encode::{encode_all, AudioFormat, StreamEncoder};
 use crate::engine::{EngineError, JobHandle, JobReport, JobUpdate, SAMPLE_RATE};
 
 use super::error::ApiError;
+use super::listen::PeerWatch;
 
 /// A job that has started (its first update was `Started`).
 pub struct Started {
@@ -76,10 +77,18 @@ pub fn report_headers(h: &mut HeaderMap, r: &JobReport) {
     put("x-tokens-per-second", format!("{:.1}", r.tokens_per_second));
 }
 
-/// A complete file response.
-pub async fn file_response(s: Started, format: AudioFormat, rate: u32, seed: u64) -> Result<Response, ApiError> {
+/// A complete file response. Nothing is written until the job ends, so hyper would not notice a
+/// client that left; `peer` does, and dropping the collection drops the job handle (the worker
+/// then cancels the job within one step).
+pub async fn file_response(s: Started, format: AudioFormat, rate: u32, seed: u64, peer: Option<PeerWatch>) -> Result<Response, ApiError> {
     let queue = s.queue;
-    let (audio, report) = collect(s).await?;
+    let (audio, report) = match peer {
+        Some(peer) => tokio::select! {
+            r = collect(s) => r?,
+            _ = peer.closed() => return Err(ApiError::from(EngineError::Cancelled)),
+        },
+        None => collect(s).await?,
+    };
     let bytes = encode_all(format, SAMPLE_RATE, rate, &audio).map_err(|e| ApiError::from(EngineError::Internal(e.to_string())))?;
     let mut headers = audio_headers(format, format.output_rate(rate), seed, queue);
     report_headers(&mut headers, &report);

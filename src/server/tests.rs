@@ -120,6 +120,65 @@ async fn a_client_that_disconnects_cancels_its_job() {
 }
 
 #[tokio::test]
+async fn a_client_that_leaves_a_file_response_cancels_its_job_within_a_step() {
+    // `hold`: no audio until the last of 2000 steps × 5 ms, so nothing is written to the socket
+    // before the client leaves; issue 17 #5 saw such jobs run to their next sentence.
+    let s = server(4, 4, 2_000, 5).await;
+    let url = s.url();
+    let req = tokio::spawn(async move { reqwest::Client::new().post(format!("{url}/v1/tts")).json(&tts_body("hold", false)).send().await });
+    assert!(wait_for_active(&s.engine, 1).await);
+    req.abort();
+    let t0 = Instant::now();
+    assert!(wait_for_active(&s.engine, 0).await, "job counter did not drop after the client left");
+    assert!(t0.elapsed() < Duration::from_secs(1), "cancelled after {:?}", t0.elapsed());
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn websocket_duplicate_ids_and_invalid_requests_do_not_disturb_running_ones() {
+    let mut st = settings(8, 8);
+    st.limits.max_ws_in_flight = 2;
+    let (f, _) = factory(100_000, 5);
+    let s = start(st, f).await.expect("server starts");
+    let mut w = s.engine.watch_status();
+    let _ = tokio::time::timeout(Duration::from_secs(5), w.wait_for(|st| st.readiness == crate::engine::Readiness::Ready)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/tts/stream", s.addr)).await.unwrap();
+    let synth = |id: &str, speed: f64| {
+        WsMessage::Text(serde_json::json!({"type": "synthesize", "id": id, "text": "x", "voice": "alice", "speed": speed}).to_string().into())
+    };
+    ws.send(synth("a", 1.0)).await.unwrap();
+    assert!(wait_for_active(&s.engine, 1).await);
+    // Issue 17 #8: a duplicate id's error carried the running request's id.
+    ws.send(synth("a", 1.0)).await.unwrap();
+    // Nine invalid requests: each gets its own validation error, none "at most 2 may run".
+    for i in 0..9 {
+        ws.send(synth(&format!("bad{i}"), 9.0)).await.unwrap();
+    }
+    let mut errors = Vec::new();
+    while errors.len() < 10 {
+        let Some(Ok(m)) = ws.next().await else { panic!("socket closed") };
+        if let WsMessage::Text(t) = m {
+            let e: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if e["type"] == "error" {
+                errors.push(e);
+            }
+        }
+    }
+    let dup = &errors[0];
+    assert!(dup["id"].is_null(), "{dup}");
+    assert!(dup["error"].as_str().unwrap().contains("already running"), "{dup}");
+    for e in &errors[1..] {
+        assert_eq!(e["param"], "speed", "{e}");
+        assert!(e["id"].as_str().unwrap().starts_with("bad"), "{e}");
+    }
+    assert_eq!(s.engine.active_jobs(), 1, "the original request still runs");
+    // Cancel it: the cancel names it, and nothing else runs.
+    ws.send(WsMessage::Text("{\"type\":\"cancel\",\"id\":\"a\"}".into())).await.unwrap();
+    assert!(wait_for_active(&s.engine, 0).await);
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_full_queue_answers_429_in_each_shape() {
     // batch 1, queue 1: A runs, B waits in the queue, C is refused.
     let s = server(1, 1, 100_000, 5).await;

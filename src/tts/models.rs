@@ -116,7 +116,12 @@ impl Models {
             }
             let f = match (part.lang.as_str(), &part.word2ph) {
                 ("zh", Some(word2ph)) => {
-                    let bert = self.bert.as_ref().map_err(|why| TtsError::Unavailable(why.clone()))?;
+                    // Known since load (and shown in /health): no retry can cure it, so it is the
+                    // request's problem (4xx), not a passing unavailability.
+                    let bert = self
+                        .bert
+                        .as_ref()
+                        .map_err(|why| TtsError::InvalidInput(format!("this model set cannot speak Chinese: {why}")))?;
                     bert.phone_level_features(&part.norm_text, word2ph)?
                 }
                 _ => bert::zeros(dim, n),

@@ -15,7 +15,7 @@ use mlx_rs::{ops::indexing::IndexOp, random, Array};
 use super::chunker::{ChunkPlan, Chunker};
 use super::voice::Voice;
 use super::{Models, TtsError};
-use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId};
+use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId, StopReason};
 use crate::models::gpt::sampling::SamplingParams;
 use crate::models::sovits::to_int16;
 
@@ -91,6 +91,12 @@ struct Job {
     sovits_seconds: f64,
     /// Frontend and BERT time (BERT is evaluated when its sentence starts).
     text_seconds: f64,
+    /// Most GPT steps the whole job may take (the engine's per-request token budget).
+    budget: usize,
+    /// GPT steps taken so far, over all sentences.
+    steps: usize,
+    /// The current sentence's step cap was lowered to fit the budget.
+    capped: bool,
 }
 
 pub struct Pipeline {
@@ -120,6 +126,13 @@ impl Pipeline {
 
     /// Admits a job: runs the text frontend and BERT for all its sentences. Fails only this job.
     pub fn start(&mut self, id: JobId, req: Request) -> Result<(), TtsError> {
+        self.start_with_budget(id, req, usize::MAX)
+    }
+
+    /// [`Pipeline::start`] with a budget of GPT steps for the whole job: each sentence's step cap
+    /// is lowered to what is left, and a sentence stopped by that cap fails the job, so one
+    /// request's engine time is bounded whatever its sampling settings do.
+    pub fn start_with_budget(&mut self, id: JobId, req: Request, budget: usize) -> Result<(), TtsError> {
         if !(req.speed.is_finite() && req.speed > 0.0) {
             return Err(TtsError::InvalidInput(format!("speed must be a positive number, got {}", req.speed)));
         }
@@ -167,6 +180,9 @@ impl Pipeline {
             gpt_seconds: 0.0,
             text_seconds,
             sovits_seconds: 0.0,
+            budget,
+            steps: 0,
+            capped: false,
         };
         self.begin_sentence(id, &mut job)?;
         self.jobs.insert(id, job);
@@ -194,6 +210,12 @@ impl Pipeline {
             // The stopping step's token is not kept (batch-loop bookkeeping): one step more.
             dr.max_steps = (n + 1).clamp(2, MAX_SENTENCE_TOKENS);
         }
+        let left = job.budget.saturating_sub(job.steps);
+        if left == 0 {
+            return Err(budget_spent(job.budget));
+        }
+        job.capped = left < dr.max_steps;
+        dr.max_steps = dr.max_steps.min(left);
         let seq = self.decoder.add(dr)?;
         self.by_seq.insert(seq, id);
         job.seq = Some(seq);
@@ -240,10 +262,16 @@ impl Pipeline {
             let Some(&id) = self.by_seq.get(&seq) else { continue };
             let Some(mut job) = self.jobs.remove(&id) else { continue };
             job.gpt_seconds += step_seconds;
+            job.steps += 1;
             if let Some(tok) = out.token {
                 job.tokens.push(tok);
             }
             let result = match out.finished {
+                Some(outcome) if job.capped && outcome.stop == StopReason::MaxSteps => {
+                    self.by_seq.remove(&seq);
+                    job.seq = None;
+                    Err(budget_spent(job.budget))
+                }
                 Some(outcome) => {
                     self.by_seq.remove(&seq);
                     job.seq = None;
@@ -253,6 +281,8 @@ impl Pipeline {
                 }
                 None => self.stream_tokens(&mut job, false).map(|pcm| {
                     if !pcm.is_empty() {
+                        // Every chunk counts toward the job's audio, not only a sentence's last.
+                        job.stats.samples += pcm.len();
                         events.push((id, Event::Audio(pcm)));
                     }
                     true
@@ -408,4 +438,13 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// The error of a job that used up its token budget.
+fn budget_spent(budget: usize) -> TtsError {
+    TtsError::InvalidInput(format!(
+        "the request reached its budget of {budget} semantic tokens ({:.0} s of audio; limits.max_request_tokens, \
+         limits.tokens_per_char): the text or the sampling settings keep the model from stopping",
+        budget as f64 / 25.0
+    ))
 }

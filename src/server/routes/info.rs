@@ -22,6 +22,10 @@ pub struct Health {
     /// How to get the missing files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// What the loaded model set cannot do (e.g. Chinese with a BERT narrower than the GPT
+    /// expects); such requests are answered 400.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limitations: Vec<String>,
     pub voices: usize,
     pub queue_depth: usize,
     pub queue_capacity: usize,
@@ -50,6 +54,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         message,
         missing,
         hint,
+        limitations: s.limitations.clone(),
         voices: s.voices.len(),
         queue_depth: state.engine.queued(),
         queue_capacity: state.engine.queue_capacity(),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::audio::encode::{AudioFormat, StreamEncoder};
 use crate::engine::{JobUpdate, VoiceSelect, SAMPLE_RATE};
 use crate::server::error::{ApiError, ApiErrorKind, AppJson};
-use crate::server::params::RawParams;
+use crate::server::params::{check_chars, shown, RawParams};
 use crate::server::{respond, AppState};
 
 /// OpenAI's hard limit on `input`.
@@ -30,19 +30,24 @@ pub struct SpeechRequest {
     #[schema(example = "tts-1")]
     pub model: String,
     /// Text to speak, at most 4096 characters.
-    #[schema(example = "The quick brown fox jumped over the lazy dog.")]
+    #[schema(example = "The quick brown fox jumped over the lazy dog.", min_length = 1, max_length = 4096)]
     pub input: String,
     /// A configured voice name (`GET /v1/voices`), or `{"id": name}`.
     #[schema(value_type = String, example = "narrator")]
     pub voice: VoiceParam,
-    /// Accepted and ignored (GPT-SoVITS takes its style from the reference clip).
+    /// Accepted and ignored (GPT-SoVITS takes its style from the reference clip); at most 4096 characters.
+    #[schema(max_length = 4096)]
     pub instructions: Option<String>,
-    /// mp3 (default), opus, flac, wav, pcm (24 kHz s16le). `aac` is not supported.
+    /// mp3 (default), opus, flac, wav, pcm (**24 kHz** s16le, OpenAI's rate; every other route's
+    /// pcm is 32 kHz). `aac` is not supported.
+    #[schema(pattern = "^(mp3|opus|flac|wav|pcm)$")]
     pub response_format: Option<String>,
     /// 0.25 to 4.0 (default 1.0).
+    #[schema(minimum = 0.25, maximum = 4.0)]
     pub speed: Option<f32>,
     /// `audio` (default): the audio bytes, streamed as produced. `sse`: Server-Sent Events with
     /// `speech.audio.delta` (base64 audio) and `speech.audio.done`.
+    #[schema(pattern = "^(audio|sse)$")]
     pub stream_format: Option<String>,
 }
 
@@ -62,38 +67,41 @@ pub enum VoiceParam {
         (status = 400, description = "Invalid request", body = crate::server::error::OpenAiErrorResponse,
             example = json!({"error": {"message": "`response_format` `aac` is not supported (supported: mp3, opus, flac, wav, pcm)", "type": "invalid_request_error", "param": "response_format", "code": "unsupported_format"}})),
         (status = 401, description = "Missing or wrong API key", body = crate::server::error::OpenAiErrorResponse),
-        (status = 429, description = "Queue full", body = crate::server::error::OpenAiErrorResponse),
+        (status = 408, description = "Longer than server.request_timeout_s", body = crate::server::error::OpenAiErrorResponse),
+        (status = 413, description = "Body larger than limits.max_body_bytes", body = crate::server::error::OpenAiErrorResponse),
+        (status = 415, description = "Not JSON", body = crate::server::error::OpenAiErrorResponse),
+        (status = 429, description = "Queue full or too much work admitted", body = crate::server::error::OpenAiErrorResponse),
         (status = 503, description = "Models missing or loading", body = crate::server::error::OpenAiErrorResponse),
     ))]
 pub async fn speech(State(state): State<AppState>, AppJson(req): AppJson<SpeechRequest>) -> Result<Response, ApiError> {
     if !MODELS.contains(&req.model.as_str()) {
-        return Err(ApiError::invalid("model", format!("`model` `{}` does not exist (available: {})", req.model, MODELS.join(", ")))
+        return Err(ApiError::invalid("model", format!("`model` `{}` does not exist (available: {})", shown(&req.model), MODELS.join(", ")))
             .with_code("model_not_found"));
     }
+    check_chars("input", &req.input, MAX_INPUT_CHARS)?;
+    // Ignored, but bounded like any text a client sends.
+    check_chars("instructions", req.instructions.as_deref().unwrap_or(""), MAX_INPUT_CHARS)?;
     let chars = req.input.chars().count();
-    if chars > MAX_INPUT_CHARS {
-        return Err(ApiError::invalid("input", format!("`input` has {chars} characters; the limit is {MAX_INPUT_CHARS}")));
-    }
     let format_name = req.response_format.unwrap_or_else(|| "mp3".into()).to_ascii_lowercase();
     let format = match format_name.as_str() {
         "mp3" | "opus" | "flac" | "wav" | "pcm" => AudioFormat::parse(&format_name),
         _ => None,
     }
     .ok_or_else(|| {
-        ApiError::invalid("response_format", format!("`response_format` `{format_name}` is not supported (supported: mp3, opus, flac, wav, pcm)"))
+        ApiError::invalid("response_format", format!("`response_format` `{}` is not supported (supported: mp3, opus, flac, wav, pcm)", shown(&format_name)))
             .with_code("unsupported_format")
     })?;
     let sse = match req.stream_format.as_deref().unwrap_or("audio") {
         "audio" => false,
         "sse" => true,
-        other => return Err(ApiError::invalid("stream_format", format!("`stream_format` must be `audio` or `sse`, got `{other}`"))),
+        other => return Err(ApiError::invalid("stream_format", format!("`stream_format` must be `audio` or `sse`, got `{}`", shown(other)))),
     };
     let voice = match req.voice {
         VoiceParam::Name(n) | VoiceParam::Object { id: n } => n,
     };
     let known = state.voice_names();
     if !known.contains(&voice) {
-        let mut e = ApiError::new(ApiErrorKind::UnknownVoice, format!("`voice` `{voice}` does not exist (available: {})", known.join(", ")))
+        let mut e = ApiError::new(ApiErrorKind::UnknownVoice, format!("`voice` `{}` does not exist (available: {})", shown(&voice), known.join(", ")))
             .with_code("voice_not_found");
         e.param = Some("voice".into());
         return Err(e);
@@ -189,7 +197,10 @@ pub struct Model {
 }
 
 /// The model ids `/v1/audio/speech` accepts.
-#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "Models", body = ModelList)))]
+#[utoipa::path(get, path = "/v1/models", tag = "openai", responses(
+    (status = 200, description = "Models", body = ModelList),
+    (status = 401, description = "Missing or wrong API key", body = crate::server::error::OpenAiErrorResponse),
+))]
 pub async fn models() -> Json<ModelList> {
     let data = MODELS
         .iter()

@@ -9,40 +9,52 @@ use crate::audio::encode::AudioFormat;
 use crate::engine::{SAMPLE_RATE, VoiceSelect};
 use crate::server::error::{ApiError, ApiErrorKind, AppJson};
 use crate::server::params::{inline_voice, token_chunking, RawParams};
+use crate::server::listen::PeerWatch;
 use crate::server::{respond, AppState};
 
 /// Body of `POST /v1/tts` (JSON, or the `request` part of a multipart form).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TtsRequest {
-    /// Text to speak.
-    #[schema(example = "Hello there, how are you today?")]
+    /// Text to speak (at most `limits.max_text_chars`, 4096 by default).
+    #[schema(example = "Hello there, how are you today?", min_length = 1, max_length = 4096)]
     pub text: String,
     /// A configured voice (`GET /v1/voices`). Either this or `reference`.
+    #[schema(max_length = 128)]
     pub voice: Option<String>,
     /// A reference clip sent with the request instead of a named voice.
     pub reference: Option<InlineReference>,
     /// Language of `text` (`auto`, `en`, `zh`, `ja`, `ko`, `yue`, `all_zh`, ...). Default: the voice's.
+    #[schema(pattern = "^(auto|auto_yue|en|zh|ja|yue|ko|all_zh|all_ja|all_yue|all_ko)$")]
     pub language: Option<String>,
-    /// GPT sampling: top-k (default 15).
+    /// GPT sampling: top-k, 1–1024 (default 15).
+    #[schema(minimum = 1, maximum = 1024)]
     pub top_k: Option<i64>,
-    /// GPT sampling: nucleus probability (default 1.0).
+    /// GPT sampling: nucleus probability, (0, 1] (default 1.0).
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
-    /// GPT sampling: temperature (default 1.0).
+    /// GPT sampling: temperature, (0, 2] (default 1.0).
+    #[schema(exclusive_minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f32>,
-    /// GPT sampling: repetition penalty (default 1.35).
+    /// GPT sampling: repetition penalty, 1–2 (default 1.35).
+    #[schema(minimum = 1.0, maximum = 2.0)]
     pub repetition_penalty: Option<f32>,
     /// Random seed; absent or negative = random. Echoed in `x-seed`.
     pub seed: Option<i64>,
     /// Speaking rate, 0.25–4.0 (default 1.0).
+    #[schema(minimum = 0.25, maximum = 4.0)]
     pub speed: Option<f32>,
     /// Sentence splitting: `cut0`..`cut5` (default `cut5`, split at punctuation).
+    #[schema(pattern = "^cut[0-5]$")]
     pub text_split_method: Option<String>,
-    /// Sentences per GPT batch within this request (default 1).
+    /// Sentences per GPT batch within this request, 1–64 (default 1).
+    #[schema(minimum = 1, maximum = 64)]
     pub batch_size: Option<i64>,
-    /// Silence after each sentence, seconds (default 0.3).
+    /// Silence after each sentence, 0–5 seconds (default 0.3).
+    #[schema(minimum = 0.0, maximum = 5.0)]
     pub fragment_interval: Option<f32>,
-    /// `wav` (default), `pcm` (s16le mono), `mp3`, `opus` (Ogg), `flac`.
+    /// `wav` (default), `pcm` (s16le mono, 32 kHz), `mp3`, `opus` (Ogg), `flac`.
+    #[schema(pattern = "^(wav|pcm|raw|mp3|opus|ogg|flac)$")]
     pub format: Option<String>,
     /// Stream audio as it is produced (chunked transfer) instead of one complete file.
     pub stream: Option<bool>,
@@ -52,13 +64,16 @@ pub struct TtsRequest {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InlineReference {
-    /// The clip (WAV/FLAC/MP3..., 3–10 s), base64. In a multipart request send it as the
-    /// `reference_audio` file part instead.
+    /// The clip, base64: WAV (PCM or float), FLAC, MP3 or Ogg Vorbis; 4–384 kHz, at most 8
+    /// channels, 3–10 s. In a multipart request send it as the `reference_audio` file part instead.
     pub audio_base64: Option<String>,
-    /// What the clip says; empty = reference-free mode.
+    /// What the clip says (at most `limits.max_transcript_chars`, 512 by default); empty =
+    /// reference-free mode.
     #[serde(default)]
+    #[schema(max_length = 512)]
     pub transcript: String,
     /// Language of the transcript.
+    #[schema(pattern = "^(auto|auto_yue|en|zh|ja|yue|ko|all_zh|all_ja|all_yue|all_ko)$")]
     pub language: String,
 }
 
@@ -73,6 +88,7 @@ pub struct InlineReference {
         (status = 400, description = "Invalid request (the field is named in `param`)", body = crate::server::error::ErrorResponse,
             example = json!({"error": "`speed` must be between 0.25 and 4, got 9", "error_type": "invalid_input", "param": "speed"})),
         (status = 401, description = "Missing or wrong API key", body = crate::server::error::ErrorResponse),
+        (status = 408, description = "Longer than server.request_timeout_s", body = crate::server::error::ErrorResponse),
         (status = 413, description = "Body larger than limits.max_body_bytes", body = crate::server::error::ErrorResponse),
         (status = 415, description = "Not JSON or multipart", body = crate::server::error::ErrorResponse),
         (status = 429, description = "Queue full; retry after `Retry-After` seconds", body = crate::server::error::ErrorResponse),
@@ -80,21 +96,23 @@ pub struct InlineReference {
         (status = 500, description = "Synthesis failed", body = crate::server::error::ErrorResponse),
     ))]
 pub async fn synthesize(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let peer = req.extensions().get::<PeerWatch>().cloned();
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let (body, upload) = if is_multipart {
-        read_multipart(Multipart::from_request(req, &()).await.map_err(|e| multipart_error(&e.body_text()))?).await?
+        read_multipart(Multipart::from_request(req, &()).await.map_err(|e| multipart_error(e.status(), &e.body_text()))?).await?
     } else {
         (AppJson::<TtsRequest>::from_request(req, &()).await?.0, None)
     };
-    run(state, body, upload).await
+    run(state, body, upload, peer).await
 }
 
-fn multipart_error(text: &str) -> ApiError {
-    if text.contains("length limit") {
+fn multipart_error(status: axum::http::StatusCode, text: &str) -> ApiError {
+    // The body limit surfaces as a multipart parse error; its status says which it was.
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE || text.contains("length limit") {
         ApiError::new(ApiErrorKind::PayloadTooLarge, "the request body is larger than limits.max_body_bytes")
     } else {
         ApiError::invalid("reference_audio", format!("invalid multipart body: {text}"))
@@ -105,28 +123,40 @@ fn multipart_error(text: &str) -> ApiError {
 async fn read_multipart(mut mp: Multipart) -> Result<(TtsRequest, Option<Vec<u8>>), ApiError> {
     let mut request = None;
     let mut audio = None;
-    while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(&e.body_text()))? {
-        match field.name().unwrap_or("") {
+    while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(e.status(), &e.body_text()))? {
+        let name = field.name().unwrap_or("").to_string();
+        let duplicate = match name.as_str() {
+            "request" => request.is_some(),
+            "reference_audio" => audio.is_some(),
+            _ => false,
+        };
+        if duplicate {
+            return Err(ApiError::invalid(&name, format!("the multipart body has more than one `{name}` part")));
+        }
+        match name.as_str() {
             "request" => {
-                let text = field.text().await.map_err(|e| multipart_error(&e.body_text()))?;
+                let text = field.text().await.map_err(|e| multipart_error(e.status(), &e.body_text()))?;
                 let r: TtsRequest = serde_json::from_str(&text)
                     .map_err(|e| ApiError::invalid("request", format!("invalid JSON in the `request` part: {e}")))?;
                 request = Some(r);
             }
             "reference_audio" => {
-                audio = Some(field.bytes().await.map_err(|e| multipart_error(&e.body_text()))?.to_vec());
+                audio = Some(field.bytes().await.map_err(|e| multipart_error(e.status(), &e.body_text()))?.to_vec());
             }
-            other => return Err(ApiError::invalid(other, format!("unknown multipart part `{other}` (expected `request` and `reference_audio`)"))),
+            other => {
+                let other = crate::server::params::shown(other);
+                return Err(ApiError::invalid(&other, format!("unknown multipart part `{other}` (expected `request` and `reference_audio`)")));
+            }
         }
     }
     let request = request.ok_or_else(|| ApiError::invalid("request", "the multipart body has no `request` part"))?;
     Ok((request, audio))
 }
 
-async fn run(state: AppState, body: TtsRequest, upload: Option<Vec<u8>>) -> Result<Response, ApiError> {
+async fn run(state: AppState, body: TtsRequest, upload: Option<Vec<u8>>, peer: Option<PeerWatch>) -> Result<Response, ApiError> {
     let format_name = body.format.clone().unwrap_or_else(|| "wav".into());
     let format = AudioFormat::parse(&format_name).ok_or_else(|| {
-        ApiError::invalid("format", format!("`format` `{format_name}` is not supported (supported: wav, pcm, mp3, opus, flac)"))
+        ApiError::invalid("format", format!("`format` `{}` is not supported (supported: wav, pcm, mp3, opus, flac)", crate::server::params::shown(&format_name)))
     })?;
     let voice = match (body.voice.clone(), body.reference) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("voice", "send either `voice` or `reference`, not both")),
@@ -173,7 +203,7 @@ async fn run(state: AppState, body: TtsRequest, upload: Option<Vec<u8>>) -> Resu
     if stream {
         respond::stream_response(started, format, SAMPLE_RATE, seed)
     } else {
-        respond::file_response(started, format, SAMPLE_RATE, seed).await
+        respond::file_response(started, format, SAMPLE_RATE, seed, peer).await
     }
 }
 

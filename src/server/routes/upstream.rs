@@ -4,14 +4,16 @@
 //! file); `ogg` is Ogg Opus (upstream: Ogg Vorbis); `aac` is refused (no encoder); errors use the
 //! real status instead of returning silence with 200.
 use axum::extract::State;
+use axum::Extension;
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::audio::encode::AudioFormat;
-use crate::engine::{Chunking, SAMPLE_RATE};
+use crate::engine::{Chunking, RefAudio, VoiceSelect, VoiceSpec, SAMPLE_RATE};
 use crate::server::error::{ApiError, AppJson, AppQuery};
 use crate::server::error::ApiErrorKind;
-use crate::server::params::{check_language, upstream_voice, RawParams, StoredClip};
+use crate::server::listen::PeerWatch;
+use crate::server::params::{check_language, shown, upstream_voice, RawParams, StoredClip};
 use crate::server::{respond, AppState};
 
 /// api_v2 `TTS_Request` (query string for GET, JSON for POST). Unknown fields are ignored, as
@@ -20,48 +22,80 @@ use crate::server::{respond, AppState};
 #[into_params(parameter_in = Query)]
 pub struct UpstreamRequest {
     /// Text to speak (required).
+    #[param(min_length = 1, max_length = 4096)]
+    #[schema(min_length = 1, max_length = 4096)]
     pub text: Option<String>,
     /// Language of `text` (required): auto, auto_yue, en, zh, ja, yue, ko, all_zh, all_ja, all_yue, all_ko.
+    #[param(pattern = "^(auto|auto_yue|en|zh|ja|yue|ko|all_zh|all_ja|all_yue|all_ko)$")]
+    #[schema(pattern = "^(auto|auto_yue|en|zh|ja|yue|ko|all_zh|all_ja|all_yue|all_ko)$")]
     pub text_lang: Option<String>,
     /// Reference clip (required): a configured voice's clip, or a file under `[upstream] allowed_ref_dirs`.
+    #[param(min_length = 1, max_length = 4096)]
+    #[schema(min_length = 1, max_length = 4096)]
     pub ref_audio_path: Option<String>,
     /// Not supported (several references): must be empty.
     #[param(value_type = Option<Vec<String>>)]
     pub aux_ref_audio_paths: Option<Vec<String>>,
     /// Transcript of the reference clip ("" = reference-free mode).
+    #[param(max_length = 512)]
+    #[schema(max_length = 512)]
     pub prompt_text: Option<String>,
     /// Language of `prompt_text` (required).
+    #[param(pattern = "^(auto|auto_yue|en|zh|ja|yue|ko|all_zh|all_ja|all_yue|all_ko)$")]
+    #[schema(pattern = "^(auto|auto_yue|en|zh|ja|yue|ko|all_zh|all_ja|all_yue|all_ko)$")]
     pub prompt_lang: Option<String>,
+    #[param(minimum = 1, maximum = 1024)]
+    #[schema(minimum = 1, maximum = 1024)]
     pub top_k: Option<i64>,
+    #[param(exclusive_minimum = 0.0, maximum = 1.0)]
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
+    #[param(exclusive_minimum = 0.0, maximum = 2.0)]
+    #[schema(exclusive_minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f32>,
     /// cut0..cut5 (default cut5).
+    #[param(pattern = "^cut[0-5]$")]
+    #[schema(pattern = "^cut[0-5]$")]
     pub text_split_method: Option<String>,
+    #[param(minimum = 1, maximum = 64)]
+    #[schema(minimum = 1, maximum = 64)]
     pub batch_size: Option<i64>,
     /// Accepted for compatibility; bucketing is the engine's business.
     pub batch_threshold: Option<f32>,
     /// Accepted for compatibility.
     pub split_bucket: Option<bool>,
+    #[param(minimum = 0.25, maximum = 4.0)]
+    #[schema(minimum = 0.25, maximum = 4.0)]
     pub speed_factor: Option<f32>,
+    #[param(minimum = 0.0, maximum = 5.0)]
+    #[schema(minimum = 0.0, maximum = 5.0)]
     pub fragment_interval: Option<f32>,
     /// -1 = random.
     pub seed: Option<i64>,
     /// wav (default), raw, ogg (Ogg Opus), mp3, flac. `aac` is refused.
+    #[param(pattern = "^(wav|raw|pcm|ogg|opus|mp3|flac)$")]
+    #[schema(pattern = "^(wav|raw|pcm|ogg|opus|mp3|flac)$")]
     pub media_type: Option<String>,
     /// 0/false: whole file; 1/true: one chunk per sentence; 2: token chunks at silences; 3: fixed token chunks.
-    #[param(value_type = Option<String>)]
-    #[schema(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(0|1|2|3|true|false)$")]
+    #[schema(value_type = Option<String>, pattern = "^(0|1|2|3|true|false)$")]
     pub streaming_mode: Option<StreamingMode>,
     /// Accepted for compatibility (the engine always batches across requests).
     pub parallel_infer: Option<bool>,
+    #[param(minimum = 1.0, maximum = 2.0)]
+    #[schema(minimum = 1.0, maximum = 2.0)]
     pub repetition_penalty: Option<f32>,
     /// v3/v4 only; accepted and ignored.
     pub sample_steps: Option<i64>,
     /// v3 only; accepted and ignored.
     pub super_sampling: Option<bool>,
     /// Semantic-token overlap between streamed chunks (default 2).
+    #[param(minimum = 0, maximum = 16)]
+    #[schema(minimum = 0, maximum = 16)]
     pub overlap_length: Option<i64>,
     /// Minimum semantic tokens per streamed chunk (default 16).
+    #[param(minimum = 1, maximum = 256)]
+    #[schema(minimum = 1, maximum = 256)]
     pub min_chunk_length: Option<i64>,
 }
 
@@ -92,26 +126,41 @@ impl StreamingMode {
 /// Upstream-compatible synthesis (query string).
 #[utoipa::path(get, path = "/tts", tag = "upstream", params(UpstreamRequest),
     responses(
-        (status = 200, description = "Audio (`audio/wav`, raw PCM, `audio/ogg`, ...)", content(("audio/wav"), ("audio/pcm"), ("audio/ogg"))),
+        (status = 200, description = "Audio (`audio/wav`, raw PCM, `audio/ogg`, ...)",
+            content(("audio/wav"), ("audio/pcm"), ("audio/ogg"), ("audio/mpeg"), ("audio/flac"))),
         (status = 400, description = "Invalid request", body = crate::server::error::UpstreamErrorResponse,
             example = json!({"message": "text_lang is required", "error_type": "invalid_input"})),
-        (status = 429, description = "Queue full", body = crate::server::error::UpstreamErrorResponse),
+        (status = 401, description = "Missing or wrong API key", body = crate::server::error::UpstreamErrorResponse),
+        (status = 408, description = "Longer than server.request_timeout_s", body = crate::server::error::UpstreamErrorResponse),
+        (status = 429, description = "Queue full or too much work admitted", body = crate::server::error::UpstreamErrorResponse),
         (status = 503, description = "Models missing or loading", body = crate::server::error::UpstreamErrorResponse),
     ))]
-pub async fn tts_get(State(state): State<AppState>, AppQuery(req): AppQuery<UpstreamRequest>) -> Result<Response, ApiError> {
-    run(state, req).await
+pub async fn tts_get(
+    State(state): State<AppState>,
+    peer: Option<Extension<PeerWatch>>,
+    AppQuery(req): AppQuery<UpstreamRequest>,
+) -> Result<Response, ApiError> {
+    run(state, req, peer.map(|p| p.0)).await
 }
 
 /// Upstream-compatible synthesis (JSON body).
 #[utoipa::path(post, path = "/tts", tag = "upstream", request_body = UpstreamRequest,
     responses(
-        (status = 200, description = "Audio", content(("audio/wav"), ("audio/pcm"), ("audio/ogg"))),
+        (status = 200, description = "Audio", content(("audio/wav"), ("audio/pcm"), ("audio/ogg"), ("audio/mpeg"), ("audio/flac"))),
         (status = 400, description = "Invalid request", body = crate::server::error::UpstreamErrorResponse),
-        (status = 429, description = "Queue full", body = crate::server::error::UpstreamErrorResponse),
+        (status = 401, description = "Missing or wrong API key", body = crate::server::error::UpstreamErrorResponse),
+        (status = 408, description = "Longer than server.request_timeout_s", body = crate::server::error::UpstreamErrorResponse),
+        (status = 413, description = "Body larger than limits.max_body_bytes", body = crate::server::error::UpstreamErrorResponse),
+        (status = 415, description = "Not JSON", body = crate::server::error::UpstreamErrorResponse),
+        (status = 429, description = "Queue full or too much work admitted", body = crate::server::error::UpstreamErrorResponse),
         (status = 503, description = "Models missing or loading", body = crate::server::error::UpstreamErrorResponse),
     ))]
-pub async fn tts_post(State(state): State<AppState>, AppJson(req): AppJson<UpstreamRequest>) -> Result<Response, ApiError> {
-    run(state, req).await
+pub async fn tts_post(
+    State(state): State<AppState>,
+    peer: Option<Extension<PeerWatch>>,
+    AppJson(req): AppJson<UpstreamRequest>,
+) -> Result<Response, ApiError> {
+    run(state, req, peer.map(|p| p.0)).await
 }
 
 fn required(v: Option<String>, name: &str) -> Result<String, ApiError> {
@@ -121,7 +170,7 @@ fn required(v: Option<String>, name: &str) -> Result<String, ApiError> {
     }
 }
 
-async fn run(state: AppState, req: UpstreamRequest) -> Result<Response, ApiError> {
+async fn run(state: AppState, req: UpstreamRequest, peer: Option<PeerWatch>) -> Result<Response, ApiError> {
     let text = required(req.text, "text")?;
     let text_lang = required(req.text_lang, "text_lang")?.to_ascii_lowercase();
     let ref_audio_path = required(req.ref_audio_path, "ref_audio_path")?;
@@ -133,7 +182,7 @@ async fn run(state: AppState, req: UpstreamRequest) -> Result<Response, ApiError
     }
     let media = req.media_type.unwrap_or_else(|| "wav".into()).to_ascii_lowercase();
     let format = AudioFormat::parse(&media).ok_or_else(|| {
-        ApiError::invalid("media_type", format!("media_type {media} is not supported (supported: wav, raw, ogg, mp3, flac)"))
+        ApiError::invalid("media_type", format!("media_type {} is not supported (supported: wav, raw, ogg, mp3, flac)", shown(&media)))
     })?;
     let level = match &req.streaming_mode {
         None => 0,
@@ -156,6 +205,17 @@ async fn run(state: AppState, req: UpstreamRequest) -> Result<Response, ApiError
     };
     let prompt_text = req.prompt_text.unwrap_or_default();
     let voice = upstream_voice(&state.settings, &stored_clips(&state, &ref_audio_path)?, &ref_audio_path, &prompt_text, &prompt_lang)?;
+    // The engine names the clip by its canonical (absolute) path; the client sees its own.
+    let resolved = match &voice {
+        VoiceSelect::Inline(VoiceSpec { ref_audio: RefAudio::Path(p), .. }) => Some(p.display().to_string()),
+        _ => None,
+    };
+    let as_sent = |mut e: ApiError| {
+        if let Some(r) = &resolved {
+            e.message = e.message.replace(r.as_str(), &shown(&ref_audio_path));
+        }
+        e
+    };
     let raw = RawParams {
         text,
         language: Some(text_lang),
@@ -171,12 +231,12 @@ async fn run(state: AppState, req: UpstreamRequest) -> Result<Response, ApiError
         fragment_interval: req.fragment_interval,
         chunking: Some(chunking),
     };
-    let job = state.build_job(raw).map_err(|e| e.rename_param("speed", "speed_factor").rename_param("language", "text_lang"))?;
+    let job = state.build_job(raw).map_err(|e| e.rename_param("speed", "speed_factor").rename_param("language", "text_lang")).map_err(as_sent)?;
     let seed = job.sampling.seed;
     let span = tracing::info_span!("job", route = "upstream", chars = job.text.chars().count(), seed);
-    let started = respond::started(state.engine.submit(job, span)?).await?;
+    let started = respond::started(state.engine.submit(job, span)?).await.map_err(as_sent)?;
     if level == 0 {
-        respond::file_response(started, format, SAMPLE_RATE, seed).await
+        respond::file_response(started, format, SAMPLE_RATE, seed, peer).await.map_err(as_sent)
     } else {
         respond::stream_response(started, format, SAMPLE_RATE, seed)
     }

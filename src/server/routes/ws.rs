@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::engine::{JobReport, JobUpdate, VoiceSelect, SAMPLE_RATE};
+use crate::engine::{JobReport, JobUpdate, SynthesisJob, VoiceSelect, SAMPLE_RATE};
 use crate::server::error::ApiError;
-use crate::server::params::{token_chunking, RawParams};
+use crate::server::params::{check_chars, shown, token_chunking, RawParams, MAX_ID_CHARS};
 use crate::server::AppState;
 
 /// A client message.
@@ -63,7 +63,11 @@ pub enum ServerEvent {
 
 /// Opens the WebSocket.
 #[utoipa::path(get, path = "/v1/tts/stream", tag = "tts",
-    responses((status = 101, description = "WebSocket upgrade; protocol in docs/websocket.md (ClientMessage / ServerEvent schemas)")))]
+    responses(
+        (status = 101, description = "WebSocket upgrade; protocol in docs/websocket.md (ClientMessage / ServerEvent schemas)"),
+        (status = 400, description = "Not a WebSocket handshake", body = crate::server::error::ErrorResponse),
+        (status = 401, description = "Missing or wrong API key (`Authorization: Bearer` or `?api_key=`)", body = crate::server::error::ErrorResponse),
+    ))]
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(state.settings.limits.max_body_bytes).on_upgrade(move |socket| handle(socket, state))
 }
@@ -114,15 +118,29 @@ async fn handle(socket: WebSocket, state: AppState) {
                 match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Synthesize(req)) => {
                         let id = req.id.clone();
-                        if running.contains_key(&id) {
-                            let e = ApiError::invalid("id", format!("request `{id}` is already running on this connection"));
-                            let _ = out_tx.send(vec![error_event(Some(id), &e)]).await;
-                        } else if running.len() >= state.settings.limits.max_ws_in_flight {
-                            let e = ApiError::invalid("id", format!("at most {} requests may run on one connection", state.settings.limits.max_ws_in_flight));
-                            let _ = out_tx.send(vec![error_event(Some(id), &e)]).await;
+                        if let Err(e) = check_chars("id", &id, MAX_ID_CHARS) {
+                            let _ = out_tx.send(vec![error_event(None, &e)]).await;
+                        } else if running.contains_key(&id) {
+                            // Not tagged with the id: the request running under it is unaffected,
+                            // and an event with its id would read as its failure.
+                            let e = ApiError::invalid("id", format!("request `{id}` is already running on this connection; this message was ignored"));
+                            let _ = out_tx.send(vec![error_event(None, &e)]).await;
                         } else {
-                            let abort = jobs.spawn(run_job(state.clone(), req, out_tx.clone()));
-                            running.insert(id, abort);
+                            // Validated before it counts toward max_ws_in_flight: an invalid
+                            // request gets its own error, never "too many running".
+                            match validate(&state, req) {
+                                Err(e) => {
+                                    let _ = out_tx.send(vec![error_event(Some(id), &e)]).await;
+                                }
+                                Ok(_) if running.len() >= state.settings.limits.max_ws_in_flight => {
+                                    let e = ApiError::invalid("id", format!("at most {} requests may run on one connection", state.settings.limits.max_ws_in_flight));
+                                    let _ = out_tx.send(vec![error_event(Some(id), &e)]).await;
+                                }
+                                Ok(job) => {
+                                    let abort = jobs.spawn(run_job(state.clone(), id.clone(), job, out_tx.clone()));
+                                    running.insert(id, abort);
+                                }
+                            }
                         }
                     }
                     Ok(ClientMessage::Cancel { id }) => {
@@ -130,6 +148,7 @@ async fn handle(socket: WebSocket, state: AppState) {
                             abort.abort(); // drops the job handle: the engine cancels it
                             let _ = out_tx.send(vec![event(&ServerEvent::Cancelled { id })]).await;
                         } else {
+                            let id = shown(&id);
                             let e = ApiError::invalid("id", format!("no running request `{id}`"));
                             let _ = out_tx.send(vec![error_event(Some(id), &e)]).await;
                         }
@@ -154,20 +173,20 @@ async fn handle(socket: WebSocket, state: AppState) {
     let _ = writer.await;
 }
 
-/// Runs one request and forwards its events; returns its id when it ends.
-async fn run_job(state: AppState, req: WsSynthesize, out: mpsc::Sender<Outgoing>) -> String {
-    let id = req.id.clone();
-    if let Err(e) = forward(&state, req, &out).await {
+/// Runs one validated request and forwards its events; returns its id when it ends.
+async fn run_job(state: AppState, id: String, job: SynthesisJob, out: mpsc::Sender<Outgoing>) -> String {
+    if let Err(e) = forward(&state, &id, job, &out).await {
         let _ = out.send(vec![error_event(Some(id.clone()), &e)]).await;
     }
     id
 }
 
-async fn forward(state: &AppState, req: WsSynthesize, out: &mpsc::Sender<Outgoing>) -> Result<(), ApiError> {
+/// A synthesize message as a validated job.
+fn validate(state: &AppState, req: WsSynthesize) -> Result<SynthesisJob, ApiError> {
     let chunking = match req.chunking.as_deref() {
         None | Some("tokens") => token_chunking(&state.settings),
         Some("sentence") => crate::engine::Chunking::Sentence,
-        Some(other) => return Err(ApiError::invalid("chunking", format!("`chunking` must be `tokens` or `sentence`, got `{other}`"))),
+        Some(other) => return Err(ApiError::invalid("chunking", format!("`chunking` must be `tokens` or `sentence`, got `{}`", shown(other)))),
     };
     let raw = RawParams {
         text: req.text,
@@ -184,9 +203,12 @@ async fn forward(state: &AppState, req: WsSynthesize, out: &mpsc::Sender<Outgoin
         fragment_interval: req.fragment_interval,
         chunking: Some(chunking),
     };
-    let job = state.build_job(raw)?;
+    state.build_job(raw)
+}
+
+async fn forward(state: &AppState, id: &str, job: SynthesisJob, out: &mpsc::Sender<Outgoing>) -> Result<(), ApiError> {
     let seed = job.sampling.seed;
-    let id = req.id;
+    let id = id.to_string();
     let span = tracing::info_span!("job", route = "ws", id = %id, seed);
     let mut handle = state.engine.submit(job, span)?;
     let mut seq = 0u64;
