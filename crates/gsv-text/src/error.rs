@@ -7,4 +7,7 @@ pub enum Error {
     UnsupportedLanguage(String),
     #[error("{0}")]
     Invalid(String),
+    /// A resource the frontend needs is missing (e.g. the language identifier model file).
+    #[error("{0}")]
+    Unavailable(String),
 }
