@@ -74,6 +74,26 @@ fn builtin_identifier_meets_the_auto_bars_and_yue_is_exact() {
     }
 }
 
+/// The extended corpus made by scripts/golden/yue_lid_corpus.py from upstream's Python: a few
+/// hundred Cantonese clean_text records and mixed-language lang_segment records.
+#[test]
+fn extended_corpus_meets_the_bars() {
+    init_lid();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/text/yue_lid_extended.jsonl");
+    let text = std::fs::read_to_string(path).expect("extended corpus is readable");
+    let report = run_check(&text, None);
+    println!("{report}");
+    assert!(report.parse_errors.is_empty() && report.unknown_kinds.is_empty());
+    let yue = report.kind("clean_text");
+    assert!(yue.total() >= 200 && yue.all_passed(), "clean_text yue: {yue:?}");
+    let lid = report.kind("langdetect");
+    assert!(lid.total() >= 300 && lid.all_passed(), "langdetect: {lid:?}");
+    let seg = report.kind("lang_segment");
+    assert!(seg.total() >= 300 && seg.rate() >= 95.0, "lang_segment: {seg:?}");
+    let replayed = run_check_with(&text, None, CheckOptions { replay_trace: true });
+    assert!(replayed.kind("lang_segment").all_passed(), "{replayed}");
+}
+
 #[test]
 fn mismatches_are_reported_with_field_paths() {
     let line = r#"{"kind":"split","id":"t1","text":"你好。世界。","method":"cut3","output":"你好\n世界X","segments":["你好","世界X"],"pre_seg_language":"zh","pre_seg_text":["你好世界。"],"category":"split:zh"}"#;
