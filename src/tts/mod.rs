@@ -28,6 +28,8 @@ impl From<gsv_text::Error> for TtsError {
     fn from(e: gsv_text::Error) -> Self {
         match e {
             gsv_text::Error::UnsupportedLanguage(_) => TtsError::InvalidInput(e.to_string()),
+            // A frontend resource the server lacks (the language identifier model file).
+            gsv_text::Error::Unavailable(_) => TtsError::Unavailable(e.to_string()),
             _ => TtsError::InvalidInput(e.to_string()),
         }
     }
