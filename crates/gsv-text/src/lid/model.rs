@@ -578,6 +578,58 @@ mod tests {
         assert_eq!((tree[6].left, tree[6].right, tree[6].count), (0, 5, 11));
     }
 
+    /// A tiny unquantized (`.bin`-style) softmax model: words `</s>`, `a`; labels `x`, `y`;
+    /// input rows `</s>` = 0, `a` = (2, 0), bucket rows 0; output rows x = (1, 0), y = (0, 1).
+    fn dense_model(word_ngrams: i32) -> Vec<u8> {
+        let mut b = Vec::new();
+        let i32s = |b: &mut Vec<u8>, v: &[i32]| v.iter().for_each(|x| b.extend(x.to_le_bytes()));
+        let f32s = |b: &mut Vec<u8>, v: &[f32]| v.iter().for_each(|x| b.extend(x.to_le_bytes()));
+        i32s(&mut b, &[MAGIC, 12]);
+        // dim ws epoch minCount neg wordNgrams loss model bucket minn maxn lrUpdateRate
+        i32s(&mut b, &[2, 5, 5, 1, 5, word_ngrams, LOSS_SOFTMAX, MODEL_SUPERVISED, 2, 0, 0, 100]);
+        b.extend(1e-4f64.to_le_bytes());
+        i32s(&mut b, &[4, 2, 2]);
+        b.extend(10i64.to_le_bytes());
+        b.extend((-1i64).to_le_bytes());
+        for (word, kind) in [("</s>", 0u8), ("a", 0), ("__label__x", 1), ("__label__y", 1)] {
+            b.extend(word.as_bytes());
+            b.push(0);
+            b.extend(3i64.to_le_bytes());
+            b.push(kind);
+        }
+        b.push(0); // dense input
+        b.extend(4i64.to_le_bytes());
+        b.extend(2i64.to_le_bytes());
+        f32s(&mut b, &[0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        b.push(0); // dense output
+        b.extend(2i64.to_le_bytes());
+        b.extend(2i64.to_le_bytes());
+        f32s(&mut b, &[1.0, 0.0, 0.0, 1.0]);
+        b
+    }
+
+    #[test]
+    fn dense_softmax_model_predicts_by_hand() {
+        let m = FastText::from_bytes(&dense_model(1)).expect("valid model");
+        assert_eq!(m.labels(), 2);
+        // "a" + "</s>": hidden (1, 0), softmax(1, 0) = (0.7311, 0.2689), plus fastText's 1e-5.
+        let p = m.predict("a", 2, 0.0);
+        assert_eq!(p[0].0, "__label__x");
+        assert!((p[0].1 - (0.731_058_6 + 1e-5)).abs() < 1e-5, "{p:?}");
+        assert!((p[1].1 - (0.268_941_4 + 1e-5)).abs() < 1e-5, "{p:?}");
+        // Out-of-vocabulary words without subwords add no rows: only `</s>` is left.
+        let p = m.predict("b\tb", 1, 0.0);
+        assert!((p[0].1 - 0.5).abs() < 1e-4, "{p:?}");
+        // The threshold drops labels below it; k bounds the answer.
+        assert_eq!(m.predict("a", 2, 0.5).len(), 1);
+        assert_eq!(m.predict("a", 1, 0.0).len(), 1);
+        // Word bigrams add one (zero) bucket row per pair: rows a, a, </s> + 2 → hidden (0.8, 0).
+        let m = FastText::from_bytes(&dense_model(2)).expect("valid model");
+        let p = m.predict("a a", 1, 0.0);
+        let expected = 1.0 / (1.0 + (-0.8f32).exp()) + 1e-5;
+        assert!((p[0].1 - expected).abs() < 1e-5, "{p:?} vs {expected}");
+    }
+
     #[test]
     fn rejects_garbage() {
         assert!(FastText::from_bytes(b"").is_err());
