@@ -1,7 +1,12 @@
 //! Languages on every route with the REAL pipeline on the fixture models: Cantonese, `auto` /
 //! `auto_yue` (the built-in fastText identifier, `.gsv-data/lid.176.ftz` from scripts/setup.sh),
-//! `all_yue` and mixed zh/en text synthesize through /v1/tts, /tts, the OpenAI route and the
-//! WebSocket; an unknown language is a 400 listing the valid ones on each of them.
+//! `all_yue` and mixed Han/English text synthesize through /v1/tts, /tts, the OpenAI route and
+//! the WebSocket; an unknown language is a 400 listing the valid ones on each of them.
+//!
+//! The fixture BERT is narrower than the fixture GPT's `bert_proj`, so pieces read as Mandarin
+//! (which get BERT features) cannot synthesize on these models; Cantonese and English pieces get
+//! zeros, as upstream, so mixed text goes through `auto_yue` / `yue` here, and `auto` / `zh`
+//! take English text (the Mandarin split itself is tested in crates/gsv-text).
 mod http_support;
 
 use std::io::Cursor;
@@ -13,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 const YUE: &str = "我哋今日去飲茶，佢話呢間嘅點心好好食。";
 const MIXED: &str = "我们今天用Python写了一个小程序。The results look great! 你食咗飯未呀？";
+const ENGLISH: &str = "The results look great, and everyone is happy.";
 const LANGUAGES: [&str; 11] = ["zh", "en", "ja", "ko", "yue", "all_zh", "all_ja", "all_ko", "all_yue", "auto", "auto_yue"];
 
 fn samples(bytes: &[u8]) -> usize {
@@ -26,7 +32,7 @@ async fn cantonese_and_mixed_text_synthesize_through_every_route() {
     let c = reqwest::Client::new();
     let u = s.url();
 
-    for (text, language) in [(YUE, "yue"), (YUE, "all_yue"), (MIXED, "auto"), (MIXED, "auto_yue"), (MIXED, "zh"), ("你好，Hello！", "all_zh")] {
+    for (text, language) in [(YUE, "yue"), (YUE, "all_yue"), (MIXED, "yue"), (MIXED, "auto_yue"), (ENGLISH, "auto"), (ENGLISH, "zh")] {
         let r = c.post(format!("{u}/v1/tts")).json(&json!({"text": text, "voice": "fixture", "language": language, "seed": 1})).send().await.unwrap();
         assert_eq!(r.status(), 200, "{language}: {}", r.text().await.unwrap_or_default());
         assert!(samples(&r.bytes().await.unwrap()) > 0, "{language}");
@@ -36,7 +42,7 @@ async fn cantonese_and_mixed_text_synthesize_through_every_route() {
     // yue frontend too), and `auto` with the configured voice's English prompt.
     let clip = fixtures().join("audio/ref_32k.wav");
     let clip = clip.to_str().unwrap();
-    for (text_lang, prompt_text, prompt_lang) in [("yue", "佢講嘢好快，我聽唔明。", "yue"), ("auto_yue", "你好，我係香港人。", "auto_yue"), ("auto", "The quick brown fox jumps over the lazy dog.", "en")] {
+    for (text_lang, prompt_text, prompt_lang) in [("yue", "佢講嘢好快，我聽唔明。", "yue"), ("auto_yue", "你好，我係香港人。", "auto_yue"), ("auto_yue", "The quick brown fox jumps over the lazy dog.", "auto")] {
         let r = c
             .get(format!("{u}/tts"))
             .query(&[("text", MIXED), ("text_lang", text_lang), ("ref_audio_path", clip), ("prompt_text", prompt_text), ("prompt_lang", prompt_lang), ("top_k", "1")])
@@ -48,7 +54,7 @@ async fn cantonese_and_mixed_text_synthesize_through_every_route() {
     }
 
     // OpenAI, through the `language` extension field.
-    for language in ["yue", "auto"] {
+    for language in ["yue", "auto_yue"] {
         let r = c
             .post(format!("{u}/v1/audio/speech"))
             .json(&json!({"model": "tts-1", "input": MIXED, "voice": "fixture", "response_format": "wav", "language": language}))
@@ -56,7 +62,9 @@ async fn cantonese_and_mixed_text_synthesize_through_every_route() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{language}");
-        assert!(samples(&r.bytes().await.unwrap()) > 0);
+        // Streamed WAV (its header cannot know the length): check the container and that audio follows.
+        let body = r.bytes().await.unwrap();
+        assert!(body.starts_with(b"RIFF") && body.len() > 44 + 1000, "{language}: {} bytes", body.len());
     }
 
     // WebSocket.
@@ -120,7 +128,12 @@ async fn unknown_languages_are_refused_on_every_route_and_missing_frontends_are_
     // Every listed language is accepted by validation; one whose frontend this build lacks
     // synthesizes or is a 400 that names it — never a 500.
     for language in LANGUAGES {
-        let text = if language.ends_with("ko") { "안녕하세요. 반갑습니다." } else if language.ends_with("ja") { "こんにちは、元気ですか。" } else { MIXED };
+        let text = match language {
+            "ko" | "all_ko" => "안녕하세요. 반갑습니다.",
+            "ja" | "all_ja" => "こんにちは、元気ですか。",
+            "zh" | "all_zh" | "auto" | "en" => ENGLISH,
+            _ => MIXED,
+        };
         let r = c.post(format!("{u}/v1/tts")).json(&json!({"text": text, "voice": "fixture", "language": language, "seed": 1})).send().await.unwrap();
         let status = r.status().as_u16();
         let body = r.bytes().await.unwrap();
