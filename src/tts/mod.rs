@@ -2,7 +2,6 @@
 //!
 //! Everything here runs on the engine's inference thread: it owns MLX objects and is driven one
 //! decode step at a time ([`Pipeline::step`]).
-pub mod bench;
 pub mod chunker;
 pub mod models;
 pub mod pipeline;
@@ -28,7 +27,7 @@ impl From<gsv_text::Error> for TtsError {
     fn from(e: gsv_text::Error) -> Self {
         match e {
             gsv_text::Error::UnsupportedLanguage(_) => TtsError::InvalidInput(e.to_string()),
-            // A frontend resource the server lacks (the language identifier model file).
+            // A frontend resource the server lacks (a dictionary, the language identifier model).
             gsv_text::Error::Unavailable(_) => TtsError::Unavailable(e.to_string()),
             _ => TtsError::InvalidInput(e.to_string()),
         }

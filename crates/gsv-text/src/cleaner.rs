@@ -20,6 +20,7 @@ pub fn clean_text(text: &str, language: Language, version: Version) -> Result<Cl
             cleaned.phones = crate::symbols::substitute_unk(&cleaned.phones, version)?;
             Ok(cleaned)
         }
+        Language::Ko => crate::ko::clean(text, version),
         other => Err(Error::UnsupportedLanguage(format!("{other:?}").to_lowercase())),
     }
 }

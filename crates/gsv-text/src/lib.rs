@@ -10,6 +10,8 @@
 //! - `zh`: Chinese normalisation and G2P (pypinyin path of upstream `chinese2`/`chinese`).
 //! - `yue`: Cantonese normalisation and G2P (ToJyutping data, upstream `cantonese.py`).
 //! - `en`: English normalisation and G2P (dictionaries + g2p_en's neural model).
+//! - `ko`: Korean G2P (korean.py on g2pk2), on `mecab` with mecab-ko-dic.
+//! - `mecab`: a pure-Rust MeCab (compiled dictionary reader + lattice/Viterbi analysis).
 //! - `preprocess`: the one entry point the pipeline uses: (text, language, version) → segments.
 //! - `check`: runs a corpus file in the fixture record format and reports match rates.
 
@@ -17,8 +19,10 @@ pub mod check;
 pub mod cleaner;
 pub mod en;
 pub mod error;
+pub mod ko;
 pub mod langseg;
 pub mod lid;
+pub mod mecab;
 pub mod preprocess;
 pub mod split;
 pub mod symbols;
