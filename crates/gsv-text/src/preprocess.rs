@@ -7,6 +7,7 @@
 //! prepended. Segments whose normalised text is empty are kept in the output with `kept: false`
 //! (upstream drops them); the synthesis pipeline should skip those.
 use crate::langseg::{self, LangDetector, LanguageSetting, ScriptDetector};
+use crate::lid;
 use crate::split::{self, pre_seg_text, replace_consecutive_punctuation, SplitMethod};
 use crate::symbols::cleaned_text_to_sequence;
 use crate::{clean_text, Error, Language, Version};
@@ -129,19 +130,23 @@ pub fn get_phones_with(
     })
 }
 
-fn reject_auto(setting: LanguageSetting) -> Result<(), Error> {
-    if setting.needs_language_detection() {
-        return Err(Error::UnsupportedLanguage(format!(
-            "{setting} (needs the fastText language identifier upstream uses; not available)"
-        )));
+/// The detector the pipeline uses for `setting`: the fastText language identifier
+/// ([`lid::builtin`]) when its model is installed. Without it `auto`/`auto_yue` fail with
+/// [`Error::Unavailable`] and the other settings fall back to [`ScriptDetector`] (which differs
+/// from upstream only for pieces fastText labels outside zh/ja/ko/en).
+pub fn builtin_detector(setting: LanguageSetting) -> Result<&'static dyn LangDetector, Error> {
+    match lid::builtin() {
+        Ok(d) => Ok(d),
+        Err(e) if setting.needs_language_detection() => {
+            Err(Error::Unavailable(format!("language `{setting}` needs the fastText language identifier: {e}")))
+        }
+        Err(_) => Ok(&ScriptDetector),
     }
-    Ok(())
 }
 
-/// [`get_phones_with`] with the built-in [`ScriptDetector`]; `auto`/`auto_yue` are rejected.
+/// [`get_phones_with`] with the [`builtin_detector`].
 pub fn get_phones(text: &str, setting: LanguageSetting, version: Version) -> Result<Segment, Error> {
-    reject_auto(setting)?;
-    get_phones_with(text, setting, version, &ScriptDetector)
+    get_phones_with(text, setting, version, builtin_detector(setting)?)
 }
 
 /// The prompt (reference) text as `TTS.run` processes it: [`split::prompt_text`] (strip newlines,
@@ -173,8 +178,8 @@ pub fn preprocess_with(
 /// The pipeline's entry point: target text → segments with phones and ids.
 ///
 /// Errors: [`Error::EmptyText`] for text with nothing to speak; [`Error::UnsupportedLanguage`]
-/// for `auto`/`auto_yue` (no language identifier) and for languages whose G2P is missing.
+/// for languages whose G2P is missing; [`Error::Unavailable`] for `auto`/`auto_yue` without the
+/// language identifier model (see [`builtin_detector`]).
 pub fn preprocess(text: &str, setting: LanguageSetting, method: SplitMethod, version: Version) -> Result<Vec<Segment>, Error> {
-    reject_auto(setting)?;
-    preprocess_with(text, setting, method, version, &ScriptDetector)
+    preprocess_with(text, setting, method, version, builtin_detector(setting)?)
 }

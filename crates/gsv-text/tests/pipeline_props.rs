@@ -60,7 +60,10 @@ proptest! {
 
     #[test]
     fn preprocess_never_panics(text in any_text()) {
-        for setting in [LanguageSetting::Zh, LanguageSetting::En, LanguageSetting::AllZh, LanguageSetting::Auto, LanguageSetting::Ja] {
+        // The real language identifier, so `auto` runs fastText on arbitrary text.
+        let lid = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.gsv-data/lid.176.ftz"));
+        gsv_text::lid::init(lid).expect("lid.176.ftz (scripts/setup.sh)");
+        for setting in [LanguageSetting::Zh, LanguageSetting::En, LanguageSetting::AllZh, LanguageSetting::Auto, LanguageSetting::Ja, LanguageSetting::Yue, LanguageSetting::AutoYue, LanguageSetting::AllYue] {
             for version in [Version::V1, Version::V2] {
                 let _ = preprocess(&text, setting, SplitMethod::Cut5, version);
                 let _ = gsv_text::prompt_phones(&text, setting, version);

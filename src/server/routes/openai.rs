@@ -49,6 +49,11 @@ pub struct SpeechRequest {
     /// `speech.audio.delta` (base64 audio) and `speech.audio.done`.
     #[schema(pattern = "^(audio|sse)$")]
     pub stream_format: Option<String>,
+    /// Extension (not OpenAI's): the text language, upstream's names (`zh`, `en`, `ja`, `ko`,
+    /// `yue`, `auto`, `auto_yue`, `all_zh`, `all_ja`, `all_ko`, `all_yue`); default: the voice's
+    /// language.
+    #[schema(example = "auto")]
+    pub language: Option<String>,
 }
 
 /// `voice`: a name, or an object with an `id`.
@@ -106,7 +111,7 @@ pub async fn speech(State(state): State<AppState>, AppJson(req): AppJson<SpeechR
         e.param = Some("voice".into());
         return Err(e);
     }
-    let raw = RawParams { text: req.input, voice: Some(VoiceSelect::Named(voice)), speed: req.speed, ..Default::default() };
+    let raw = RawParams { text: req.input, language: req.language, voice: Some(VoiceSelect::Named(voice)), speed: req.speed, ..Default::default() };
     let job = state.build_job(raw).map_err(|e| e.rename_param("text", "input"))?;
     let seed = job.sampling.seed;
     let span = tracing::info_span!("job", route = "openai", chars, seed);

@@ -20,6 +20,8 @@ mod sandhi;
 mod tn;
 mod tn_num;
 
+pub(crate) use hmm::gunzip;
+
 use crate::{Cleaned, Error, Version};
 
 /// Punctuation kept by the Chinese frontend (upstream `symbols.punctuation`).
