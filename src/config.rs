@@ -115,6 +115,8 @@ pub struct ModelSettings {
     pub sovits: PathBuf,
     pub hubert: PathBuf,
     pub bert: PathBuf,
+    /// Speaker-verification model, needed by v2Pro/v2ProPlus SoVITS only.
+    pub sv: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,6 +200,7 @@ impl Default for ModelSettings {
             sovits: v2.join("s2G2333k.pth"),
             hubert: "models/chinese-hubert-base".into(),
             bert: "models/chinese-roberta-wwm-ext-large".into(),
+            sv: crate::tts::ModelFiles::default_sv_path(),
         }
     }
 }
@@ -343,6 +346,7 @@ impl Settings {
                     sovits: self.models.sovits.clone(),
                     hubert: self.models.hubert.clone(),
                     bert: self.models.bert.clone(),
+                    sv: self.models.sv.clone(),
                 },
                 max_batch: self.engine.max_batch,
                 min_ref_seconds: self.limits.min_ref_seconds,

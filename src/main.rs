@@ -39,6 +39,9 @@ enum Command {
         batch_tokens: usize,
         #[arg(long, default_value_t = 250)]
         sovits_tokens: usize,
+        /// SoVITS generation: v2 | v2Pro | v2ProPlus | v1 (v2Pro/v2ProPlus also time the speaker model).
+        #[arg(long = "version", default_value = "v2")]
+        sovits_version: String,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
         #[arg(long)]
@@ -86,7 +89,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt_step::set_compile(compile.forced());
             let dtype = match dtype.as_str() {
@@ -103,6 +106,7 @@ fn main() -> anyhow::Result<()> {
                 batch_sizes: batches,
                 batch_tokens,
                 sovits_tokens,
+                sovits_version: sovits_version.parse().map_err(|e: String| anyhow::anyhow!("--version: {e}"))?,
                 repeats,
                 skip_features,
                 breakdown_steps,

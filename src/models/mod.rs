@@ -17,3 +17,4 @@ pub mod hubert;
 pub mod kv_cache;
 pub mod sampling;
 pub mod sovits;
+pub mod sv;

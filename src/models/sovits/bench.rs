@@ -162,8 +162,13 @@ fn split_key(key: &Array) -> Result<(Array, Array)> {
 
 /// A randomly initialised model (every code path of a real one, no file).
 pub fn random_model(cfg: &SovitsConfig, seed: u64, dtype: Dtype) -> Result<SynthesizerTrn> {
-    let w = random_weights(cfg, SovitsVersion::V2, seed, dtype)?;
-    SynthesizerTrn::from_weights(w, cfg.clone(), SovitsVersion::V2, dtype)
+    random_model_of(cfg, SovitsVersion::V2, seed, dtype)
+}
+
+/// [`random_model`] of a given generation (v2Pro/v2ProPlus get `sv_emb`/`prelu`/`ge_to512`).
+pub fn random_model_of(cfg: &SovitsConfig, version: SovitsVersion, seed: u64, dtype: Dtype) -> Result<SynthesizerTrn> {
+    let w = random_weights(cfg, version, seed, dtype)?;
+    SynthesizerTrn::from_weights(w, cfg.clone(), version, dtype)
 }
 
 /// Timing of one decode configuration.
@@ -186,7 +191,11 @@ pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: us
     let cfg = model.config();
     let key = random::key(7)?;
     let spec = random::uniform::<f32, f32>(0.0, 1.0, &[1, cfg.spec_channels, 200], &key)?;
-    let style = model.style(&spec, None)?;
+    let sv = match model.sv_width() {
+        Some(w) => Some(random::normal::<f32>(&[1, w], None, None, &key)?),
+        None => None,
+    };
+    let style = model.style(&spec, sv.as_ref())?;
     style.ge.eval()?;
     let codes: Vec<i64> = (0..tokens).map(|i| ((i * 7919 + 13) % cfg.codebook_size as usize) as i64).collect();
     let text: Vec<i64> = (0..phones).map(|i| ((i * 31 + 5) % cfg.n_symbols as usize) as i64).collect();
