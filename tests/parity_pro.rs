@@ -87,7 +87,7 @@ fn pro_model_without_or_with_a_wrong_speaker_model_is_a_load_error() {
 /// and `ge512` for the same clip, and synthesizes with the streaming decoder.
 #[test]
 fn v2pro_voice_gets_upstreams_style_and_synthesizes() {
-    use gsv_server::models::sampling::SamplingParams;
+    use gsv_server::models::gpt::sampling::SamplingParams;
     use gsv_server::tts::{ChunkPlan, Clip, Delivery, Pipeline, Request, Voice, VoiceSource};
     use gsv_text::{LanguageSetting, SplitMethod};
     use std::sync::Arc;
@@ -228,7 +228,7 @@ fn v2pro_chunk_decode_matches_one_shot() {
 /// golden v2ProPlus and v1 decodes are checked with `scripts/golden/make_versions.py` (see docs).
 #[test]
 fn v2proplus_generator_shapes_from_config() {
-    use gsv_server::models::sovits::bench::random_model_of;
+    use gsv_server::models::sovits::synthetic::random_model_of;
     use gsv_server::models::sovits::SovitsConfig;
     let cfg = SovitsConfig {
         inter_channels: 32,

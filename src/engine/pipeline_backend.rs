@@ -13,7 +13,7 @@ use super::backend::{
     VoiceSelect, VoiceSpec,
 };
 use super::error::EngineError;
-use crate::models::sampling::SamplingParams;
+use crate::models::gpt::sampling::SamplingParams;
 use crate::tts::{ChunkPlan, Clip, Delivery, Event, ModelFiles, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
 
 /// Request-supplied voices kept prepared (HuBERT + BERT of a clip are worth caching, but uploads
@@ -45,8 +45,8 @@ pub struct TtsBackend {
 pub fn factory() -> BackendFactory {
     Box::new(|cfg: &BackendConfig| {
         let backend = crate::device::select(cfg.device).map_err(EngineError::Unavailable)?;
-        crate::models::gpt_step::set_compile(cfg.compile.forced());
-        tracing::info!(%backend, compile = crate::models::gpt_step::compile_enabled(), "MLX device selected");
+        crate::models::gpt::step::set_compile(cfg.compile.forced());
+        tracing::info!(%backend, compile = crate::models::gpt::step::compile_enabled(), "MLX device selected");
         let files = ModelFiles {
             gpt: cfg.models.gpt.clone(),
             sovits: cfg.models.sovits.clone(),

@@ -8,10 +8,10 @@ use std::path::Path;
 use mlx_rs::{Array, Dtype};
 use torch_archive::Value;
 
-pub mod bench;
 pub mod eres2netv2;
 pub mod fbank;
 pub mod resample;
+pub mod synthetic;
 
 pub use eres2netv2::{Eres2NetV2, Eres2NetV2Config};
 
