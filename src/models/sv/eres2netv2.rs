@@ -26,7 +26,7 @@ const AFF_R: i32 = 4;
 pub struct Eres2NetV2Config {
     pub m_channels: i32,
     pub num_blocks: [usize; 4],
-    /// `floor(planes · baseWidth / 64)` of layer 1 (later layers double it).
+    /// `floor(planes · baseWidth / 64)` of layer 1 (each layer's own is read from its convs).
     pub width: i32,
     pub scale: usize,
     pub expansion: i32,
@@ -283,7 +283,11 @@ impl Eres2NetV2 {
         for (l, &n) in cfg.num_blocks.iter().enumerate() {
             let planes_mult = 1 << l;
             let cout = m * planes_mult * cfg.expansion;
-            let width = cfg.width * planes_mult;
+            // floor(planes · baseWidth / 64) does not double exactly (planes 6 → 2, 24 → 9).
+            let width = w
+                .shape_of(&format!("layer{}.0.convs.0.weight", l + 1))
+                .and_then(|s| s.first().copied())
+                .unwrap_or(cfg.width * planes_mult);
             let mut blocks = Vec::with_capacity(n);
             for i in 0..n {
                 let stride = if i == 0 && l > 0 { 2 } else { 1 };
