@@ -260,6 +260,8 @@ def main():
         "versions": {"torch": torch.__version__},
         "harness_patches": ["sv_emb = Linear(1920, gin) (tiny speaker model width) instead of the hard-coded Linear(20480, gin)"],
         "sovits_version_detection": detection,
+        # The shared tiny HuBERT (the e2e stage runs hubert_input → HuBERT → extract_latent).
+        "e2e_hubert": {"shipped": False, "identical_to": os.path.relpath(os.path.join(inputs, "..", "fixtures", "models", "chinese-hubert-base-tiny"), out)},
         "files": files,
     }
     with open(os.path.join(out, "manifest.json"), "w") as fh:
