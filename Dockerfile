@@ -26,7 +26,7 @@ COPY --from=build /app/.gsv-data /app/.gsv-data
 COPY config /app/config
 COPY scripts/download-models.sh /app/scripts/download-models.sh
 ENV LD_LIBRARY_PATH=/app/.mlx/wheel/mlx/lib GSV_BIND=0.0.0.0:9880 RUST_LOG=info
-VOLUME /app/models
+VOLUME /app/models /app/data
 EXPOSE 9880
 HEALTHCHECK --interval=30s --start-period=120s CMD curl -fs http://127.0.0.1:9880/health || exit 1
 ENTRYPOINT ["gsv-server"]
@@ -45,7 +45,7 @@ COPY scripts/download-models.sh scripts/cuda-runtime.sh /app/scripts/
 # The CUDA build of MLX exports the same API: the CPU-built binary runs on it unchanged.
 RUN scripts/cuda-runtime.sh > /etc/gsv-cuda-env
 ENV GSV_BIND=0.0.0.0:9880 GSV_DEVICE=gpu RUST_LOG=info
-VOLUME /app/models
+VOLUME /app/models /app/data
 EXPOSE 9880
 HEALTHCHECK --interval=30s --start-period=120s CMD curl -fs http://127.0.0.1:9880/health || exit 1
 ENTRYPOINT ["/bin/sh", "-c", ". /etc/gsv-cuda-env && exec gsv-server \"$@\"", "gsv-server"]

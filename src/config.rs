@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// Log as JSON lines (for log shippers) instead of text.
     #[arg(long, env = "GSV_LOG_JSON")]
     pub log_json: Option<bool>,
+    /// mecab-ko-dic directory for Korean (`text.mecab_ko_dic`).
+    #[arg(long, env = "GSV_MECAB_KO_DIC")]
+    pub mecab_ko_dic: Option<PathBuf>,
+    /// Folder of the voice library (voices uploaded with `POST /v1/voices`).
+    #[arg(long, env = "GSV_VOICES_DIR")]
+    pub voices_dir: Option<PathBuf>,
 }
 
 /// Everything the server needs, after file + env + flags.
@@ -77,8 +83,33 @@ pub struct Settings {
     pub limits: Limits,
     pub defaults: Defaults,
     pub upstream: UpstreamSettings,
+    pub text: TextSettings,
     /// Named voices, prepared at start: `[voices.NAME]`.
     pub voices: BTreeMap<String, VoiceConfig>,
+    /// Voices uploaded over the API (`POST /v1/voices`). Its own table because `[voices.*]` names
+    /// voices (a `voices.dir` key would be a voice called `dir`).
+    pub voice_library: VoiceLibrarySettings,
+}
+
+/// `[voice_library]`: where uploaded voices are kept and how much they may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceLibrarySettings {
+    /// Folder of the stored voices (one sub-folder each); empty = uploads are refused.
+    pub dir: PathBuf,
+    /// Most stored voices.
+    pub max_voices: usize,
+    /// Most bytes of stored clips, all voices together.
+    pub max_bytes: u64,
+    /// Largest clip one upload may send (the whole upload is also bounded by
+    /// `limits.max_body_bytes`).
+    pub max_clip_bytes: usize,
+}
+
+impl Default for VoiceLibrarySettings {
+    fn default() -> Self {
+        VoiceLibrarySettings { dir: PathBuf::new(), max_voices: 100, max_bytes: 200 << 20, max_clip_bytes: 10 << 20 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +185,21 @@ pub struct Defaults {
 pub struct UpstreamSettings {
     /// Directories whose audio files `/tts?ref_audio_path=` may read, besides configured clips.
     pub allowed_ref_dirs: Vec<PathBuf>,
+}
+
+/// `[text]`: data the text frontend reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextSettings {
+    /// Compiled mecab-ko-dic (sys.dic, matrix.bin, char.bin, unk.dic, dicrc) for Korean;
+    /// scripts/setup.sh installs it at the default. Loaded on the first Korean text.
+    pub mecab_ko_dic: PathBuf,
+}
+
+impl Default for TextSettings {
+    fn default() -> Self {
+        TextSettings { mecab_ko_dic: gsv_text::ko::DEFAULT_DICTIONARY_DIR.into() }
+    }
 }
 
 /// `[voices.NAME]`.
@@ -237,7 +283,9 @@ impl Default for Settings {
             limits: Limits::default(),
             defaults: Defaults::default(),
             upstream: UpstreamSettings::default(),
+            text: TextSettings::default(),
             voices: BTreeMap::new(),
+            voice_library: VoiceLibrarySettings::default(),
         }
     }
 }
@@ -299,6 +347,12 @@ impl Settings {
         }
         if let Some(v) = a.log_json {
             self.server.log_json = v;
+        }
+        if let Some(v) = &a.mecab_ko_dic {
+            self.text.mecab_ko_dic = v.clone();
+        }
+        if let Some(v) = &a.voices_dir {
+            self.voice_library.dir = v.clone();
         }
     }
 

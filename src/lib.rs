@@ -10,6 +10,7 @@ pub mod parity;
 pub mod audio;
 pub mod config;
 pub mod engine;
+pub mod library;
 pub mod server;
 pub mod tts;
 

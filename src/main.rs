@@ -98,6 +98,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let settings = gsv_server::config::Settings::load(&args)?;
             gsv_server::init_logging(settings.server.log_json);
+            gsv_text::ko::set_dictionary_dir(settings.text.mecab_ko_dic.clone())?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(gsv_server::server::run(settings, gsv_server::engine::default_backend()))?;
             Ok(())

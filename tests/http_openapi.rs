@@ -35,6 +35,10 @@ fn every_route_is_documented_as_openapi_3_1() {
         ("/v1/audio/speech", "post"),
         ("/v1/models", "get"),
         ("/v1/voices", "get"),
+        ("/v1/voices", "post"),
+        ("/v1/voices/{name}", "get"),
+        ("/v1/voices/{name}", "delete"),
+        ("/v1/voices/{name}/audio", "get"),
         ("/health", "get"),
         ("/metrics", "get"),
     ] {

@@ -184,3 +184,35 @@ async fn a_full_queue_answers_429() {
     drop(a);
     b.abort();
 }
+
+#[tokio::test]
+async fn korean_text_synthesizes_on_native_and_upstream_routes() {
+    // Korean runs through the pure-Rust MeCab on mecab-ko-dic (scripts/setup.sh installs it).
+    let s = fixture_server(fixture_settings()).await;
+    let c = reqwest::Client::new();
+    let u = s.url();
+    for language in ["ko", "all_ko"] {
+        let body = json!({"text": "안녕하세요, 만나서 반갑습니다. 사과 3개 주세요!", "voice": "fixture", "language": language, "seed": 3, "top_k": 1});
+        let r = c.post(format!("{u}/v1/tts")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{language}: {}", r.text().await.unwrap_or_default());
+        let (rate, x) = wav_samples(&r.bytes().await.unwrap());
+        assert!(rate == 32_000 && x.len() > 3200 && x.iter().any(|v| *v != 0), "{language}: {} samples", x.len());
+    }
+    let clip = fixtures().join("audio/ref_32k.wav");
+    let r = c
+        .get(format!("{u}/tts"))
+        .query(&[
+            ("text", "오늘 날씨가 정말 좋네요."),
+            ("text_lang", "ko"),
+            ("ref_audio_path", clip.to_str().unwrap()),
+            ("prompt_text", "The quick brown fox jumps over the lazy dog."),
+            ("prompt_lang", "en"),
+            ("top_k", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let (_, x) = wav_samples(&r.bytes().await.unwrap());
+    assert!(!x.is_empty());
+}

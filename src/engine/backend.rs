@@ -163,6 +163,9 @@ pub trait Backend {
     /// Prepares a voice once (reference clip → prompt semantic tokens, spectrogram/style vector,
     /// prompt phones + BERT) and caches it under `spec.name`.
     fn load_voice(&mut self, spec: &VoiceSpec) -> Result<VoiceInfo, EngineError>;
+    /// Forgets a voice prepared by [`Backend::load_voice`]; returns whether it existed. Jobs
+    /// already started keep speaking with it.
+    fn remove_voice(&mut self, name: &str) -> bool;
     /// Admits a validated job; it starts producing events on the next [`Backend::step`]. Errors here
     /// (bad language, unknown voice, undecodable inline clip) fail only this job.
     fn start(&mut self, id: JobId, job: SynthesisJob) -> Result<(), EngineError>;

@@ -2,9 +2,9 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::backend::{JobId, JobStats, SynthesisJob};
+use super::backend::{JobId, JobStats, SynthesisJob, VoiceInfo, VoiceSpec};
 use super::error::EngineError;
 
 /// A unit of work for the worker. Each carries its own bounded channel back.
@@ -18,6 +18,12 @@ pub enum Command {
         span: tracing::Span,
         enqueued: Instant,
     },
+    /// Prepares a voice (HuBERT prompt, spectrogram/style, transcript features) and serves it
+    /// under `spec.name` from now on: the voice library's uploads, prepared where the models live.
+    AddVoice { spec: VoiceSpec, reply: oneshot::Sender<Result<VoiceInfo, EngineError>> },
+    /// Stops serving a voice (jobs already running keep their prepared copy). Replies whether it
+    /// was served.
+    RemoveVoice { name: String, reply: oneshot::Sender<bool> },
 }
 
 /// What a handler receives for its job, in order: `Started`, then `Audio`*, then `Done` or

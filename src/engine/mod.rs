@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub use backend::{
     Backend, BackendConfig, BackendFactory, Chunking, JobEvent, JobId, JobStats, ModelPaths,
@@ -149,25 +149,23 @@ impl Engine {
         })
     }
 
+    /// Why the engine cannot take work now, if it cannot.
+    fn check_ready(&self) -> Result<(), EngineError> {
+        let readiness = self.status.borrow().readiness.clone();
+        match readiness {
+            Readiness::Ready => Ok(()),
+            Readiness::Loading { message } => Err(EngineError::Unavailable(format!("the engine is loading: {message}"))),
+            Readiness::NoModels { missing, hint } => {
+                Err(EngineError::Unavailable(format!("no models: missing {}; {hint}", missing.join(", "))))
+            }
+            Readiness::Failed { message } => Err(EngineError::Unavailable(format!("the engine failed to load: {message}"))),
+        }
+    }
+
     /// Queues a job. Never waits: a full queue is [`EngineError::Overloaded`], an engine that is not
     /// ready is [`EngineError::Unavailable`] with the reason.
     pub fn submit(&self, job: SynthesisJob, span: tracing::Span) -> Result<JobHandle, EngineError> {
-        let readiness = self.status.borrow().readiness.clone();
-        match readiness {
-            Readiness::Ready => {}
-            Readiness::Loading { message } => {
-                return Err(EngineError::Unavailable(format!("the engine is loading: {message}")))
-            }
-            Readiness::NoModels { missing, hint } => {
-                return Err(EngineError::Unavailable(format!(
-                    "no models: missing {}; {hint}",
-                    missing.join(", ")
-                )))
-            }
-            Readiness::Failed { message } => {
-                return Err(EngineError::Unavailable(format!("the engine failed to load: {message}")))
-            }
-        }
+        self.check_ready()?;
         if let VoiceSelect::Named(name) = &job.voice {
             if !self.status.borrow().voices.iter().any(|v| &v.name == name) {
                 return Err(EngineError::UnknownVoice(name.clone()));
@@ -190,6 +188,29 @@ impl Engine {
                 Err(EngineError::Unavailable("the engine thread has stopped".into()))
             }
         }
+    }
+
+    /// Prepares a voice on the inference thread and serves it under `spec.name` once ready (the
+    /// voice library's uploads). Queued like a job: a full queue is `Overloaded`.
+    pub async fn add_voice(&self, spec: VoiceSpec) -> Result<VoiceInfo, EngineError> {
+        self.check_ready()?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::AddVoice { spec, reply })?;
+        answer.await.map_err(|_| EngineError::Unavailable("the engine thread has stopped".into()))?
+    }
+
+    /// Stops serving a voice; returns whether it was served.
+    pub async fn remove_voice(&self, name: &str) -> Result<bool, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::RemoveVoice { name: name.to_string(), reply })?;
+        answer.await.map_err(|_| EngineError::Unavailable("the engine thread has stopped".into()))
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), EngineError> {
+        self.tx.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => EngineError::Overloaded { capacity: self.tx.max_capacity() },
+            mpsc::error::TrySendError::Closed(_) => EngineError::Unavailable("the engine thread has stopped".into()),
+        })
     }
 
     /// The latest status (readiness, voices).

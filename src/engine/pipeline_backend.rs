@@ -130,6 +130,10 @@ impl Backend for TtsBackend {
         Ok(info)
     }
 
+    fn remove_voice(&mut self, name: &str) -> bool {
+        self.voices.remove(name).is_some()
+    }
+
     fn start(&mut self, id: JobId, job: SynthesisJob) -> Result<(), EngineError> {
         let voice = self.voice(&job.voice)?;
         let split = job

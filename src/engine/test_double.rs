@@ -44,6 +44,9 @@ impl Backend for SineDouble {
         }
         Ok(VoiceInfo { name: spec.name.clone(), language: spec.language.clone(), ref_seconds: 4.0, prompt_tokens: 100 })
     }
+    fn remove_voice(&mut self, _name: &str) -> bool {
+        true
+    }
     fn start(&mut self, id: JobId, job: SynthesisJob) -> Result<(), EngineError> {
         match job.text.as_str() {
             "panic-start" => panic!("injected start panic"),

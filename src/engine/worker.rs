@@ -49,30 +49,18 @@ pub(super) fn run(
     };
     info!(seconds = started.elapsed().as_secs_f64(), "models loaded");
 
-    let mut worker = Worker::new(backend, &options, shared);
+    let mut worker = Worker::new(backend, &options, shared, status);
     let n = options.voices.len();
     for (i, spec) in options.voices.iter().enumerate() {
         let message = format!("preparing voice {}/{n} `{}`", i + 1, spec.name);
         info!("{message}");
-        set_readiness(Readiness::Loading { message });
-        match catch_unwind(AssertUnwindSafe(|| worker.backend.load_voice(spec))) {
-            Ok(Ok(v)) => {
-                info!(voice = %v.name, ref_seconds = v.ref_seconds, prompt_tokens = v.prompt_tokens, "voice ready");
-                status.send_modify(|s| s.voices.push(v));
-            }
-            Ok(Err(e)) => {
-                error!(voice = %spec.name, "voice failed to load: {e}");
-                status.send_modify(|s| s.failed_voices.push((spec.name.clone(), e.to_string())));
-            }
-            Err(p) => {
-                let why = format!("panic: {}", panic_text(&p));
-                error!(voice = %spec.name, "voice failed to load: {why}");
-                status.send_modify(|s| s.failed_voices.push((spec.name.clone(), why)));
-            }
+        worker.status.send_modify(|s| s.readiness = Readiness::Loading { message });
+        if let Err(why) = worker.add_voice(spec) {
+            worker.status.send_modify(|s| s.failed_voices.push((spec.name.clone(), why.to_string())));
         }
     }
-    set_readiness(Readiness::Ready);
-    info!(voices = status.borrow().voices.len(), "engine ready");
+    worker.status.send_modify(|s| s.readiness = Readiness::Ready);
+    info!(voices = worker.status.borrow().voices.len(), "engine ready");
     worker.serve(&mut rx);
 }
 
@@ -85,8 +73,19 @@ fn fail_start(rx: mpsc::Receiver<Command>, status: &watch::Sender<EngineStatus>,
 /// Without a backend the worker still drains the channel, so a submit racing the status change
 /// gets an answer instead of hanging.
 fn refuse_all(mut rx: mpsc::Receiver<Command>, why: &str) {
-    while let Some(Command::Synthesize { updates, .. }) = rx.blocking_recv() {
-        let _ = updates.try_send(JobUpdate::Failed(EngineError::Unavailable(why.to_string())));
+    while let Some(cmd) = rx.blocking_recv() {
+        let refused = EngineError::Unavailable(why.to_string());
+        match cmd {
+            Command::Synthesize { updates, .. } => {
+                let _ = updates.try_send(JobUpdate::Failed(refused));
+            }
+            Command::AddVoice { reply, .. } => {
+                let _ = reply.send(Err(refused));
+            }
+            Command::RemoveVoice { reply, .. } => {
+                let _ = reply.send(false);
+            }
+        }
     }
 }
 
@@ -138,6 +137,8 @@ impl Active {
 
 struct Worker {
     backend: Box<dyn Backend>,
+    /// Published readiness and the list of served voices.
+    status: watch::Sender<EngineStatus>,
     jobs: BTreeMap<JobId, Active>,
     shared: Arc<Shared>,
     max_batch: usize,
@@ -145,9 +146,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(backend: Box<dyn Backend>, options: &EngineOptions, shared: Arc<Shared>) -> Self {
+    fn new(backend: Box<dyn Backend>, options: &EngineOptions, shared: Arc<Shared>, status: watch::Sender<EngineStatus>) -> Self {
         Worker {
             backend,
+            status,
             jobs: BTreeMap::new(),
             shared,
             max_batch: options.backend.max_batch.max(1),
@@ -200,8 +202,49 @@ impl Worker {
         }
     }
 
+    /// Prepares a voice and publishes it as served (replacing one of the same name).
+    fn add_voice(&mut self, spec: &crate::engine::VoiceSpec) -> Result<crate::engine::VoiceInfo, EngineError> {
+        let result = match catch_unwind(AssertUnwindSafe(|| self.backend.load_voice(spec))) {
+            Ok(r) => r,
+            Err(p) => Err(EngineError::Internal(format!("panic while preparing voice `{}`: {}", spec.name, panic_text(&p)))),
+        };
+        match &result {
+            Ok(v) => {
+                info!(voice = %v.name, ref_seconds = v.ref_seconds, prompt_tokens = v.prompt_tokens, "voice ready");
+                let v = v.clone();
+                self.status.send_modify(|s| {
+                    s.voices.retain(|old| old.name != v.name);
+                    s.failed_voices.retain(|(name, _)| name != &v.name);
+                    s.voices.push(v);
+                });
+            }
+            Err(e) => error!(voice = %spec.name, "voice failed to load: {e}"),
+        }
+        result
+    }
+
+    fn remove_voice(&mut self, name: &str) -> bool {
+        let known = catch_unwind(AssertUnwindSafe(|| self.backend.remove_voice(name))).unwrap_or(false);
+        self.status.send_modify(|s| {
+            s.voices.retain(|v| v.name != name);
+            s.failed_voices.retain(|(n, _)| n != name);
+        });
+        info!(voice = name, known, "voice removed");
+        known
+    }
+
     fn admit(&mut self, cmd: Command) {
-        let Command::Synthesize { id, job, updates, span, enqueued } = cmd;
+        let (id, job, updates, span, enqueued) = match cmd {
+            Command::Synthesize { id, job, updates, span, enqueued } => (id, job, updates, span, enqueued),
+            Command::AddVoice { spec, reply } => {
+                let _ = reply.send(self.add_voice(&spec));
+                return;
+            }
+            Command::RemoveVoice { name, reply } => {
+                let _ = reply.send(self.remove_voice(&name));
+                return;
+            }
+        };
         let queue = enqueued.elapsed();
         if updates.is_closed() {
             // The client left while the job waited in the queue: never start it.

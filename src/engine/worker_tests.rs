@@ -223,3 +223,25 @@ fn dropping_the_engine_stops_the_worker_while_clients_hold_unread_streams() {
     assert!(cancelled.contains(&a.id) && cancelled.contains(&b.id), "running jobs not cancelled: {cancelled:?}");
     drop((a, b));
 }
+
+#[tokio::test]
+async fn voices_are_added_and_removed_between_steps() {
+    let (e, _) = engine(existing_models(), 50, 2, 4, 2);
+    // A job is running while the voice is prepared: the worker does both.
+    let running = e.submit(job("long", 1), tracing::Span::none()).unwrap();
+    let info = e.add_voice(voice("carol")).await.unwrap();
+    assert_eq!((info.name.as_str(), info.prompt_tokens), ("carol", 100));
+    assert!(e.status().voices.iter().any(|v| v.name == "carol"));
+    let mut with_carol = job("hi", 2);
+    with_carol.voice = VoiceSelect::Named("carol".into());
+    drop(e.submit(with_carol.clone(), tracing::Span::none()).unwrap());
+
+    let err = e.add_voice(voice("broken")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!e.status().voices.iter().any(|v| v.name == "broken"));
+
+    assert!(e.remove_voice("carol").await.unwrap());
+    assert!(!e.status().voices.iter().any(|v| v.name == "carol"));
+    assert!(matches!(e.submit(with_carol, tracing::Span::none()), Err(EngineError::UnknownVoice(_))));
+    drop(running);
+}

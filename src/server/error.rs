@@ -26,9 +26,13 @@ pub enum ApiErrorKind {
     Unauthorized,
     NotFound,
     MethodNotAllowed,
+    /// The resource exists already or cannot change (a voice name taken, a configured voice).
+    Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
     Overloaded,
+    /// A configured storage limit would be exceeded (voice library).
+    InsufficientStorage,
     Unavailable,
     Internal,
 }
@@ -42,9 +46,11 @@ impl ApiErrorKind {
             ApiErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiErrorKind::NotFound => StatusCode::NOT_FOUND,
             ApiErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiErrorKind::Conflict => StatusCode::CONFLICT,
             ApiErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            ApiErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -57,9 +63,11 @@ impl ApiErrorKind {
             ApiErrorKind::Unauthorized => "unauthorized",
             ApiErrorKind::NotFound => "not_found",
             ApiErrorKind::MethodNotAllowed => "method_not_allowed",
+            ApiErrorKind::Conflict => "conflict",
             ApiErrorKind::PayloadTooLarge => "payload_too_large",
             ApiErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ApiErrorKind::Overloaded => "overloaded",
+            ApiErrorKind::InsufficientStorage => "insufficient_storage",
             ApiErrorKind::Unavailable => "unavailable",
             ApiErrorKind::Internal => "internal",
         }
@@ -70,7 +78,7 @@ impl ApiErrorKind {
         match self {
             ApiErrorKind::Unauthorized => "authentication_error",
             ApiErrorKind::Overloaded => "rate_limit_error",
-            ApiErrorKind::Unavailable | ApiErrorKind::Internal => "server_error",
+            ApiErrorKind::Unavailable | ApiErrorKind::Internal | ApiErrorKind::InsufficientStorage => "server_error",
             _ => "invalid_request_error",
         }
     }

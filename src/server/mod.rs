@@ -25,7 +25,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{ConfigError, Settings};
-use crate::engine::{BackendFactory, Engine, EngineError};
+use crate::engine::{BackendFactory, Engine, EngineError, RefAudio, SynthesisJob, VoiceSelect, VoiceSpec};
+use crate::library::{Library, LibraryError};
 use error::{ApiError, ApiErrorKind};
 
 /// What handlers share: handles only (the models live on the engine thread).
@@ -34,6 +35,30 @@ pub struct AppState {
     pub engine: Engine,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Voices uploaded over the API.
+    pub library: Arc<Library>,
+}
+
+impl AppState {
+    /// Validates a synthesis request ([`params::build_job`]); a voice from the library brings
+    /// its own language and sampling defaults, as a configured voice does.
+    pub fn build_job(&self, mut raw: params::RawParams) -> Result<SynthesisJob, ApiError> {
+        if let Some(VoiceSelect::Named(name)) = &raw.voice {
+            if !self.settings.voices.contains_key(name) {
+                if let Some(m) = self.library.get(name) {
+                    params::apply_voice_defaults(&mut raw, &m.language, &m.defaults);
+                }
+            }
+        }
+        params::build_job(&self.settings, raw)
+    }
+
+    /// Names of every voice a request may name: configured, then stored.
+    pub fn voice_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.settings.voices.keys().cloned().collect();
+        names.extend(self.library.list().into_iter().map(|m| m.name).filter(|n| !self.settings.voices.contains_key(n)));
+        names
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +71,8 @@ pub enum ServerError {
     Metrics(String),
     #[error("engine: {0}")]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Library(#[from] LibraryError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -85,19 +112,27 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    let expose = ["x-request-id", "x-seed", "x-sample-rate", "x-queue-time-ms", "x-inference-time-ms", "x-time-to-first-audio-ms", "x-audio-seconds"];
+    let expose = ["x-request-id", "location", "x-seed", "x-sample-rate", "x-queue-time-ms", "x-inference-time-ms", "x-time-to-first-audio-ms", "x-audio-seconds"];
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .expose_headers(expose.map(HeaderName::from_static)),
     )
 }
 
-/// Paths open without the API key: probes, metrics scrapers and the API description.
+/// Paths open without the API key: probes, metrics scrapers, the API description, and the
+/// playground page (it asks for the key itself and sends it with every API call).
 fn is_public(path: &str) -> bool {
-    path == "/health" || path == "/metrics" || path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/")
+    path == "/health"
+        || path == "/metrics"
+        || path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/")
+        || path == "/"
+        || path == "/playground"
+        || path == "/playground/app.js"
 }
 
 /// Bearer-token check when `server.api_key` is set. WebSocket clients (browsers cannot set headers
@@ -187,9 +222,26 @@ async fn start_with_shutdown(
     settings.validate()?;
     let addr = settings.bind_addr()?;
     let metrics = metrics::handle().map_err(ServerError::Metrics)?;
+    let library = Arc::new(Library::open(&settings.voice_library)?);
     metrics::spawn_upkeep(metrics.clone());
-    let engine = Engine::start(settings.engine_options(), factory)?;
-    let state = AppState { engine: engine.clone(), settings: Arc::new(settings), metrics };
+    let mut options = settings.engine_options();
+    // Stored voices are prepared at start like configured ones (a configured voice of the same
+    // name wins; uploads cannot take a configured name, so this only happens after a config edit).
+    for m in library.list() {
+        match library.clip_path(&m) {
+            Some(clip) if !settings.voices.contains_key(&m.name) => options.voices.push(VoiceSpec {
+                name: m.name.clone(),
+                ref_audio: RefAudio::Path(clip),
+                transcript: m.transcript.clone(),
+                language: m.language.clone(),
+                gpt: None,
+                sovits: None,
+            }),
+            _ => tracing::warn!(voice = %m.name, "a configured voice has the name of a stored voice; serving the configured one"),
+        }
+    }
+    let engine = Engine::start(options, factory)?;
+    let state = AppState { engine: engine.clone(), settings: Arc::new(settings), metrics, library };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use super::error::{ApiErrorKind, ErrorResponse, OpenAiError, OpenAiErrorResponse, UpstreamErrorResponse};
-use super::routes::{info, openai, tts, upstream, ws};
+use super::routes::{info, openai, tts, upstream, voices, ws};
 use crate::engine::{JobReport, JobStats, VoiceInfo};
 
 #[derive(OpenApi)]
@@ -21,7 +21,11 @@ use crate::engine::{JobReport, JobStats, VoiceInfo};
         upstream::tts_post,
         openai::speech,
         openai::models,
-        info::voices,
+        voices::list,
+        voices::create,
+        voices::get_voice,
+        voices::audio,
+        voices::delete,
         info::health,
         info::metrics,
     ),
@@ -36,9 +40,13 @@ use crate::engine::{JobReport, JobStats, VoiceInfo};
         ws::WsSynthesize,
         ws::ServerEvent,
         info::Health,
-        info::VoiceList,
-        info::VoiceEntry,
-        info::FailedVoice,
+        voices::VoiceList,
+        voices::VoiceEntry,
+        voices::FailedVoice,
+        voices::VoiceDetails,
+        voices::VoiceUpload,
+        voices::VoiceSource,
+        crate::library::VoiceDefaults,
         VoiceInfo,
         JobReport,
         JobStats,
@@ -52,7 +60,7 @@ use crate::engine::{JobReport, JobStats, VoiceInfo};
         (name = "tts", description = "Native synthesis routes"),
         (name = "upstream", description = "GPT-SoVITS api_v2 compatible"),
         (name = "openai", description = "OpenAI audio API compatible"),
-        (name = "voices", description = "Configured voices"),
+        (name = "voices", description = "Configured voices and the voice library (uploads)"),
         (name = "service", description = "Health and metrics"),
     )
 )]

@@ -130,6 +130,17 @@ pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, Ap
     })
 }
 
+/// Fills the fields a request left out from a stored voice (what `[voices.NAME]` does for a
+/// configured one inside [`build_job`]).
+pub fn apply_voice_defaults(raw: &mut RawParams, language: &str, d: &crate::library::VoiceDefaults) {
+    raw.language = raw.language.take().or_else(|| Some(language.to_string()));
+    raw.top_k = raw.top_k.or(d.top_k.map(|k| k as i64));
+    raw.top_p = raw.top_p.or(d.top_p);
+    raw.temperature = raw.temperature.or(d.temperature);
+    raw.repetition_penalty = raw.repetition_penalty.or(d.repetition_penalty);
+    raw.speed = raw.speed.or(d.speed);
+}
+
 pub fn check_language(param: &str, language: &str) -> Result<(), ApiError> {
     if LANGUAGES.contains(&language) {
         Ok(())
@@ -167,10 +178,25 @@ pub fn inline_voice(settings: &Settings, audio: Vec<u8>, transcript: String, lan
     }))
 }
 
-/// Resolves upstream `/tts` `ref_audio_path` to a voice. Only a configured voice's clip or a file
-/// under `[upstream] allowed_ref_dirs` is accepted; any other path (or one that does not exist) is
-/// refused with the same message, so the route cannot probe the file system.
-pub fn upstream_voice(settings: &Settings, ref_audio_path: &str, prompt_text: &str, prompt_lang: &str) -> Result<VoiceSelect, ApiError> {
+/// A stored (voice library) voice's clip, which `/tts` accepts like a configured voice's clip.
+#[derive(Debug, Clone)]
+pub struct StoredClip {
+    pub name: String,
+    pub clip: PathBuf,
+    pub transcript: String,
+    pub language: String,
+}
+
+/// Resolves upstream `/tts` `ref_audio_path` to a voice. Only a configured or stored voice's clip
+/// or a file under `[upstream] allowed_ref_dirs` is accepted; any other path (or one that does not
+/// exist) is refused with the same message, so the route cannot probe the file system.
+pub fn upstream_voice(
+    settings: &Settings,
+    stored: &[StoredClip],
+    ref_audio_path: &str,
+    prompt_text: &str,
+    prompt_lang: &str,
+) -> Result<VoiceSelect, ApiError> {
     let refused = || {
         ApiError::invalid(
             "ref_audio_path",
@@ -190,7 +216,16 @@ pub fn upstream_voice(settings: &Settings, ref_audio_path: &str, prompt_text: &s
             return Ok(VoiceSelect::Named(name.clone()));
         }
     }
-    let is_voice_clip = settings.voices.values().any(|v| canonical(&v.ref_audio).as_deref() == Some(canon.as_path()));
+    for c in stored {
+        if canonical(&c.clip).as_deref() == Some(canon.as_path())
+            && c.transcript.trim() == prompt_text.trim()
+            && c.language.eq_ignore_ascii_case(prompt_lang)
+        {
+            return Ok(VoiceSelect::Named(c.name.clone()));
+        }
+    }
+    let is_voice_clip = settings.voices.values().any(|v| canonical(&v.ref_audio).as_deref() == Some(canon.as_path()))
+        || stored.iter().any(|c| canonical(&c.clip).as_deref() == Some(canon.as_path()));
     let in_allowed_dir = settings
         .upstream
         .allowed_ref_dirs
@@ -269,16 +304,16 @@ mod tests {
         let mut s = settings();
         s.voices.get_mut("alice").unwrap().ref_audio = Path::new(root).join("tests/fixtures/audio/ref_32k.wav");
         let clip = format!("{root}/tests/fixtures/audio/ref_32k.wav");
-        assert_eq!(upstream_voice(&s, &clip, "hi", "en").unwrap(), VoiceSelect::Named("alice".into()));
-        assert!(matches!(upstream_voice(&s, &clip, "other words", "en").unwrap(), VoiceSelect::Inline(_)));
+        assert_eq!(upstream_voice(&s, &[], &clip, "hi", "en").unwrap(), VoiceSelect::Named("alice".into()));
+        assert!(matches!(upstream_voice(&s, &[], &clip, "other words", "en").unwrap(), VoiceSelect::Inline(_)));
         let secret = format!("{root}/Cargo.toml");
-        let e = upstream_voice(&s, &secret, "", "en").unwrap_err();
+        let e = upstream_voice(&s, &[], &secret, "", "en").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("ref_audio_path"));
-        let e2 = upstream_voice(&s, "/nonexistent.wav", "", "en").unwrap_err();
+        let e2 = upstream_voice(&s, &[], "/nonexistent.wav", "", "en").unwrap_err();
         assert_eq!(e.message.replace(&secret, "P"), e2.message.replace("/nonexistent.wav", "P"), "same answer for missing and forbidden");
         let dotdot = format!("{root}/tests/fixtures/audio/../../../Cargo.toml");
-        assert!(upstream_voice(&s, &dotdot, "", "en").is_err());
+        assert!(upstream_voice(&s, &[], &dotdot, "", "en").is_err());
         s.upstream.allowed_ref_dirs = vec![Path::new(root).join("tests/fixtures/audio")];
-        assert!(upstream_voice(&s, &dotdot, "", "en").is_err(), "`..` cannot escape an allowed dir");
+        assert!(upstream_voice(&s, &[], &dotdot, "", "en").is_err(), "`..` cannot escape an allowed dir");
     }
 }

@@ -27,6 +27,8 @@ impl From<gsv_text::Error> for TtsError {
     fn from(e: gsv_text::Error) -> Self {
         match e {
             gsv_text::Error::UnsupportedLanguage(_) => TtsError::InvalidInput(e.to_string()),
+            // A missing language dictionary is the server's fault, not the request's.
+            gsv_text::Error::Unavailable(_) => TtsError::Unavailable(e.to_string()),
             _ => TtsError::InvalidInput(e.to_string()),
         }
     }

@@ -1,11 +1,11 @@
-//! `/health`, `/v1/voices`, `/metrics`.
+//! `/health`, `/metrics`.
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::engine::{Readiness, VoiceInfo};
+use crate::engine::Readiness;
 use crate::server::AppState;
 
 /// `/health` body.
@@ -58,45 +58,6 @@ pub async fn health(State(state): State<AppState>) -> Response {
     };
     let code = if status == "ready" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
-}
-
-/// `/v1/voices` body.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VoiceList {
-    pub voices: Vec<VoiceEntry>,
-    /// Configured voices that failed to load, with the reason.
-    pub failed: Vec<FailedVoice>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VoiceEntry {
-    #[serde(flatten)]
-    pub info: VoiceInfo,
-    /// Transcript of the reference clip.
-    pub transcript: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FailedVoice {
-    pub name: String,
-    pub error: String,
-}
-
-/// The voices prepared at start (from `[voices.*]` in the config).
-#[utoipa::path(get, path = "/v1/voices", tag = "voices",
-    responses((status = 200, description = "Prepared voices", body = VoiceList)))]
-pub async fn voices(State(state): State<AppState>) -> Json<VoiceList> {
-    let s = state.engine.status();
-    let voices = s
-        .voices
-        .into_iter()
-        .map(|info| {
-            let transcript = state.settings.voices.get(&info.name).map(|v| v.transcript.clone()).unwrap_or_default();
-            VoiceEntry { info, transcript }
-        })
-        .collect();
-    let failed = s.failed_voices.into_iter().map(|(name, error)| FailedVoice { name, error }).collect();
-    Json(VoiceList { voices, failed })
 }
 
 /// Prometheus text exposition (`gsv_*` metrics).

@@ -1,8 +1,10 @@
 //! One file per API surface; each exposes its handlers, [`router`] wires them.
 pub mod info;
 pub mod openai;
+pub mod playground;
 pub mod tts;
 pub mod upstream;
+pub mod voices;
 pub mod ws;
 
 use axum::routing::{get, post};
@@ -20,7 +22,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tts/stream", get(ws::upgrade))
         .route("/v1/audio/speech", post(openai::speech))
         .route("/v1/models", get(openai::models))
-        .route("/v1/voices", get(info::voices))
+        .route("/v1/voices", get(voices::list).post(voices::create))
+        .route("/v1/voices/{name}", get(voices::get_voice).delete(voices::delete))
+        .route("/v1/voices/{name}/audio", get(voices::audio))
+        .route("/", get(playground::index))
+        .route("/playground", get(playground::page))
+        .route("/playground/app.js", get(playground::script))
         .route("/health", get(info::health))
         .route("/metrics", get(info::metrics))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", super::openapi::ApiDoc::openapi()))

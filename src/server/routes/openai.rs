@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::audio::encode::{AudioFormat, StreamEncoder};
 use crate::engine::{JobUpdate, VoiceSelect, SAMPLE_RATE};
 use crate::server::error::{ApiError, ApiErrorKind, AppJson};
-use crate::server::params::{build_job, RawParams};
+use crate::server::params::RawParams;
 use crate::server::{respond, AppState};
 
 /// OpenAI's hard limit on `input`.
@@ -91,15 +91,15 @@ pub async fn speech(State(state): State<AppState>, AppJson(req): AppJson<SpeechR
     let voice = match req.voice {
         VoiceParam::Name(n) | VoiceParam::Object { id: n } => n,
     };
-    if !state.settings.voices.contains_key(&voice) {
-        let known: Vec<&str> = state.settings.voices.keys().map(String::as_str).collect();
-        let mut e = ApiError::new(ApiErrorKind::UnknownVoice, format!("`voice` `{voice}` is not configured (available: {})", known.join(", ")))
+    let known = state.voice_names();
+    if !known.contains(&voice) {
+        let mut e = ApiError::new(ApiErrorKind::UnknownVoice, format!("`voice` `{voice}` does not exist (available: {})", known.join(", ")))
             .with_code("voice_not_found");
         e.param = Some("voice".into());
         return Err(e);
     }
     let raw = RawParams { text: req.input, voice: Some(VoiceSelect::Named(voice)), speed: req.speed, ..Default::default() };
-    let job = build_job(&state.settings, raw).map_err(|e| e.rename_param("text", "input"))?;
+    let job = state.build_job(raw).map_err(|e| e.rename_param("text", "input"))?;
     let seed = job.sampling.seed;
     let span = tracing::info_span!("job", route = "openai", chars, seed);
     let started = respond::started(state.engine.submit(job, span)?).await?;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::audio::encode::AudioFormat;
 use crate::engine::{SAMPLE_RATE, VoiceSelect};
 use crate::server::error::{ApiError, ApiErrorKind, AppJson};
-use crate::server::params::{build_job, inline_voice, token_chunking, RawParams};
+use crate::server::params::{inline_voice, token_chunking, RawParams};
 use crate::server::{respond, AppState};
 
 /// Body of `POST /v1/tts` (JSON, or the `request` part of a multipart form).
@@ -165,7 +165,7 @@ async fn run(state: AppState, body: TtsRequest, upload: Option<Vec<u8>>) -> Resu
         fragment_interval: body.fragment_interval,
         chunking: stream.then(|| token_chunking(&state.settings)),
     };
-    let job = build_job(&state.settings, raw)?;
+    let job = state.build_job(raw)?;
     let seed = job.sampling.seed;
     let span = tracing::info_span!("job", voice = ?voice_name(&job.voice), chars = job.text.chars().count(), seed);
     let handle = state.engine.submit(job, span)?;

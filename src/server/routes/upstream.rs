@@ -10,7 +10,8 @@ use serde::Deserialize;
 use crate::audio::encode::AudioFormat;
 use crate::engine::{Chunking, SAMPLE_RATE};
 use crate::server::error::{ApiError, AppJson, AppQuery};
-use crate::server::params::{build_job, check_language, upstream_voice, RawParams};
+use crate::server::error::ApiErrorKind;
+use crate::server::params::{check_language, upstream_voice, RawParams, StoredClip};
 use crate::server::{respond, AppState};
 
 /// api_v2 `TTS_Request` (query string for GET, JSON for POST). Unknown fields are ignored, as
@@ -154,7 +155,7 @@ async fn run(state: AppState, req: UpstreamRequest) -> Result<Response, ApiError
         l => Chunking::Tokens { first_tokens: min_tokens as usize, min_tokens: min_tokens as usize, overlap: overlap as usize, fixed_length: l == 3 },
     };
     let prompt_text = req.prompt_text.unwrap_or_default();
-    let voice = upstream_voice(&state.settings, &ref_audio_path, &prompt_text, &prompt_lang)?;
+    let voice = upstream_voice(&state.settings, &stored_clips(&state, &ref_audio_path)?, &ref_audio_path, &prompt_text, &prompt_lang)?;
     let raw = RawParams {
         text,
         language: Some(text_lang),
@@ -170,7 +171,7 @@ async fn run(state: AppState, req: UpstreamRequest) -> Result<Response, ApiError
         fragment_interval: req.fragment_interval,
         chunking: Some(chunking),
     };
-    let job = build_job(&state.settings, raw).map_err(|e| e.rename_param("speed", "speed_factor").rename_param("language", "text_lang"))?;
+    let job = state.build_job(raw).map_err(|e| e.rename_param("speed", "speed_factor").rename_param("language", "text_lang"))?;
     let seed = job.sampling.seed;
     let span = tracing::info_span!("job", route = "upstream", chars = job.text.chars().count(), seed);
     let started = respond::started(state.engine.submit(job, span)?).await?;
@@ -179,4 +180,25 @@ async fn run(state: AppState, req: UpstreamRequest) -> Result<Response, ApiError
     } else {
         respond::stream_response(started, format, SAMPLE_RATE, seed)
     }
+}
+
+/// The voice library's clips for [`upstream_voice`]. A path inside the library folder whose voice
+/// was deleted is an unknown voice (not a forbidden path): it was valid once.
+fn stored_clips(state: &AppState, ref_audio_path: &str) -> Result<Vec<StoredClip>, ApiError> {
+    let lib = &state.library;
+    if let Some(name) = lib.voice_of_path(std::path::Path::new(ref_audio_path)) {
+        if lib.get(&name).is_none() {
+            let mut e = ApiError::new(ApiErrorKind::UnknownVoice, format!("`ref_audio_path` names voice `{name}` of the voice library, which does not exist"));
+            e.param = Some("ref_audio_path".into());
+            return Err(e.with_code("voice_not_found"));
+        }
+    }
+    Ok(lib
+        .list()
+        .into_iter()
+        .filter_map(|m| {
+            let clip = lib.clip_path(&m)?;
+            Some(StoredClip { name: m.name, clip, transcript: m.transcript, language: m.language })
+        })
+        .collect())
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::engine::{JobReport, JobUpdate, VoiceSelect, SAMPLE_RATE};
 use crate::server::error::ApiError;
-use crate::server::params::{build_job, token_chunking, RawParams};
+use crate::server::params::{token_chunking, RawParams};
 use crate::server::AppState;
 
 /// A client message.
@@ -184,7 +184,7 @@ async fn forward(state: &AppState, req: WsSynthesize, out: &mpsc::Sender<Outgoin
         fragment_interval: req.fragment_interval,
         chunking: Some(chunking),
     };
-    let job = build_job(&state.settings, raw)?;
+    let job = state.build_job(raw)?;
     let seed = job.sampling.seed;
     let id = req.id;
     let span = tracing::info_span!("job", route = "ws", id = %id, seed);
