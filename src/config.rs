@@ -158,6 +158,8 @@ pub struct ModelSettings {
     pub sovits: PathBuf,
     pub hubert: PathBuf,
     pub bert: PathBuf,
+    /// Speaker-verification model, needed by v2Pro/v2ProPlus SoVITS only.
+    pub sv: PathBuf,
 }
 
 /// `[text]`: text-frontend resources.
@@ -298,6 +300,7 @@ impl Default for ModelSettings {
             sovits: v2.join("s2G2333k.pth"),
             hubert: "models/chinese-hubert-base".into(),
             bert: "models/chinese-roberta-wwm-ext-large".into(),
+            sv: crate::tts::ModelFiles::default_sv_path(),
         }
     }
 }
@@ -475,6 +478,7 @@ impl Settings {
                     sovits: self.models.sovits.clone(),
                     hubert: self.models.hubert.clone(),
                     bert: self.models.bert.clone(),
+                    sv: self.models.sv.clone(),
                 },
                 max_batch: self.engine.max_batch,
                 min_ref_seconds: self.limits.min_ref_seconds,

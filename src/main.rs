@@ -39,6 +39,9 @@ enum Command {
         batch_tokens: usize,
         #[arg(long, default_value_t = 250)]
         sovits_tokens: usize,
+        /// SoVITS generation: v2 | v2Pro | v2ProPlus | v1 (v2Pro/v2ProPlus also time the speaker model).
+        #[arg(long = "version", default_value = "v2")]
+        sovits_version: String,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
         #[arg(long)]
@@ -110,7 +113,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());
@@ -128,6 +131,7 @@ fn main() -> anyhow::Result<()> {
                 batch_sizes: batches,
                 batch_tokens,
                 sovits_tokens,
+                sovits_version: sovits_version.parse().map_err(|e: String| anyhow::anyhow!("--version: {e}"))?,
                 repeats,
                 skip_features,
                 breakdown_steps,

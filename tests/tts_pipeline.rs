@@ -19,6 +19,7 @@ fn pipeline() -> Pipeline {
         sovits: f.join("models/sovits/tiny-v2_e8_s96.pth"),
         hubert: f.join("models/chinese-hubert-base-tiny"),
         bert: f.join("models/chinese-roberta-wwm-ext-large-tiny"),
+        sv: f.join("models/sv/absent.ckpt"),
     };
     Pipeline::new(Models::load(&files, mlx_rs::Dtype::Float32).expect("fixture models load"))
 }

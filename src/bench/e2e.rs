@@ -100,6 +100,7 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
         info: Some("random weights (benchmark)".into()),
         config,
         missing: None,
+        sv_width: None,
     };
     Ok(Models {
         gpt: Arc::new(gpt),
@@ -107,6 +108,7 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
         sovits,
         sovits_info,
         hubert: hubert::bench_random(HubertConfig::chinese_hubert_base(), seed + 2)?,
+        sv: None,
         bert: Ok(BertFeatures::bench_random(BertConfig::chinese_roberta_wwm_ext_large(), seed + 3)?),
         text_version: Version::V2,
         dtype,

@@ -26,6 +26,9 @@ pub struct FullBenchOptions {
     pub batch_tokens: usize,
     /// SoVITS decode length in tokens (250 = 10 s).
     pub sovits_tokens: usize,
+    /// SoVITS generation (dimensions of its public config); v2Pro/v2ProPlus also time the
+    /// speaker embedding of a 10 s reference.
+    pub sovits_version: crate::models::sovits::SovitsVersion,
     pub repeats: usize,
     pub skip_features: bool,
     /// Steps per piece of the GPT step breakdown; 0 skips it.
@@ -45,6 +48,7 @@ impl Default for FullBenchOptions {
             batch_sizes: vec![4, 16],
             batch_tokens: 128,
             sovits_tokens: 250,
+            sovits_version: crate::models::sovits::SovitsVersion::V2,
             repeats: 3,
             skip_features: false,
             breakdown_steps: 100,
@@ -97,10 +101,22 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
     })?;
     out["gpt"] = serde_json::to_value(&g)?;
 
-    let cfg = sovits_model::SovitsConfig::v2();
-    let model = sovits_model::synthetic::random_model(&cfg, 3, opts.dtype)?;
+    let cfg = sovits_model::SovitsConfig::for_version(opts.sovits_version);
+    let model = sovits_model::synthetic::random_model_of(&cfg, opts.sovits_version, 3, opts.dtype)?;
     let t = sovits::decode_rtf(&model, opts.sovits_tokens, 60, opts.repeats)?;
+    if opts.sovits_version.is_pro() {
+        // ERes2NetV2 in the released dimensions on a 10 s reference (resample + fbank + forward3).
+        let sv = crate::models::sv::synthetic::random_released(5, opts.dtype)?;
+        let clip: Vec<f32> = (0..32_000 * 10).map(|i| (i as f32 * 0.017).sin() * 0.3).collect();
+        let seconds = timed(opts.repeats, || {
+            let e = sv.embed_32k(&clip)?;
+            e.eval()?;
+            Ok(())
+        })?;
+        out["speaker_embedding"] = json!({"reference_seconds": 10.0, "seconds": seconds, "width": sv.embedding_width()});
+    }
     out["sovits"] = json!({
+        "version": opts.sovits_version.to_string(),
         "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
         "mean_seconds": t.mean_seconds, "rtf": t.rtf,
         "stages": {"enc_p": t.stages[0], "flow": t.stages[1], "generator": t.stages[2]},

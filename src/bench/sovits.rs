@@ -26,7 +26,11 @@ pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: us
     let cfg = model.config();
     let key = random::key(7)?;
     let spec = random::uniform::<f32, f32>(0.0, 1.0, &[1, cfg.spec_channels, 200], &key)?;
-    let style = model.style(&spec, None)?;
+    let sv = match model.sv_width() {
+        Some(w) => Some(random::normal::<f32>(&[1, w], None, None, &key)?),
+        None => None,
+    };
+    let style = model.style(&spec, sv.as_ref())?;
     style.ge.eval()?;
     let codes: Vec<i64> = (0..tokens).map(|i| ((i * 7919 + 13) % cfg.codebook_size as usize) as i64).collect();
     let text: Vec<i64> = (0..phones).map(|i| ((i * 31 + 5) % cfg.n_symbols as usize) as i64).collect();

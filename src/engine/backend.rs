@@ -143,6 +143,8 @@ pub struct ModelPaths {
     pub hubert: PathBuf,
     /// chinese-roberta-wwm-ext-large folder.
     pub bert: PathBuf,
+    /// Speaker-verification model (read for v2Pro/v2ProPlus SoVITS only).
+    pub sv: PathBuf,
 }
 
 /// What a [`BackendFactory`] is given on the worker thread.

@@ -52,6 +52,7 @@ pub fn factory() -> BackendFactory {
             sovits: cfg.models.sovits.clone(),
             hubert: cfg.models.hubert.clone(),
             bert: cfg.models.bert.clone(),
+            sv: cfg.models.sv.clone(),
         };
         let models = Models::load(&files, mlx_rs::Dtype::Float32)?;
         Ok(Box::new(TtsBackend {

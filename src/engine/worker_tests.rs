@@ -7,7 +7,7 @@ use super::super::*;
 
 fn existing_models() -> ModelPaths {
     let f = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    ModelPaths { gpt: f.clone(), sovits: f.clone(), hubert: f.clone(), bert: f }
+    ModelPaths { gpt: f.clone(), sovits: f.clone(), hubert: f.clone(), bert: f.clone(), sv: f }
 }
 
 fn voice(name: &str) -> VoiceSpec {

@@ -13,3 +13,4 @@ pub mod bert;
 pub mod gpt;
 pub mod hubert;
 pub mod sovits;
+pub mod sv;

@@ -5,7 +5,7 @@
 //! in the GPT and SoVITS stages.
 use mlx_rs::Dtype;
 
-use super::{mismatches, FixtureSet, Report};
+use super::{ints, mismatches, FixtureSet, Report};
 use crate::models::hubert::Hubert;
 use crate::models::sovits::SynthesizerTrn;
 
@@ -22,29 +22,34 @@ pub fn run(set: &FixtureSet, report: &mut Report) {
 }
 
 fn prompt_semantic(set: &FixtureSet, report: &mut Report) -> anyhow::Result<()> {
-    let hubert_dir = set
-        .find_file("models/chinese-hubert-base", "config.json")
-        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-        .ok_or_else(|| anyhow::anyhow!("no chinese-hubert-base folder in the manifest"))?;
-    let sovits = set
-        .find_file("models/sovits/", ".pth")
-        .ok_or_else(|| anyhow::anyhow!("no SoVITS .pth in the manifest"))?;
-    let hubert = Hubert::load(&hubert_dir, Dtype::Float32)?;
-    let (vits, _) = SynthesizerTrn::load(&sovits, Dtype::Float32)?;
+    let hubert = Hubert::load(&set.hubert_dir()?, Dtype::Float32)?;
     let t = set.tensors(REF)?;
     let input = t.get("hubert_input").ok_or_else(|| anyhow::anyhow!("{REF} has no hubert_input"))?;
-    let want = t.get("prompt_semantic").ok_or_else(|| anyhow::anyhow!("{REF} has no prompt_semantic"))?;
     input.eval()?;
     let ssl = hubert.ssl_content(input.as_slice::<f32>())?;
-    let codes = vits.extract_latent(&ssl)?.reshape(&[-1])?.as_dtype(Dtype::Int64)?;
-    let want = want.reshape(&[-1])?.as_dtype(Dtype::Int64)?;
-    codes.eval()?;
-    want.eval()?;
-    report.exact(
-        STAGE,
-        "ref_hubert:prompt_semantic (hubert_input → HuBERT → extract_latent)",
-        mismatches(codes.as_slice::<i64>(), want.as_slice::<i64>()),
-        "",
-    );
+    let files = set.sovits_files();
+    anyhow::ensure!(!files.is_empty(), "no SoVITS .pth in the manifest");
+    for sovits in files {
+        let (vits, info) = SynthesizerTrn::load(&sovits, Dtype::Float32)?;
+        // v2 set: one recorded prompt; v2Pro layout: each model's own `extract_latent` codes.
+        let (want, source) = match t.get("prompt_semantic") {
+            Some(p) => (ints(p)?, "ref_hubert:prompt_semantic".to_string()),
+            None => {
+                let file = format!("sovits_{}/extract_latent.safetensors", info.version);
+                if !set.has(&file) {
+                    continue;
+                }
+                let c = set.tensors(&file)?;
+                (ints(c.get("codes").ok_or_else(|| anyhow::anyhow!("{file}: no codes"))?)?, format!("{file}:codes"))
+            }
+        };
+        let codes = ints(&vits.extract_latent(&ssl)?)?;
+        report.exact(
+            STAGE,
+            format!("{source} (hubert_input → HuBERT → {} extract_latent)", info.version),
+            mismatches(&codes, &want),
+            "",
+        );
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod gpt;
 pub mod hubert;
 pub mod reference;
 pub mod sovits;
+pub mod sv;
 
 /// One comparison.
 #[derive(Debug, Clone)]
@@ -196,6 +197,81 @@ impl FixtureSet {
             .collect())
     }
 
+    /// The CNHuBERT folder: `models/chinese-hubert*/` of the set, else the folder that
+    /// `manifest.json → e2e_hubert.identical_to` names relative to the set (the v2Pro set ships
+    /// none and points at the v2 set's identical one).
+    pub fn hubert_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = self
+            .find_file("models/chinese-hubert", "config.json")
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        {
+            return Ok(dir);
+        }
+        let rel = self.manifest["e2e_hubert"]["identical_to"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no models/chinese-hubert*/config.json and no e2e_hubert.identical_to in the manifest"))?;
+        let dir = self.root.join(rel);
+        anyhow::ensure!(dir.join("config.json").exists(), "e2e_hubert.identical_to: {} has no config.json", dir.display());
+        Ok(dir)
+    }
+
+    /// Every SoVITS `.pth` the manifest lists that is present.
+    pub fn sovits_files(&self) -> Vec<PathBuf> {
+        self.manifest["files"]
+            .as_array()
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f["path"].as_str())
+                    .filter(|p| p.starts_with("models/sovits/") && p.ends_with(".pth"))
+                    .map(|p| self.path(p))
+                    .filter(|p| p.exists())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every folder `prefix*` that holds `file` (e.g. `e2e_`, `gpt.safetensors` → `e2e_zh`,
+    /// `e2e_zh_v2Pro`, …), in manifest order.
+    pub fn case_dirs(&self, prefix: &str, file: &str) -> Vec<String> {
+        let suffix = format!("/{file}");
+        self.manifest["files"]
+            .as_array()
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f["path"].as_str())
+                    .filter(|p| p.starts_with(prefix) && p.ends_with(&suffix))
+                    .map(|p| p.trim_end_matches(&suffix).to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The model version a case folder is for: the suffix of `sovits_v2Pro` / `e2e_zh_v2Pro`
+    /// (`None` for the v2 set's unsuffixed `sovits`, `e2e_zh`).
+    pub fn case_version(dir: &str) -> Option<&str> {
+        let (_, last) = dir.rsplit_once('_')?;
+        let mut c = last.chars();
+        (c.next() == Some('v') && c.next().is_some_and(|d| d.is_ascii_digit())).then_some(last)
+    }
+
+    /// The reference's prompt semantic tokens for a case: `reference/ref_hubert:prompt_semantic`
+    /// (v2 set), else the case version's `sovits_<version>/extract_latent:codes` (v2Pro layout:
+    /// the README says the two are equal).
+    pub fn prompt_semantic(&self, case: &str) -> anyhow::Result<Vec<i64>> {
+        let rf = "reference/ref_hubert.safetensors";
+        if self.has(rf) {
+            if let Some(p) = self.tensors(rf)?.get("prompt_semantic") {
+                return ints(p);
+            }
+        }
+        let version = Self::case_version(case).ok_or_else(|| anyhow::anyhow!("{case}: no prompt_semantic in {rf} and no version suffix"))?;
+        let file = format!("sovits_{version}/extract_latent.safetensors");
+        let t = self.tensors(&file)?;
+        ints(t.get("codes").ok_or_else(|| anyhow::anyhow!("{file}: no codes"))?)
+    }
+
     pub fn json(&self, rel: &str) -> anyhow::Result<serde_json::Value> {
         let path = self.path(rel);
         let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -219,6 +295,13 @@ pub fn rel_max_abs(port: &Array, reference: &Array) -> anyhow::Result<f64> {
     Ok(if s > 0.0 { d / s } else { d })
 }
 
+/// Host integers of an int array (flattened).
+pub fn ints(a: &Array) -> anyhow::Result<Vec<i64>> {
+    let a = a.as_dtype(mlx_rs::Dtype::Int64)?.reshape(&[-1])?;
+    a.eval()?;
+    Ok(a.as_slice::<i64>().to_vec())
+}
+
 /// Number of positions where two integer arrays differ (a shape mismatch counts every element).
 pub fn mismatches(port: &[i64], reference: &[i64]) -> usize {
     let common = port.iter().zip(reference).filter(|(a, b)| a != b).count();
@@ -230,6 +313,7 @@ pub fn run(dir: impl AsRef<Path>) -> anyhow::Result<Report> {
     let set = FixtureSet::open(dir)?;
     let mut report = Report::default();
     reference::run(&set, &mut report);
+    sv::run(&set, &mut report);
     hubert::run(&set, &mut report);
     bert::run(&set, &mut report);
     gpt::run(&set, &mut report);

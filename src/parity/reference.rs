@@ -56,11 +56,9 @@ fn spectrogram(set: &FixtureSet, reference: &ReferenceAudio, report: &mut Report
     Ok(())
 }
 
-/// Folder of the HuBERT model in a fixture set (`models/chinese-hubert-base*/config.json`).
+/// Folder of the HuBERT model of a fixture set (see [`FixtureSet::hubert_dir`]).
 pub fn hubert_dir(set: &FixtureSet) -> anyhow::Result<PathBuf> {
-    set.find_file("models/chinese-hubert", "config.json")
-        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-        .ok_or_else(|| anyhow::anyhow!("no models/chinese-hubert*/config.json in the manifest"))
+    set.hubert_dir()
 }
 
 fn hubert(set: &FixtureSet, reference: &ReferenceAudio, report: &mut Report) -> anyhow::Result<()> {

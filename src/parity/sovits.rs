@@ -20,47 +20,101 @@ const TOL_LSB: f64 = 2.0;
 const TTS_NOISE_SCALE: f32 = 0.5;
 
 pub fn run(set: &FixtureSet, report: &mut Report) {
-    let Some(path) = set.find_file("models/sovits", ".pth") else {
-        return;
-    };
-    match SynthesizerTrn::load(&path, Dtype::Float32) {
-        Ok((model, info)) => check_model(set, report, &model, Some(&info)),
-        Err(e) => report.error(STAGE, "load", e),
+    let models: Vec<(String, Option<String>)> = set.manifest["files"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| {
+                    let p = f["path"].as_str()?;
+                    let version = f["version_detection"]["tts_model_version"].as_str().map(str::to_string);
+                    (p.starts_with("models/sovits/") && p.ends_with(".pth")).then(|| (p.to_string(), version))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let single = models.len() == 1;
+    for (rel, version) in models {
+        if !set.path(&rel).exists() {
+            continue;
+        }
+        let expected = version.or_else(|| set.manifest["sovits_version_detection"]["final_version"].as_str().map(str::to_string));
+        match SynthesizerTrn::load(&set.path(&rel), Dtype::Float32) {
+            Ok((model, info)) => {
+                let cases = ModelCases::of(set, &model.version().to_string(), single);
+                check_model(set, report, &model, Some((&info, expected.as_deref())), &cases)
+            }
+            Err(e) => report.error(STAGE, format!("load {rel}"), e),
+        }
     }
 }
 
-/// All checks against an already loaded model (`info` enables the version check).
-pub fn check_model(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, info: Option<&SovitsInfo>) {
-    if let (Some(info), Some(expected)) = (info, set.manifest["sovits_version_detection"]["final_version"].as_str()) {
+/// The fixture folders of one model: `sovits_<version>/` or the v2 set's `sovits/`, and the
+/// e2e folders whose suffix names its version (or every unsuffixed one when the set has one model).
+pub struct ModelCases {
+    pub unit_dir: Option<String>,
+    pub e2e_dirs: Vec<String>,
+}
+
+impl ModelCases {
+    pub fn of(set: &FixtureSet, version: &str, single_model: bool) -> Self {
+        let versioned = format!("sovits_{version}");
+        let unit_dir = [versioned.as_str(), "sovits"]
+            .into_iter()
+            .find(|d| set.has(&format!("{d}/decode_inputs.safetensors")) || set.has(&format!("{d}/extract_latent.safetensors")))
+            .filter(|d| *d != "sovits" || single_model)
+            .map(str::to_string);
+        let e2e_dirs = set
+            .case_dirs("e2e_", "vits.safetensors")
+            .into_iter()
+            .filter(|d| match FixtureSet::case_version(d) {
+                Some(v) => v == version,
+                None => single_model,
+            })
+            .collect();
+        Self { unit_dir, e2e_dirs }
+    }
+}
+
+/// All checks against an already loaded model (`detection` = its load info and the version the
+/// manifest expects, enabling the version check).
+pub fn check_model(
+    set: &FixtureSet,
+    report: &mut Report,
+    model: &SynthesizerTrn,
+    detection: Option<(&SovitsInfo, Option<&str>)>,
+    cases: &ModelCases,
+) {
+    if let Some((info, Some(expected))) = detection {
         let got = info.version.to_string();
-        report.exact(STAGE, "version detection", usize::from(got != expected), format!("{got} by {:?}", info.detected_by));
+        report.exact(STAGE, format!("version detection ({expected})"), usize::from(got != expected), format!("{got} by {:?}", info.detected_by));
     }
-    if let Err(e) = extract_latent(set, report, model) {
-        report.error(STAGE, "extract_latent", e);
+    if let Some(dir) = &cases.unit_dir {
+        if let Err(e) = extract_latent(set, report, model, dir) {
+            report.error(STAGE, format!("{dir} extract_latent"), e);
+        }
     }
-    let style = match reference_style(set, model) {
+    let sv = match reference_sv(set, model) {
+        Ok(sv) => sv,
+        Err(e) => {
+            report.error(STAGE, "reference speaker embedding", e);
+            return;
+        }
+    };
+    let style = match reference_style(set, model, sv.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             report.error(STAGE, "ge (ref_enc)", e);
             return;
         }
     };
-    if let Err(e) = decode_cases(set, report, model, &style) {
-        report.error(STAGE, "decode", e);
+    if let Some(dir) = &cases.unit_dir {
+        if let Err(e) = decode_cases(set, report, model, &style, sv.as_ref(), dir) {
+            report.error(STAGE, format!("{dir} decode"), e);
+        }
     }
-    let e2e_dirs: Vec<String> = set.manifest["files"]
-        .as_array()
-        .map(|files| {
-            files
-                .iter()
-                .filter_map(|f| f["path"].as_str())
-                .filter(|p| p.starts_with("e2e_") && p.ends_with("/vits.safetensors"))
-                .map(|p| p.trim_end_matches("/vits.safetensors").to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    for dir in e2e_dirs {
-        if let Err(e) = e2e_case(set, report, model, &style, &dir) {
+    for dir in &cases.e2e_dirs {
+        if let Err(e) = e2e_case(set, report, model, &style, sv.as_ref(), dir) {
             report.error(STAGE, format!("{dir}/vits"), e);
         }
     }
@@ -82,8 +136,9 @@ fn floats(a: &Array) -> anyhow::Result<Vec<f32>> {
     Ok(a.as_slice::<f32>().to_vec())
 }
 
-fn extract_latent(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn) -> anyhow::Result<()> {
-    let (file, input) = ("sovits/extract_latent.safetensors", "reference/ref_hubert.safetensors");
+fn extract_latent(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, dir: &str) -> anyhow::Result<()> {
+    let file = format!("{dir}/extract_latent.safetensors");
+    let (file, input) = (file.as_str(), "reference/ref_hubert.safetensors");
     if !set.has(file) || !set.has(input) {
         return Ok(());
     }
@@ -92,7 +147,11 @@ fn extract_latent(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn)
     let ssl = get(&ssl, input, "ssl_content")?;
     let want = ids(get(&t, file, "codes")?)?;
     let got = ids(&model.extract_latent(ssl)?)?;
-    let margins = floats(get(&t, file, "nn_margin")?)?;
+    // Optional: the margin explains a flipped code (tiny margins may flip between implementations).
+    let margins = match t.get("nn_margin") {
+        Some(m) => floats(m)?,
+        None => Vec::new(),
+    };
     let flips: Vec<String> = got
         .iter()
         .zip(&want)
@@ -101,14 +160,61 @@ fn extract_latent(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn)
         .map(|(i, _)| format!("#{i} margin {:.2e}", margins.get(i).copied().unwrap_or(f32::NAN)))
         .collect();
     let n = super::mismatches(&got, &want);
-    report.exact(STAGE, "extract_latent codes", n, flips.join(", "));
+    report.exact(STAGE, format!("{dir} extract_latent codes"), n, flips.join(", "));
     Ok(())
 }
 
-fn reference_style(set: &FixtureSet, model: &SynthesizerTrn) -> anyhow::Result<Style> {
+/// For v2Pro/v2ProPlus: the stored speaker embedding of the reference (`reference/ref_sv:sv_emb`,
+/// the input of every decode; the `sv` stage checks the port's own).
+fn reference_sv(set: &FixtureSet, model: &SynthesizerTrn) -> anyhow::Result<Option<Array>> {
+    if model.sv_width().is_none() {
+        return Ok(None);
+    }
+    let file = "reference/ref_sv.safetensors";
+    let t = set.tensors(file)?;
+    Ok(Some(get(&t, file, "sv_emb")?.clone()))
+}
+
+fn reference_style(set: &FixtureSet, model: &SynthesizerTrn, sv: Option<&Array>) -> anyhow::Result<Style> {
     let file = "reference/ref32k_spec.safetensors";
     let t = set.tensors(file)?;
-    Ok(model.style(get(&t, file, "spec")?, None)?)
+    Ok(model.style(get(&t, file, "spec")?, sv)?)
+}
+
+/// The conditioning chain of a v2Pro/v2ProPlus decode, each link fed upstream's input:
+/// `ge_ref` (ref_enc), `sv_proj` (sv_emb), `ge` (PReLU) and `ge512` (ge_to512).
+#[allow(clippy::too_many_arguments)]
+fn pro_chain(
+    set: &FixtureSet,
+    report: &mut Report,
+    model: &SynthesizerTrn,
+    style: &Style,
+    sv: Option<&Array>,
+    t: &HashMap<String, Array>,
+    file: &str,
+    label: &str,
+) -> anyhow::Result<()> {
+    let Some(sv) = sv else {
+        return Ok(());
+    };
+    if let Some(want) = t.get("ge_ref") {
+        let spec_file = "reference/ref32k_spec.safetensors";
+        let spec = set.tensors(spec_file)?;
+        let ge_ref = model.ref_ge(get(&spec, spec_file, "spec")?)?.transpose_axes(&[0, 2, 1])?;
+        report.within(STAGE, format!("{label} ge_ref"), "rel_max_abs", rel_max_abs(&ge_ref, want)?, TOL_MODULE);
+    }
+    if let Some(want) = t.get("sv_proj") {
+        report.within(STAGE, format!("{label} sv_proj"), "rel_max_abs", rel_max_abs(&model.sv_projection(sv)?, want)?, TOL_MODULE);
+    }
+    if let Some(want) = t.get("ge512") {
+        let ge512 = style.ge_text.transpose_axes(&[0, 2, 1])?;
+        report.within(STAGE, format!("{label} ge512"), "rel_max_abs", rel_max_abs(&ge512, want)?, TOL_MODULE);
+        // ge_to512 alone, on upstream's ge.
+        let from_ref = model.style_from_ge(get(t, file, "ge")?.transpose_axes(&[0, 2, 1])?)?;
+        let v = rel_max_abs(&from_ref.ge_text.transpose_axes(&[0, 2, 1])?, want)?;
+        report.within(STAGE, format!("{label} ge_to512 (upstream ge)"), "rel_max_abs", v, TOL_MODULE);
+    }
+    Ok(())
 }
 
 fn meta_f32(meta: &HashMap<String, serde_json::Value>, key: &str) -> Option<f32> {
@@ -119,8 +225,9 @@ fn meta_f32(meta: &HashMap<String, serde_json::Value>, key: &str) -> Option<f32>
     }
 }
 
-fn decode_cases(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, style: &Style) -> anyhow::Result<()> {
-    let inputs = "sovits/decode_inputs.safetensors";
+fn decode_cases(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, style: &Style, sv: Option<&Array>, dir: &str) -> anyhow::Result<()> {
+    let inputs = format!("{dir}/decode_inputs.safetensors");
+    let inputs = inputs.as_str();
     if !set.has(inputs) {
         return Ok(());
     }
@@ -135,18 +242,19 @@ fn decode_cases(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, s
         .map(|f| {
             f.iter()
                 .filter_map(|f| f["path"].as_str())
-                .filter(|p| p.starts_with("sovits/decode_") && *p != inputs)
+                .filter(|p| p.starts_with(&format!("{dir}/decode_")) && *p != inputs)
                 .map(str::to_string)
                 .collect()
         })
         .unwrap_or_default();
     for file in cases {
-        let name = file.trim_start_matches("sovits/").trim_end_matches(".safetensors").to_string();
+        let name = file.trim_end_matches(".safetensors").to_string();
         let t = set.tensors(&file)?;
         let meta = set.metadata(&file)?;
         let ns = meta_f32(&meta, "noise_scale").ok_or_else(|| anyhow::anyhow!("{file}: no noise_scale metadata"))?;
         let speed = meta_f32(&meta, "speed").ok_or_else(|| anyhow::anyhow!("{file}: no speed metadata"))?;
         report.within(STAGE, format!("{name} ge"), "rel_max_abs", rel_max_abs(&style.ge_torch()?, get(&t, &file, "ge")?)?, TOL_MODULE);
+        pro_chain(set, report, model, style, sv, &t, &file, &name)?;
         let tr = model.decode_trace(&codes, &text, style, ns, speed, Some(get(&t, &file, "noise")?))?;
         for (label, port, key, tol) in [
             ("enc_p_x", &tr.enc_x, "enc_p_x", TOL_MODULE),
@@ -163,12 +271,13 @@ fn decode_cases(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, s
     Ok(())
 }
 
-fn e2e_case(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, style: &Style, dir: &str) -> anyhow::Result<()> {
+fn e2e_case(set: &FixtureSet, report: &mut Report, model: &SynthesizerTrn, style: &Style, sv: Option<&Array>, dir: &str) -> anyhow::Result<()> {
     let file = format!("{dir}/vits.safetensors");
     let t = set.tensors(&file)?;
     let codes = ids(get(&t, &file, "codes")?)?;
     let text = ids(get(&t, &file, "text")?)?;
     report.within(STAGE, format!("{dir} ge"), "rel_max_abs", rel_max_abs(&style.ge_torch()?, get(&t, &file, "ge")?)?, TOL_MODULE);
+    pro_chain(set, report, model, style, sv, &t, &file, dir)?;
     let tr = model.decode_trace(&codes, &text, style, TTS_NOISE_SCALE, 1.0, Some(get(&t, &file, "noise")?))?;
     for (label, port, key, tol) in [
         ("m_p", &tr.m_p, "m_p", TOL_MODULE),

@@ -1,5 +1,6 @@
-//! The four networks of a v2 install, loaded once and kept resident, and the text → (phones, BERT)
-//! step that joins the text frontend to them.
+//! The networks of one model set (GPT, SoVITS, CNHuBERT, BERT, and for v2Pro/v2ProPlus the
+//! speaker-verification model), loaded once and kept resident, and the text → (phones, BERT) step
+//! that joins the text frontend to them.
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use crate::models::bert::{self, BertFeatures};
 use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
 use crate::models::hubert::Hubert;
 use crate::models::sovits::{SovitsInfo, SovitsVersion, SynthesizerTrn};
+use crate::models::sv::SpeakerEncoder;
 
 /// Where the model files are.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +25,17 @@ pub struct ModelFiles {
     pub hubert: PathBuf,
     /// `chinese-roberta-wwm-ext-large` folder.
     pub bert: PathBuf,
+    /// Speaker-verification model (`sv/pretrained_eres2netv2w24s4ep4.ckpt`); read only when the
+    /// SoVITS is v2Pro/v2ProPlus.
+    pub sv: PathBuf,
 }
 
 impl ModelFiles {
+    /// Where upstream keeps the speaker model, under a `models/` folder.
+    pub fn default_sv_path() -> PathBuf {
+        PathBuf::from("models/sv").join(crate::models::sv::DEFAULT_FILE_NAME)
+    }
+
     /// Every path that does not exist, with what it is.
     pub fn missing(&self) -> Vec<String> {
         [
@@ -47,6 +57,8 @@ pub struct Models {
     pub sovits: SynthesizerTrn,
     pub sovits_info: SovitsInfo,
     pub hubert: Hubert,
+    /// The speaker-verification model, for v2Pro/v2ProPlus SoVITS only.
+    pub sv: Option<SpeakerEncoder>,
     /// The BERT, or why Chinese text can't get features (e.g. a BERT whose width is not the
     /// GPT's `bert_proj` input).
     pub bert: Result<BertFeatures, String>,
@@ -72,6 +84,10 @@ impl Models {
                 sovits_info.version
             )));
         }
+        let sv = match sovits_info.sv_width {
+            Some(width) => Some(load_speaker_model(&files.sv, width, &sovits_info, dtype)?),
+            None => None,
+        };
         tracing::info!(path = %files.hubert.display(), "loading CNHuBERT");
         let hubert = Hubert::load(&files.hubert, dtype)?;
         tracing::info!(path = %files.bert.display(), "loading BERT");
@@ -98,10 +114,19 @@ impl Models {
             sovits,
             sovits_info,
             hubert,
+            sv,
             bert,
             text_version,
             dtype,
         })
+    }
+
+    /// The speaker embedding of a reference at 32 kHz (v2Pro/v2ProPlus), `None` for v1/v2.
+    pub fn speaker_embedding(&self, wav32k: &[f32]) -> Result<Option<Array>, TtsError> {
+        match &self.sv {
+            Some(sv) => Ok(Some(sv.embed_32k(wav32k)?)),
+            None => Ok(None),
+        }
     }
 
     /// Phone ids and phone-level BERT features `[bert_dim, phones]` of one frontend segment:
@@ -136,4 +161,27 @@ impl Models {
         };
         Ok((phones, bert.as_dtype(self.dtype)?))
     }
+}
+
+/// The speaker model a v2Pro/v2ProPlus SoVITS needs, checked against the width its `sv_emb` takes.
+fn load_speaker_model(path: &std::path::Path, width: i32, info: &SovitsInfo, dtype: Dtype) -> Result<SpeakerEncoder, TtsError> {
+    if !path.exists() {
+        return Err(TtsError::Unavailable(format!(
+            "SoVITS {} needs the speaker-verification model {} (upstream GPT_SoVITS/pretrained_models/sv/{}), which does not exist",
+            info.version,
+            path.display(),
+            crate::models::sv::DEFAULT_FILE_NAME
+        )));
+    }
+    tracing::info!(path = %path.display(), "loading speaker-verification model");
+    let sv = SpeakerEncoder::load(path, dtype)?;
+    if sv.embedding_width() != width {
+        return Err(TtsError::Unavailable(format!(
+            "{}: the speaker model's embedding is {} wide but the SoVITS {} `sv_emb` takes {width}",
+            path.display(),
+            sv.embedding_width(),
+            info.version
+        )));
+    }
+    Ok(sv)
 }

@@ -141,6 +141,7 @@ impl Pipeline {
                 "token streaming needs speed 1; use sentence streaming to change the speed".into(),
             ));
         }
+        self.models.text_version.check_language(req.language)?;
         let t = Instant::now();
         let segments = gsv_text::preprocess(&req.text, req.language, req.split, self.models.text_version)?;
         let mut sentences = Vec::new();

@@ -1,5 +1,6 @@
 //! A voice: a reference clip and its transcript, prepared once and cached — prompt semantic tokens
-//! (CNHuBERT → `extract_latent`), the style vector (spectrogram → `ref_enc`), and the transcript's
+//! (CNHuBERT → `extract_latent`), the style vector (spectrogram → `ref_enc`, plus for
+//! v2Pro/v2ProPlus the speaker embedding of ERes2NetV2 through `sv_emb`), and the transcript's
 //! phones and BERT features — so a request only runs its own text (upstream `TTS.set_ref_audio` +
 //! the prompt part of `TTS.run`).
 use std::path::PathBuf;
@@ -48,6 +49,7 @@ pub struct Voice {
 
 impl Voice {
     pub fn prepare(models: &Models, source: &VoiceSource) -> Result<Self, TtsError> {
+        models.text_version.check_language(source.language)?;
         let mut timings = Vec::new();
         let t = Instant::now();
         let audio = match &source.clip {
@@ -56,8 +58,16 @@ impl Voice {
         };
         let ref_seconds = audio.wav16k.len() as f32 / crate::audio::HUBERT_SAMPLE_RATE as f32;
         let spec = audio.spectrogram()?;
-        let style = models.sovits.style(&spec, None)?;
         timings.push(("reference", t.elapsed().as_secs_f64()));
+        // v2Pro/v2ProPlus: the speaker embedding of the 32 kHz clip (after the peak rule).
+        let t = Instant::now();
+        let sv = models.speaker_embedding(&audio.wav32k)?;
+        if sv.is_some() {
+            timings.push(("speaker", t.elapsed().as_secs_f64()));
+        }
+        let style = models.sovits.style(&spec, sv.as_ref())?;
+        style.ge.eval()?;
+        style.ge_text.eval()?;
 
         let reference_free = source.transcript.trim().is_empty();
         let (prompt_semantic, prompt_phones, prompt_bert) = if reference_free {

@@ -41,6 +41,30 @@ pub enum Version {
     V2,
 }
 
+impl Version {
+    /// Whether this generation's frontend speaks `setting`. [quirk] upstream v1 has only the
+    /// Chinese, Japanese and English modules (and 322 symbols without Korean or Cantonese phones):
+    /// its webui offers no ko/yue, and its `clean_text` would read them as a blank English part.
+    pub fn supports(self, setting: LanguageSetting) -> bool {
+        use LanguageSetting as L;
+        match self {
+            Version::V2 => true,
+            Version::V1 => !matches!(setting, L::Ko | L::AllKo | L::Yue | L::AllYue | L::AutoYue),
+        }
+    }
+
+    /// [`Self::supports`] as a user-facing error.
+    pub fn check_language(self, setting: LanguageSetting) -> Result<(), Error> {
+        if self.supports(setting) {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "language `{setting}` needs a v2 or later model: v1 models speak Chinese, Japanese and English only"
+            )))
+        }
+    }
+}
+
 /// A language module (what `clean_text` receives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Language {
@@ -54,3 +78,22 @@ pub use split::SplitMethod;
 pub use langseg::{LangDetector, LanguageSetting, ScriptDetector, TraceDetector};
 pub use preprocess::{get_phones, preprocess, prompt_phones, Part, Segment};
 pub use check::{run_check, run_check_with, CheckOptions, CheckReport};
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn v1_speaks_zh_ja_en_only() {
+        for s in LanguageSetting::ALL {
+            assert!(Version::V2.supports(s), "{s}");
+        }
+        for s in [LanguageSetting::Zh, LanguageSetting::AllZh, LanguageSetting::En, LanguageSetting::Ja, LanguageSetting::AllJa, LanguageSetting::Auto] {
+            assert!(Version::V1.check_language(s).is_ok(), "{s}");
+        }
+        for s in [LanguageSetting::Ko, LanguageSetting::AllKo, LanguageSetting::Yue, LanguageSetting::AllYue, LanguageSetting::AutoYue] {
+            let e = Version::V1.check_language(s).expect_err("v1 refuses it").to_string();
+            assert!(e.contains(&s.to_string()) && e.contains("v1"), "{e}");
+        }
+    }
+}

@@ -77,6 +77,24 @@ impl SovitsConfig {
         }
     }
 
+    /// Public dimensions of a generation (`configs/s2.json`, `s2v2Pro.json`, `s2v2ProPlus.json`;
+    /// v1 = v2 with the 322-symbol table), for random-weight benchmarks.
+    pub fn for_version(version: SovitsVersion) -> Self {
+        let v2 = Self::v2();
+        match version {
+            SovitsVersion::V1 => Self { n_symbols: 322, ..v2 },
+            SovitsVersion::V2Pro => Self { gin_channels: 1024, ..v2 },
+            // [quirk] the only Generator change of v2ProPlus: 768 channels and a first kernel of 20.
+            SovitsVersion::V2ProPlus => Self {
+                gin_channels: 1024,
+                upsample_initial_channel: 768,
+                upsample_kernel_sizes: vec![20, 16, 8, 2, 2],
+                ..v2
+            },
+            SovitsVersion::V2 | SovitsVersion::V3 | SovitsVersion::V4 => v2,
+        }
+    }
+
     /// Output samples per 50 Hz latent frame (product of the upsample rates, = hop 640).
     pub fn samples_per_frame(&self) -> i32 {
         self.upsample_rates.iter().product()

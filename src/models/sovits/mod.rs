@@ -51,9 +51,12 @@ pub struct SovitsInfo {
     /// `info` string of the checkpoint (e.g. `"8epoch_96iteration"`).
     pub info: Option<String>,
     pub config: SovitsConfig,
-    /// Something the model needs at inference that this port does not provide (v2Pro/v2ProPlus:
-    /// the speaker-verification model); `None` when the model is fully usable.
+    /// Something the model needs at inference that this port does not provide; `None` when the
+    /// model is fully usable (v2Pro/v2ProPlus need a speaker model too: see [`Self::sv_width`]).
     pub missing: Option<String>,
+    /// Width of the speaker embedding the model projects (`sv_emb.weight [gin, W]`), for
+    /// v2Pro/v2ProPlus; the speaker model loaded with it must produce exactly this width.
+    pub sv_width: Option<i32>,
 }
 
 /// A reference voice's style: `ge [1,1,gin]` (flow and decoder condition) and the vector MRTE
@@ -85,7 +88,10 @@ pub struct DecodeTrace {
 
 /// v2Pro/v2ProPlus additions: the SV embedding projection, PReLU and the 512-d MRTE projection.
 struct ProExtras {
+    /// `sv_emb: Linear(W, gin)`; W read from the weight ([quirk] upstream hard-codes 20480, the
+    /// released speaker model's width).
     sv_emb: Linear,
+    sv_width: i32,
     prelu: Array,
     ge_to512: Linear,
 }
@@ -168,6 +174,15 @@ impl SynthesizerTrn {
                     "weights are named `model.*` like a GPT (s1, .ckpt) checkpoint: this is not a SoVITS .pth file".into(),
                 ));
             }
+            // [quirk] a v3/v4 file saved without its version tag falls to upstream's size rule;
+            // its flow-matching decoder (`cfm.*`, SynthesizerTrnV3) gives it away. Refuse it
+            // before anything is built rather than report hundreds of unexpected keys.
+            let v3_shapes = items.iter().any(|(k, _)| matches!(k, Value::Str(s) if s.starts_with("cfm.")));
+            if v3_shapes {
+                return Err(invalid(
+                    "weights have the v3/v4 flow-matching decoder (`cfm.*`): a SoVITS v3/v4 model, not supported yet; this port runs v1, v2, v2Pro and v2ProPlus".into(),
+                ));
+            }
         }
         let hps = field(value, "config").ok_or_else(|| invalid("no `config` entry: not a SoVITS .pth file".into()))?;
         let info = match field(value, "info") {
@@ -180,11 +195,7 @@ impl SynthesizerTrn {
         // Without a text table upstream uses the v2 symbols (732); the strict load then reports it missing.
         let cfg = SovitsConfig::from_hparams(hps, rows.unwrap_or(732), source)?;
         let model = Self::from_weights(w, cfg.clone(), version, dtype)?;
-        let missing = version.is_pro().then(|| {
-            format!(
-                "{version} needs a {SV_DIM}-d speaker-verification embedding of the reference (ERes2NetV2, upstream `sv.py` + `pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt`), which this port does not compute yet; pass it to `style` yourself"
-            )
-        });
+        let sv_width = model.sv_width();
         Ok((
             model,
             SovitsInfo {
@@ -193,7 +204,8 @@ impl SynthesizerTrn {
                 file_level_version: fast.model_version,
                 info,
                 config: cfg,
-                missing,
+                missing: None,
+                sv_width,
             },
         ))
     }
@@ -217,8 +229,13 @@ impl SynthesizerTrn {
         let dec = Generator::load(&mut w, "dec", &cfg)?;
         let pro = if version.is_pro() {
             let gin = cfg.gin_channels;
+            let sv_width = match w.shape_of("sv_emb.weight").as_deref() {
+                Some([_, width]) if *width > 0 => *width,
+                _ => SV_DIM,
+            };
             Some(ProExtras {
-                sv_emb: linear(&mut w, "sv_emb", SV_DIM, gin)?,
+                sv_emb: linear(&mut w, "sv_emb", sv_width, gin)?,
+                sv_width,
                 prelu: take(&mut w, "prelu.weight", &[gin])?,
                 ge_to512: linear(&mut w, "ge_to512", gin, GE_TEXT_DIM)?,
             })
@@ -245,6 +262,11 @@ impl SynthesizerTrn {
 
     pub fn version(&self) -> SovitsVersion {
         self.version
+    }
+
+    /// v2Pro/v2ProPlus: the speaker-embedding width `sv_emb` takes; `None` for v1/v2.
+    pub fn sv_width(&self) -> Option<i32> {
+        self.pro.as_ref().map(|p| p.sv_width)
     }
 
     /// Output samples per semantic token (2 latent frames × ∏ upsample rates = 1280 at 32 kHz).
@@ -304,32 +326,59 @@ impl SynthesizerTrn {
     }
 
     /// The style of one reference: `ge` from the spectrogram, plus for v2Pro/v2ProPlus the
-    /// speaker-verification embedding `sv [1,20480]` (`ge = PReLU(ref_enc + sv_emb(sv))`).
+    /// speaker-verification embedding `sv [1,W]` (`ge = PReLU(ref_enc + sv_emb(sv))`).
     pub fn style(&self, spec: &Array, sv: Option<&Array>) -> Result<Style> {
+        self.style_from_ge(self.conditioned_ge(spec, sv)?)
+    }
+
+    /// Several references (upstream `decode` with a list of `refer`): each one's `ge` — after the
+    /// PReLU for v2Pro — averaged, then completed into one [`Style`].
+    pub fn style_multi(&self, refs: &[(&Array, Option<&Array>)]) -> Result<Style> {
+        let ges = refs
+            .iter()
+            .map(|(spec, sv)| self.conditioned_ge(spec, *sv))
+            .collect::<Result<Vec<_>>>()?;
+        if ges.is_empty() {
+            return Err(Error::Invalid("style: no reference given".into()));
+        }
+        let mean = ops::stack(&ges, 0)?.mean_axis(0, false)?;
+        self.style_from_ge(mean)
+    }
+
+    /// `get_ge` of upstream's `decode`: `[1,1,gin]`.
+    fn conditioned_ge(&self, spec: &Array, sv: Option<&Array>) -> Result<Array> {
         let ge = self.ref_ge(spec)?;
-        let ge = match (&self.pro, sv) {
+        Ok(match (&self.pro, sv) {
             (None, _) => ge,
             (Some(pro), Some(sv)) => {
-                if sv.shape() != [1, SV_DIM] {
+                if sv.shape() != [1, pro.sv_width] {
                     return Err(Error::Invalid(format!(
-                        "speaker-verification embedding must be [1,{SV_DIM}], got {:?}",
+                        "speaker-verification embedding must be [1,{}], got {:?}",
+                        pro.sv_width,
                         sv.shape()
                     )));
                 }
-                let e = pro.sv_emb.forward(&sv.as_dtype(self.dtype)?)?;
-                let x = ge.add(&e.reshape(&[1, 1, self.cfg.gin_channels])?)?;
+                let x = ge.add(&self.sv_projection(sv)?.reshape(&[1, 1, self.cfg.gin_channels])?)?;
                 // PReLU per channel: max(0,x) + a·min(0,x).
                 let zero = Array::from_f32(0.0);
                 ops::maximum(&x, &zero)?.add(&ops::minimum(&x, &zero)?.multiply(&pro.prelu)?)?
             }
-            (Some(_), None) => {
+            (Some(pro), None) => {
                 return Err(Error::Invalid(format!(
-                    "SoVITS {} needs the reference's {SV_DIM}-d speaker-verification embedding (ERes2NetV2), which this port does not compute yet",
-                    self.version
+                    "SoVITS {} needs the reference's {}-d speaker-verification embedding (ERes2NetV2)",
+                    self.version, pro.sv_width
                 )))
             }
-        };
-        self.style_from_ge(ge)
+        })
+    }
+
+    /// `sv_emb(sv)`: `[1,W]` → `[1,gin]` (v2Pro/v2ProPlus only).
+    pub fn sv_projection(&self, sv: &Array) -> Result<Array> {
+        let pro = self
+            .pro
+            .as_ref()
+            .ok_or_else(|| Error::Invalid(format!("SoVITS {} has no speaker projection", self.version)))?;
+        pro.sv_emb.forward(&sv.as_dtype(self.dtype)?)
     }
 
     /// Completes a (possibly averaged) `ge [1,1,gin]` into a [`Style`].

@@ -161,6 +161,11 @@ fn split_key(key: &Array) -> Result<(Array, Array)> {
 
 /// A randomly initialised model (every code path of a real one, no file).
 pub fn random_model(cfg: &SovitsConfig, seed: u64, dtype: Dtype) -> Result<SynthesizerTrn> {
-    let w = random_weights(cfg, SovitsVersion::V2, seed, dtype)?;
-    SynthesizerTrn::from_weights(w, cfg.clone(), SovitsVersion::V2, dtype)
+    random_model_of(cfg, SovitsVersion::V2, seed, dtype)
+}
+
+/// [`random_model`] of a given generation (v2Pro/v2ProPlus get `sv_emb`/`prelu`/`ge_to512`).
+pub fn random_model_of(cfg: &SovitsConfig, version: SovitsVersion, seed: u64, dtype: Dtype) -> Result<SynthesizerTrn> {
+    let w = random_weights(cfg, version, seed, dtype)?;
+    SynthesizerTrn::from_weights(w, cfg.clone(), version, dtype)
 }

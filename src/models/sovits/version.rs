@@ -28,6 +28,25 @@ impl fmt::Display for SovitsVersion {
     }
 }
 
+impl std::str::FromStr for SovitsVersion {
+    type Err = String;
+
+    /// Upstream's version names (`v1`, `v2`, `v2Pro`, `v2ProPlus`, `v3`, `v4`), any letter case.
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            SovitsVersion::V1,
+            SovitsVersion::V2,
+            SovitsVersion::V2Pro,
+            SovitsVersion::V2ProPlus,
+            SovitsVersion::V3,
+            SovitsVersion::V4,
+        ]
+        .into_iter()
+        .find(|v| v.to_string().eq_ignore_ascii_case(s))
+        .ok_or_else(|| format!("unknown SoVITS version {s:?} (v1, v2, v2Pro, v2ProPlus)"))
+    }
+}
+
 impl SovitsVersion {
     pub fn is_pro(self) -> bool {
         matches!(self, SovitsVersion::V2Pro | SovitsVersion::V2ProPlus)
