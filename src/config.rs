@@ -162,21 +162,6 @@ pub struct ModelSettings {
     pub sv: PathBuf,
 }
 
-/// `[text]`: text-frontend resources.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TextSettings {
-    /// The fastText language identifier `auto`/`auto_yue` need (scripts/setup.sh installs the
-    /// lite model upstream's fixtures use; the full `lid.176.bin` works too).
-    pub lid_model: PathBuf,
-}
-
-impl Default for TextSettings {
-    fn default() -> Self {
-        TextSettings { lid_model: gsv_text::lid::DEFAULT_MODEL_PATH.into() }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -244,6 +229,9 @@ pub struct TextSettings {
     /// for Japanese; scripts/setup.sh installs Debian's copy at the default. Loaded on the first
     /// Japanese text.
     pub ja_dictionary: PathBuf,
+    /// The fastText language identifier `auto`/`auto_yue` need (scripts/setup.sh installs the
+    /// lite model upstream's fixtures use; the full `lid.176.bin` works too).
+    pub lid_model: PathBuf,
 }
 
 impl Default for TextSettings {
@@ -251,6 +239,7 @@ impl Default for TextSettings {
         TextSettings {
             mecab_ko_dic: gsv_text::ko::DEFAULT_DICTIONARY_DIR.into(),
             ja_dictionary: gsv_text::ja::DEFAULT_DICTIONARY_DIR.into(),
+            lid_model: gsv_text::lid::DEFAULT_MODEL_PATH.into(),
         }
     }
 }

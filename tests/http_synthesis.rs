@@ -7,7 +7,8 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
 use http_support::{fixture_server, fixture_settings, fixtures, sentences, wait_for_active};
 use serde_json::json;
 
@@ -185,25 +186,50 @@ async fn a_full_queue_answers_429() {
     b.abort();
 }
 
-#[tokio::test]
-async fn korean_text_synthesizes_on_native_and_upstream_routes() {
-    // Korean runs through the pure-Rust MeCab on mecab-ko-dic (scripts/setup.sh installs it).
+/// `languages` through /v1/tts, the OpenAI route (`language` extension) and the WebSocket, and
+/// `upstream_text` through api_v2's /tts with `text_lang = languages[0]`: every route gives audio.
+async fn speaks_on_every_route(languages: [&str; 2], text: &str, upstream_text: &str) {
     let s = fixture_server(fixture_settings()).await;
     let c = reqwest::Client::new();
     let u = s.url();
-    for language in ["ko", "all_ko"] {
-        let body = json!({"text": "안녕하세요, 만나서 반갑습니다. 사과 3개 주세요!", "voice": "fixture", "language": language, "seed": 3, "top_k": 1});
+    for language in languages {
+        let body = json!({"text": text, "voice": "fixture", "language": language, "seed": 3, "top_k": 1});
         let r = c.post(format!("{u}/v1/tts")).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 200, "{language}: {}", r.text().await.unwrap_or_default());
         let (rate, x) = wav_samples(&r.bytes().await.unwrap());
         assert!(rate == 32_000 && x.len() > 3200 && x.iter().any(|v| *v != 0), "{language}: {} samples", x.len());
+
+        let body = json!({"model": "tts-1", "input": text, "voice": "fixture", "response_format": "pcm", "language": language});
+        let r = c.post(format!("{u}/v1/audio/speech")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200, "openai {language}: {}", r.text().await.unwrap_or_default());
+        assert!(r.bytes().await.unwrap().len() > 1000, "openai {language}");
+
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/tts/stream", s.addr)).await.unwrap();
+        let msg = json!({"type": "synthesize", "id": "t", "text": text, "voice": "fixture", "language": language, "top_k": 1});
+        ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+        let mut audio = 0;
+        while let Some(Ok(m)) = ws.next().await {
+            match m {
+                Message::Text(t) => {
+                    let e: serde_json::Value = serde_json::from_str(&t).unwrap();
+                    match e["type"].as_str().unwrap_or("") {
+                        "done" => break,
+                        "error" => panic!("websocket {language}: {e}"),
+                        _ => {}
+                    }
+                }
+                Message::Binary(b) => audio += b.len(),
+                _ => {}
+            }
+        }
+        assert!(audio > 1000, "websocket {language}: {audio} bytes");
     }
     let clip = fixtures().join("audio/ref_32k.wav");
     let r = c
         .get(format!("{u}/tts"))
         .query(&[
-            ("text", "오늘 날씨가 정말 좋네요."),
-            ("text_lang", "ko"),
+            ("text", upstream_text),
+            ("text_lang", languages[0]),
             ("ref_audio_path", clip.to_str().unwrap()),
             ("prompt_text", "The quick brown fox jumps over the lazy dog."),
             ("prompt_lang", "en"),
@@ -218,33 +244,13 @@ async fn korean_text_synthesizes_on_native_and_upstream_routes() {
 }
 
 #[tokio::test]
-async fn japanese_text_synthesizes_on_native_and_upstream_routes() {
+async fn korean_text_synthesizes_on_every_route() {
+    // Korean runs through the pure-Rust MeCab on mecab-ko-dic (scripts/setup.sh installs it).
+    speaks_on_every_route(["ko", "all_ko"], "안녕하세요, 만나서 반갑습니다. 사과 3개 주세요!", "오늘 날씨가 정말 좋네요.").await;
+}
+
+#[tokio::test]
+async fn japanese_text_synthesizes_on_every_route() {
     // Japanese runs through OpenJTalk's analysis on naist-jdic (scripts/setup.sh installs it).
-    let s = fixture_server(fixture_settings()).await;
-    let c = reqwest::Client::new();
-    let u = s.url();
-    for language in ["ja", "all_ja"] {
-        let body = json!({"text": "こんにちは、今日はいい天気ですね。りんごを3個ください！", "voice": "fixture", "language": language, "seed": 3, "top_k": 1});
-        let r = c.post(format!("{u}/v1/tts")).json(&body).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{language}: {}", r.text().await.unwrap_or_default());
-        let (rate, x) = wav_samples(&r.bytes().await.unwrap());
-        assert!(rate == 32_000 && x.len() > 3200 && x.iter().any(|v| *v != 0), "{language}: {} samples", x.len());
-    }
-    let clip = fixtures().join("audio/ref_32k.wav");
-    let r = c
-        .get(format!("{u}/tts"))
-        .query(&[
-            ("text", "東京から大阪まで新幹線で行きます。"),
-            ("text_lang", "ja"),
-            ("ref_audio_path", clip.to_str().unwrap()),
-            ("prompt_text", "The quick brown fox jumps over the lazy dog."),
-            ("prompt_lang", "en"),
-            ("top_k", "1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-    let (_, x) = wav_samples(&r.bytes().await.unwrap());
-    assert!(!x.is_empty());
+    speaks_on_every_route(["ja", "all_ja"], "こんにちは、今日はいい天気ですね。りんごを3個ください！", "東京から大阪まで新幹線で行きます。").await;
 }

@@ -235,6 +235,8 @@ impl Engine {
             mpsc::error::TrySendError::Full(_) => EngineError::Overloaded { capacity: self.tx.max_capacity() },
             mpsc::error::TrySendError::Closed(_) => EngineError::Unavailable("the engine thread has stopped".into()),
         })
+    }
+
     /// Admission by cost: takes `tokens` of the engine's token allowance, or refuses the job
     /// (`OverBudget`, HTTP 429) when the jobs already admitted hold too much of it.
     fn reserve(&self, tokens: usize) -> Result<CostTicket, EngineError> {

@@ -22,6 +22,5 @@ pub fn clean_text(text: &str, language: Language, version: Version) -> Result<Cl
         }
         Language::Ko => crate::ko::clean(text, version),
         Language::Ja => crate::ja::clean(text, version),
-        other => Err(Error::UnsupportedLanguage(format!("{other:?}").to_lowercase())),
     }
 }

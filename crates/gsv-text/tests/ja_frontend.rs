@@ -11,8 +11,16 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The built-in language identifier: the corpus's `langdetect` records of ja inputs need it
+/// (`.gsv-data/lid.176.ftz`, installed by scripts/setup.sh).
+fn init_lid() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.gsv-data/lid.176.ftz"));
+    gsv_text::lid::init(path).unwrap_or_else(|e| panic!("{e} — run scripts/setup.sh"));
+}
+
 /// Share of passing Japanese records in percent, after printing the report and every mismatch.
 fn ja_pass_rate(corpus: &str, min_records: usize) -> f64 {
+    init_lid();
     let report = run_check(corpus, Some(&["ja"]));
     println!("{report}");
     for m in &report.mismatches {

@@ -228,9 +228,16 @@ pub async fn audio(State(state): State<AppState>, Path(name): Path<String>) -> R
         Some(v) => v.ref_audio.clone(),
         None => state.library.get(&name).and_then(|m| state.library.clip_path(&m)).ok_or_else(|| not_found(&name))?,
     };
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::new(ApiErrorKind::Internal, format!("cannot read the clip of voice `{name}` ({}): {e}", path.display())))?;
+    // The server's own path stays out of the answer (it is logged instead).
+    let read = tokio::task::spawn_blocking(move || std::fs::read(&path).map_err(|e| (path, e))).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err((path, e))) => {
+            tracing::error!(voice = %name, path = %path.display(), "cannot read a voice clip: {e}");
+            return Err(ApiError::new(ApiErrorKind::Internal, format!("cannot read the clip of voice `{name}`")));
+        }
+        Err(e) => return Err(ApiError::new(ApiErrorKind::Internal, format!("reading the clip of voice `{name}` failed: {e}"))),
+    };
     let content_type = ClipFormat::sniff(&bytes).map_or("application/octet-stream", ClipFormat::content_type);
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
