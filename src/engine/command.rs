@@ -2,9 +2,9 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::backend::{JobId, JobStats, SynthesisJob};
+use super::backend::{JobId, JobStats, ModelInfo, SynthesisJob, WeightsChange};
 use super::error::EngineError;
 
 /// A unit of work for the worker. Each carries its own bounded channel back.
@@ -18,6 +18,8 @@ pub enum Command {
         span: tracing::Span,
         enqueued: Instant,
     },
+    /// New weights for the default model, loaded on the worker between decode steps.
+    SetWeights { change: WeightsChange, reply: oneshot::Sender<Result<ModelInfo, EngineError>> },
 }
 
 /// What a handler receives for its job, in order: `Started`, then `Audio`*, then `Done` or

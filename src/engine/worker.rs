@@ -9,10 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
-use super::backend::{Backend, BackendFactory, JobEvent, JobId, SAMPLE_RATE};
+use super::backend::{Backend, BackendFactory, JobEvent, JobId, ModelInfo, WeightsChange, SAMPLE_RATE};
 use super::command::{Command, JobReport, JobUpdate};
 use super::error::{EngineError, ErrorKind};
 use super::{metric, EngineOptions, EngineStatus, Readiness, Shared};
@@ -49,30 +49,32 @@ pub(super) fn run(
     };
     info!(seconds = started.elapsed().as_secs_f64(), "models loaded");
 
-    let mut worker = Worker::new(backend, &options, shared);
+    let mut worker = Worker::new(backend, &options, shared, status);
+    worker.publish_models();
     let n = options.voices.len();
     for (i, spec) in options.voices.iter().enumerate() {
         let message = format!("preparing voice {}/{n} `{}`", i + 1, spec.name);
         info!("{message}");
-        set_readiness(Readiness::Loading { message });
+        worker.status.send_modify(|s| s.readiness = Readiness::Loading { message });
         match catch_unwind(AssertUnwindSafe(|| worker.backend.load_voice(spec))) {
             Ok(Ok(v)) => {
-                info!(voice = %v.name, ref_seconds = v.ref_seconds, prompt_tokens = v.prompt_tokens, "voice ready");
-                status.send_modify(|s| s.voices.push(v));
+                info!(voice = %v.name, model = %v.model, ref_seconds = v.ref_seconds, prompt_tokens = v.prompt_tokens, "voice ready");
+                worker.status.send_modify(|s| s.voices.push(v));
             }
             Ok(Err(e)) => {
                 error!(voice = %spec.name, "voice failed to load: {e}");
-                status.send_modify(|s| s.failed_voices.push((spec.name.clone(), e.to_string())));
+                worker.status.send_modify(|s| s.failed_voices.push((spec.name.clone(), e.to_string())));
             }
             Err(p) => {
                 let why = format!("panic: {}", panic_text(&p));
                 error!(voice = %spec.name, "voice failed to load: {why}");
-                status.send_modify(|s| s.failed_voices.push((spec.name.clone(), why)));
+                worker.status.send_modify(|s| s.failed_voices.push((spec.name.clone(), why)));
             }
         }
+        worker.publish_models();
     }
-    set_readiness(Readiness::Ready);
-    info!(voices = status.borrow().voices.len(), "engine ready");
+    worker.status.send_modify(|s| s.readiness = Readiness::Ready);
+    info!(voices = worker.status.borrow().voices.len(), "engine ready");
     worker.serve(&mut rx);
 }
 
@@ -85,8 +87,16 @@ fn fail_start(rx: mpsc::Receiver<Command>, status: &watch::Sender<EngineStatus>,
 /// Without a backend the worker still drains the channel, so a submit racing the status change
 /// gets an answer instead of hanging.
 fn refuse_all(mut rx: mpsc::Receiver<Command>, why: &str) {
-    while let Some(Command::Synthesize { updates, .. }) = rx.blocking_recv() {
-        let _ = updates.try_send(JobUpdate::Failed(EngineError::Unavailable(why.to_string())));
+    while let Some(cmd) = rx.blocking_recv() {
+        let refusal = EngineError::Unavailable(why.to_string());
+        match cmd {
+            Command::Synthesize { updates, .. } => {
+                let _ = updates.try_send(JobUpdate::Failed(refusal));
+            }
+            Command::SetWeights { reply, .. } => {
+                let _ = reply.send(Err(refusal));
+            }
+        }
     }
 }
 
@@ -138,6 +148,7 @@ impl Active {
 
 struct Worker {
     backend: Box<dyn Backend>,
+    status: watch::Sender<EngineStatus>,
     jobs: BTreeMap<JobId, Active>,
     shared: Arc<Shared>,
     max_batch: usize,
@@ -145,9 +156,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(backend: Box<dyn Backend>, options: &EngineOptions, shared: Arc<Shared>) -> Self {
+    fn new(backend: Box<dyn Backend>, options: &EngineOptions, shared: Arc<Shared>, status: watch::Sender<EngineStatus>) -> Self {
         Worker {
             backend,
+            status,
             jobs: BTreeMap::new(),
             shared,
             max_batch: options.backend.max_batch.max(1),
@@ -197,11 +209,44 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(2));
             }
             self.flush_and_retire();
+            self.publish_models();
         }
     }
 
+    /// Publishes the models' residency when it changed (loads and unloads happen in `start`,
+    /// `step` and `set_weights`).
+    fn publish_models(&self) {
+        let models = match catch_unwind(AssertUnwindSafe(|| self.backend.models())) {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        self.status.send_if_modified(|s| {
+            let changed = s.models != models;
+            if changed {
+                s.models = models;
+            }
+            changed
+        });
+    }
+
+    fn set_weights(&mut self, change: WeightsChange, reply: oneshot::Sender<Result<ModelInfo, EngineError>>) {
+        info!(gpt = ?change.gpt, sovits = ?change.sovits, "new weights for the default model");
+        let result = match catch_unwind(AssertUnwindSafe(|| self.backend.set_weights(&change))) {
+            Ok(r) => r,
+            Err(p) => Err(EngineError::Internal(format!("panic while loading weights: {}", panic_text(&p)))),
+        };
+        if let Err(e) = &result {
+            warn!("weights not changed: {e}");
+        }
+        let _ = reply.send(result);
+        self.publish_models();
+    }
+
     fn admit(&mut self, cmd: Command) {
-        let Command::Synthesize { id, job, updates, span, enqueued } = cmd;
+        let (id, job, updates, span, enqueued) = match cmd {
+            Command::Synthesize { id, job, updates, span, enqueued } => (id, job, updates, span, enqueued),
+            Command::SetWeights { change, reply } => return self.set_weights(change, reply),
+        };
         let queue = enqueued.elapsed();
         if updates.is_closed() {
             // The client left while the job waited in the queue: never start it.

@@ -15,6 +15,9 @@ use crate::server::{respond, AppState};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TtsRequest {
+    /// A configured model (`GET /v1/models`: name or alias). Default: the voice's model, else the
+    /// default model.
+    pub model: Option<String>,
     /// Text to speak.
     #[schema(example = "Hello there, how are you today?")]
     pub text: String,
@@ -151,6 +154,7 @@ async fn run(state: AppState, body: TtsRequest, upload: Option<Vec<u8>>) -> Resu
     };
     let stream = body.stream.unwrap_or(false);
     let raw = RawParams {
+        model: body.model,
         text: body.text,
         language: body.language,
         voice,

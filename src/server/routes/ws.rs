@@ -36,6 +36,8 @@ pub struct WsSynthesize {
     pub id: String,
     pub text: String,
     pub voice: String,
+    /// A configured model (name or alias); default: the voice's model, else the default model.
+    pub model: Option<String>,
     pub language: Option<String>,
     pub top_k: Option<i64>,
     pub top_p: Option<f32>,
@@ -170,6 +172,7 @@ async fn forward(state: &AppState, req: WsSynthesize, out: &mpsc::Sender<Outgoin
         Some(other) => return Err(ApiError::invalid("chunking", format!("`chunking` must be `tokens` or `sentence`, got `{other}`"))),
     };
     let raw = RawParams {
+        model: req.model,
         text: req.text,
         language: req.language,
         voice: Some(VoiceSelect::Named(req.voice)),
