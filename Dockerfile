@@ -10,7 +10,8 @@ FROM rust:1-bookworm AS build
 ENV DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1
 WORKDIR /app
 COPY . .
-# setup.sh installs libclang, OpenBLAS, patchelf and python3/pip, then the pinned MLX runtime.
+# setup.sh installs libclang, OpenBLAS, patchelf and python3/pip, the text-frontend dictionaries
+# (.gsv-data/), then the pinned MLX runtime.
 RUN scripts/setup.sh && cargo build --release --locked --bin gsv-server
 
 FROM debian:bookworm-slim AS cpu
@@ -21,6 +22,7 @@ WORKDIR /app
 # libmlx.so keeps the path it was built at, so it goes to the same place.
 COPY --from=build /app/.mlx/wheel/mlx/lib /app/.mlx/wheel/mlx/lib
 COPY --from=build /app/target/release/gsv-server /usr/local/bin/gsv-server
+COPY --from=build /app/.gsv-data /app/.gsv-data
 COPY config /app/config
 COPY scripts/download-models.sh /app/scripts/download-models.sh
 ENV LD_LIBRARY_PATH=/app/.mlx/wheel/mlx/lib GSV_BIND=0.0.0.0:9880 RUST_LOG=info
@@ -37,6 +39,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/target/release/gsv-server /usr/local/bin/gsv-server
+COPY --from=build /app/.gsv-data /app/.gsv-data
 COPY config /app/config
 COPY scripts/download-models.sh scripts/cuda-runtime.sh /app/scripts/
 # The CUDA build of MLX exports the same API: the CPU-built binary runs on it unchanged.

@@ -1,6 +1,6 @@
 //! `cargo bench --bench gpt_decode [-- --tokens N --batch-tokens N --batches 4,16 --json PATH]`:
-//! GPT decode speed on random full-size v2 weights (see `gsv_server::models::gpt_bench`).
-use gsv_server::models::gpt_bench::{run, BenchOptions};
+//! GPT decode speed on random full-size v2 weights (see `gsv_server::bench::gpt`).
+use gsv_server::bench::gpt::{run, BenchOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut opts = BenchOptions::default();

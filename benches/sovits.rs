@@ -1,7 +1,8 @@
 //! SoVITS decode real-time factor at the public v2 dimensions (random weights, no model file):
 //! `cargo bench --bench sovits [-- TOKENS RUNS]` (defaults: 250 tokens = 10 s of audio, 3 runs).
 use gsv_server::device::{self, DeviceChoice};
-use gsv_server::models::sovits::bench::{decode_rtf, random_model};
+use gsv_server::bench::sovits::decode_rtf;
+use gsv_server::models::sovits::synthetic::random_model;
 use gsv_server::models::sovits::SovitsConfig;
 
 fn main() -> anyhow::Result<()> {

@@ -15,8 +15,49 @@ mlx_home="$root/.mlx"
 prefix="$mlx_home/wheel/mlx"
 log() { printf '[setup] %s\n' "$*"; }
 
+# Text-frontend dictionaries (git-ignored, under .gsv-data/); needs python3 with pip.
+#    Korean: mecab-ko-dic 2.1.1 as compiled on PyPI (python-mecab-ko-dic 2.1.1.post2, Apache-2.0), the
+#    dictionary upstream's g2pk2 loads; read by crates/gsv-text/src/mecab. The server finds it
+#    at `text.mecab_ko_dic` / GSV_MECAB_KO_DIC, default .gsv-data/mecab-ko-dic.
+install_text_data() {
+  MECAB_KO_DIC_VERSION=2.1.1.post2
+  ko_dic="$root/.gsv-data/mecab-ko-dic"
+  if [ "$(cat "$ko_dic/.version" 2>/dev/null)" != "$MECAB_KO_DIC_VERSION" ]; then
+    log "installing mecab-ko-dic $MECAB_KO_DIC_VERSION (python-mecab-ko-dic wheel) into .gsv-data/mecab-ko-dic"
+    tmp=$(mktemp -d)
+    python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: \
+      -d "$tmp" "python-mecab-ko-dic==$MECAB_KO_DIC_VERSION"
+    rm -rf "$ko_dic" && mkdir -p "$ko_dic"
+    python3 - "$tmp"/python_mecab_ko_dic-*.whl "$ko_dic" <<'PY'
+import sys, zipfile, os
+wheel, dst = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        # What MeCab reads at run time (model.bin and the *.def sources are for training/building).
+        if name.startswith("mecab_ko_dic/dictionary/") and base in ("sys.dic", "unk.dic", "char.bin", "matrix.bin", "dicrc"):
+            with open(os.path.join(dst, base), "wb") as f:
+                f.write(z.read(name))
+        elif name.endswith(".dist-info/LICENSE"):
+            with open(os.path.join(dst, "LICENSE"), "wb") as f:
+                f.write(z.read(name))
+PY
+    rm -rf "$tmp"
+    echo "$MECAB_KO_DIC_VERSION" >"$ko_dic/.version"
+  fi
+  #    Japanese: OpenJTalk's naist-jdic from Debian (open-jtalk-mecab-naist-jdic), the MeCab
+  #    oracle tests' second dictionary (tests/mecab_oracle.rs).
+  if command -v apt-get >/dev/null && [ ! -e /var/lib/mecab/dic/open-jtalk/naist-jdic/sys.dic ]; then
+    log "installing open-jtalk-mecab-naist-jdic"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq open-jtalk-mecab-naist-jdic >/dev/null
+  fi
+}
+
 if [ "$(uname -s)" = Darwin ]; then
-  log "macOS: crates.io mlx-sys builds MLX with Metal; nothing to set up."
+  install_text_data
+  log "macOS: crates.io mlx-sys builds MLX with Metal; nothing else to set up."
   rm -f "$root/.cargo/config.toml"
   exit 0
 fi
@@ -35,6 +76,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+install_text_data
 
 # 2. The MLX runtime (headers + libmlx.so) from the pinned wheel.
 version_of() {

@@ -4,6 +4,7 @@
 //! thread touches MLX objects; `server` never sees an `Array`.
 pub mod bench;
 pub mod device;
+pub mod doctor;
 pub mod models;
 pub mod parity;
 pub mod audio;

@@ -55,6 +55,20 @@ enum Command {
         /// Compile the GPT decode step: auto (on for a GPU) | on | off.
         #[arg(long, env = "GSV_COMPILE", default_value = "auto")]
         compile: gsv_server::device::Switch,
+        /// Compiled GPT step with custom CUDA kernels: auto (wherever CUDA runs) | on | off.
+        #[arg(long, env = "GSV_FUSED", default_value = "auto")]
+        fused: gsv_server::device::Switch,
+    },
+    /// Check the fused CUDA decode step against the portable one on random full-size weights
+    /// (same tokens, greedy and sampled, logits within tolerance, left-padded rows). Prints
+    /// JSON; exits non-zero on any difference.
+    Selftest {
+        #[arg(long, env = "GSV_DEVICE", default_value = "gpu")]
+        device: DeviceChoice,
+        #[arg(long, default_value_t = 3)]
+        rows: usize,
+        #[arg(long, default_value_t = 500)]
+        steps: usize,
     },
     /// Run a text-frontend corpus (JSONL in the fixture record format) and print per-language and
     /// per-record-kind match rates; exits non-zero when a selected language is below 100 %.
@@ -85,10 +99,11 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(gsv_server::server::run(settings, gsv_server::engine::default_backend()))?;
             Ok(())
         }
-        Command::Doctor { device, bench } => gsv_server::device::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile } => {
+        Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
-            gsv_server::models::gpt_step::set_compile(compile.forced());
+            gsv_server::models::gpt::step::set_compile(compile.forced());
+            gsv_server::models::gpt::step::set_fused(fused.forced());
             let dtype = match dtype.as_str() {
                 "f32" => mlx_rs::Dtype::Float32,
                 "f16" => mlx_rs::Dtype::Float16,
@@ -110,6 +125,15 @@ fn main() -> anyhow::Result<()> {
                 e2e_first_chunk,
             };
             println!("{}", serde_json::to_string_pretty(&gsv_server::bench::full(&opts)?)?);
+            Ok(())
+        }
+        Command::Selftest { device, rows, steps } => {
+            gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
+            let report = gsv_server::bench::selftest::gpu_decode(None, rows, steps)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.passed {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Phonemize { check, langs } => {

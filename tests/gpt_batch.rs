@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use gsv_server::models::gpt::Text2SemanticDecoder;
-use gsv_server::models::gpt_decode::{BatchDecoder, DecodeOutcome, DecodeRequest, SeqId, TokenStream};
-use gsv_server::models::sampling::SamplingParams;
+use gsv_server::models::gpt::decode::{BatchDecoder, DecodeOutcome, DecodeRequest, SeqId, TokenStream};
+use gsv_server::models::gpt::sampling::SamplingParams;
 use gsv_server::parity::{gpt as pg, FixtureSet};
 use mlx_rs::ops::indexing::IndexOp;
 

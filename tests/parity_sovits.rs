@@ -244,7 +244,7 @@ fn chunk_decode_matches_one_shot_with_enough_context() {
 /// holds (names and shapes), so the benchmark runs the same network as a loaded model.
 #[test]
 fn random_model_layout_matches_a_real_file() {
-    use gsv_server::models::sovits::bench::state_dict_shapes;
+    use gsv_server::models::sovits::synthetic::state_dict_shapes;
     let (_, info) = SynthesizerTrn::load(&sovits_file(), Dtype::Float32).expect("load");
     let mut v = fixture_value();
     let mut real: Vec<(String, Vec<i32>)> = weight_items(&mut v)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gsv_server::models::sampling::SamplingParams;
+use gsv_server::models::gpt::sampling::SamplingParams;
 use gsv_server::tts::{ChunkPlan, Clip, Delivery, Event, ModelFiles, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
 use gsv_text::{LanguageSetting, SplitMethod};
 
@@ -207,7 +207,7 @@ fn fixed_tokens_decode_exactly_that_many_tokens_per_sentence() {
 
 #[test]
 fn end_to_end_bench_times_first_audio_and_rtf_on_real_models() {
-    use gsv_server::tts::bench::{run_with, E2eOptions};
+    use gsv_server::bench::e2e::{run_with, E2eOptions};
     let p = pipeline();
     let opts = E2eOptions {
         language: LanguageSetting::En,

@@ -15,7 +15,7 @@ use super::backend::{
 };
 use super::error::EngineError;
 use super::registry::{Registry, SlotId};
-use crate::models::sampling::SamplingParams;
+use crate::models::gpt::sampling::SamplingParams;
 use crate::tts::{ChunkPlan, Clip, Delivery, Event, Models, Request, TtsError, Voice, VoiceSource};
 
 /// SoVITS noise scale (upstream's fixed 0.5; api_v2 does not expose it).
@@ -47,8 +47,8 @@ pub struct TtsBackend {
 pub fn factory() -> BackendFactory {
     Box::new(|cfg: &BackendConfig| {
         let backend = crate::device::select(cfg.device).map_err(EngineError::Unavailable)?;
-        crate::models::gpt_step::set_compile(cfg.compile.forced());
-        tracing::info!(%backend, compile = crate::models::gpt_step::compile_enabled(), "MLX device selected");
+        crate::models::gpt::step::set_compile(cfg.compile.forced());
+        tracing::info!(%backend, compile = crate::models::gpt::step::compile_enabled(), "MLX device selected");
         Ok(Box::new(TtsBackend {
             registry: Registry::new(&cfg.models, mlx_rs::Dtype::Float32)?,
             specs: HashMap::new(),

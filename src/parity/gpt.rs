@@ -11,8 +11,8 @@ use mlx_rs::{Array, Dtype};
 
 use super::{mismatches, rel_max_abs, FixtureSet, Report};
 use crate::models::gpt::Text2SemanticDecoder;
-use crate::models::gpt_decode::{DecodeOutcome, DecodeRequest, StepOutput, StopReason, StopStyle, TokenStream};
-use crate::models::sampling::{FixedExpNoise, SamplingParams};
+use crate::models::gpt::decode::{DecodeOutcome, DecodeRequest, StepOutput, StopReason, StopStyle, TokenStream};
+use crate::models::gpt::sampling::{FixedExpNoise, SamplingParams};
 
 const STAGE: &str = "gpt";
 /// Suggested fp32 acceptance for GPT activations and logits (fixtures README "How to compare").

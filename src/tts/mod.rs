@@ -2,7 +2,6 @@
 //!
 //! Everything here runs on the engine's inference thread: it owns MLX objects and is driven one
 //! decode step at a time ([`Pipeline::step`]).
-pub mod bench;
 pub mod chunker;
 pub mod models;
 pub mod pipeline;

@@ -15,8 +15,8 @@ use mlx_rs::{ops::indexing::IndexOp, random, Array};
 use super::chunker::{ChunkPlan, Chunker};
 use super::voice::Voice;
 use super::{Models, TtsError};
-use crate::models::gpt_decode::{BatchDecoder, DecodeRequest, SeqId};
-use crate::models::sampling::SamplingParams;
+use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId};
+use crate::models::gpt::sampling::SamplingParams;
 use crate::models::sovits::to_int16;
 
 pub type JobId = u64;
@@ -101,7 +101,7 @@ pub struct Pipeline {
 }
 
 /// Most GPT steps per sentence (upstream's loop bound).
-const MAX_SENTENCE_TOKENS: usize = crate::models::gpt_decode::MAX_STEPS;
+const MAX_SENTENCE_TOKENS: usize = crate::models::gpt::decode::MAX_STEPS;
 
 impl Pipeline {
     pub fn new(models: Models) -> Self {

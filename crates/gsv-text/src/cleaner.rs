@@ -15,6 +15,7 @@ pub fn clean_text(text: &str, language: Language, version: Version) -> Result<Cl
     match language {
         Language::Zh => crate::zh::clean(text, version),
         Language::En => crate::en::clean(text, version),
+        Language::Ko => crate::ko::clean(text, version),
         other => Err(Error::UnsupportedLanguage(format!("{other:?}").to_lowercase())),
     }
 }

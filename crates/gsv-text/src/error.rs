@@ -7,4 +7,7 @@ pub enum Error {
     UnsupportedLanguage(String),
     #[error("{0}")]
     Invalid(String),
+    /// A data file the language needs (e.g. the Korean MeCab dictionary) is missing or broken.
+    #[error("{0}")]
+    Unavailable(String),
 }

@@ -8,6 +8,8 @@
 //! - `cleaner`: `clean_text` — dispatch to one language module.
 //! - `zh`: Chinese normalisation and G2P (pypinyin path of upstream `chinese2`/`chinese`).
 //! - `en`: English normalisation and G2P (dictionaries + g2p_en's neural model).
+//! - `ko`: Korean G2P (korean.py on g2pk2), on `mecab` with mecab-ko-dic.
+//! - `mecab`: a pure-Rust MeCab (compiled dictionary reader + lattice/Viterbi analysis).
 //! - `preprocess`: the one entry point the pipeline uses: (text, language, version) → segments.
 //! - `check`: runs a corpus file in the fixture record format and reports match rates.
 
@@ -15,7 +17,9 @@ pub mod check;
 pub mod cleaner;
 pub mod en;
 pub mod error;
+pub mod ko;
 pub mod langseg;
+pub mod mecab;
 pub mod preprocess;
 pub mod split;
 pub mod symbols;

@@ -13,7 +13,6 @@ use mlx_rs::{ops, random, Array, Dtype};
 use torch_archive::Value;
 
 pub mod attentions;
-pub mod bench;
 pub mod config;
 pub mod flow;
 pub mod generator;
@@ -22,6 +21,7 @@ pub mod mrte;
 pub mod quantizer;
 pub mod ref_enc;
 pub mod stream;
+pub mod synthetic;
 pub mod text_encoder;
 pub mod version;
 

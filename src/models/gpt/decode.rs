@@ -33,11 +33,11 @@ use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::transforms::{async_eval, eval};
 use mlx_rs::{ops, Array};
 
-use super::gpt::Text2SemanticDecoder;
-use super::gpt_step::{self, CompiledStep};
-use super::kv_cache::KvCache;
-use super::sampling::{self, presence_of, BatchParams, ExpNoise, SamplingParams, SeededExpNoise};
-use super::{Error, Result};
+use super::model::Text2SemanticDecoder;
+use super::step::{self, CompiledStep};
+use super::cache::KvCache;
+use super::sampling::{self, presence_of, BatchParams, CompiledSampler, ExpNoise, SamplingParams, SeededExpNoise};
+use crate::models::{Error, Result};
 
 /// [quirk] EOS cannot be produced while `step < 11` ("at least ~0.4 s"): upstream slices the
 /// EOS column off the logits for those steps.
@@ -267,24 +267,34 @@ impl Batch {
 /// through an `Arc`), so an engine thread can keep one and call [`BatchDecoder::step`] in a loop.
 pub struct BatchDecoder {
     model: Arc<Text2SemanticDecoder>,
-    /// The compiled decode step, when compilation is on.
+    /// The compiled decode step and sampler, when compilation is on.
     compiled: Option<CompiledStep>,
+    sampler: Option<CompiledSampler>,
     pending: Vec<(SeqId, DecodeRequest)>,
     batch: Option<Batch>,
     next_id: SeqId,
 }
 
 impl BatchDecoder {
-    /// A decoder with the process-wide compile setting ([`gpt_step::compile_enabled`]).
+    /// A decoder with the process-wide compile setting ([`step::compile_enabled`]).
     pub fn new(model: Arc<Text2SemanticDecoder>) -> Self {
-        Self::with_compile(model, gpt_step::compile_enabled())
+        Self::with_compile(model, step::compile_enabled())
     }
 
     /// `compile`: run decode steps through one compiled graph ([`CompiledStep`]) instead of
     /// eager ops. Same results (parity-tested); faster where per-op overhead dominates.
+    /// The fused custom-kernel step is used where [`step::fused_enabled`] says.
     pub fn with_compile(model: Arc<Text2SemanticDecoder>, compile: bool) -> Self {
+        let fused = compile && step::fused_enabled(&model);
+        Self::with_step(model, compile, fused)
+    }
+
+    /// `fused` (with `compile`): the compiled step with custom CUDA kernels
+    /// ([`super::fused`]), which only runs on MLX's CUDA backend.
+    pub fn with_step(model: Arc<Text2SemanticDecoder>, compile: bool, fused: bool) -> Self {
         Self {
-            compiled: compile.then(|| CompiledStep::new(Arc::clone(&model))),
+            compiled: compile.then(|| CompiledStep::with_fused(Arc::clone(&model), fused)),
+            sampler: compile.then(|| CompiledSampler::new(model.config.eos)),
             model,
             pending: Vec::new(),
             batch: None,
@@ -375,7 +385,7 @@ impl BatchDecoder {
         // Pipelining: queue step n+1 before reading step n (see module docs).
         let all_stop = batch.rows.iter().zip(&cur.steps).all(|(r, &s)| r.certain_stop(s));
         if !all_stop {
-            let next = decode_graph(&model, self.compiled.as_mut(), batch, &cur)?;
+            let next = decode_graph(&model, self.compiled.as_mut(), self.sampler.as_mut(), batch, &cur)?;
             let mut outs = vec![&next.sampled.tokens, &next.sampled.eos_argmax, &next.sampled.presence];
             if batch.rows.iter().any(|r| r.trace) {
                 outs.push(&next.logits);
@@ -558,7 +568,7 @@ impl BatchDecoder {
         };
         batch.refresh(cfg.vocab_size);
         let steps = vec![0; batch.rows.len()];
-        let (sampled, noise_errors) = sample_rows(model, &mut batch, &logits, &presence, &steps)?;
+        let (sampled, noise_errors) = sample_rows(model, None, &mut batch, &logits, &presence, &steps)?;
         async_eval([&sampled.tokens, &sampled.eos_argmax, &sampled.presence])?;
         batch.queued = Some(Queued { steps, logits, sampled, noise_errors });
         Ok(batch)
@@ -617,6 +627,7 @@ fn prefill_keep(s: i32, pad: i32, tx: i32) -> Vec<bool> {
 fn decode_graph(
     model: &Text2SemanticDecoder,
     compiled: Option<&mut CompiledStep>,
+    sampler: Option<&mut CompiledSampler>,
     batch: &mut Batch,
     cur: &Queued,
 ) -> Result<Queued> {
@@ -634,7 +645,7 @@ fn decode_graph(
         _ => eager_step(model, batch, &cur.sampled.tokens, &positions)?,
     };
     let steps: Vec<usize> = cur.steps.iter().map(|s| s + 1).collect();
-    let (sampled, noise_errors) = sample_rows(model, batch, &logits, &cur.sampled.presence, &steps)?;
+    let (sampled, noise_errors) = sample_rows(model, sampler, batch, &logits, &cur.sampled.presence, &steps)?;
     Ok(Queued { steps, logits, sampled, noise_errors })
 }
 
@@ -652,9 +663,11 @@ fn eager_step(model: &Text2SemanticDecoder, batch: &mut Batch, tokens: &Array, p
     model.step_logits(tokens, positions, mask.as_ref(), &mut batch.caches)
 }
 
-/// Draws each row's Exp(1) noise for its step and samples on the device.
+/// Draws each row's Exp(1) noise for its step and samples on the device (through `sampler`'s
+/// compiled graph when given).
 fn sample_rows(
     model: &Text2SemanticDecoder,
+    sampler: Option<&mut CompiledSampler>,
     batch: &mut Batch,
     logits: &Array,
     presence: &Array,
@@ -675,7 +688,11 @@ fn sample_rows(
     let q = Array::from_slice(&q, &[b as i32, v as i32]);
     let blocked: Vec<bool> = steps.iter().map(|&s| s < EOS_BLOCKED_STEPS).collect();
     let blocked = Array::from_slice(&blocked, &[b as i32]);
-    Ok((sampling::sample(logits, presence, &blocked, model.config.eos, &batch.params, &q)?, errors))
+    let sampled = match sampler {
+        Some(s) => s.sample(logits, presence, &blocked, &batch.params, &q)?,
+        None => sampling::sample(logits, presence, &blocked, model.config.eos, &batch.params, &q)?,
+    };
+    Ok((sampled, errors))
 }
 
 /// Single-sequence decoding as an iterator of [`StepOutput`]s (each yielded as soon as its

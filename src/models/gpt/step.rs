@@ -14,15 +14,21 @@
 //! unwritten tail and the left padding. The graph's shapes then change only when the batch size
 //! or the cache capacity (a multiple of [`KvCache::STEP`]) changes, and each such shape is
 //! traced once and kept in MLX's compile cache for the life of the [`CompiledStep`].
+//!
+//! Two graphs can be compiled: the portable one below (MLX ops only, every backend; the
+//! reference) and, on MLX's CUDA backend, the fused one of [`super::fused`] (custom kernels,
+//! fewer nodes per layer). Both take the same inputs and give the same outputs.
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mlx_rs::error::Exception;
 use mlx_rs::transforms::compile::compile;
 use mlx_rs::{ops, Array, Dtype};
 
-use super::gpt::Text2SemanticDecoder;
-use super::kv_cache::KvCache;
-use super::{Error, Result};
+use super::fused::FusedKernels;
+use super::model::Text2SemanticDecoder;
+use super::cache::KvCache;
+use crate::models::{Error, Result};
 
 type StepFn = Box<dyn for<'a> FnMut(&'a [Array]) -> std::result::Result<Vec<Array>, Exception>>;
 
@@ -30,12 +36,23 @@ type StepFn = Box<dyn for<'a> FnMut(&'a [Array]) -> std::result::Result<Vec<Arra
 /// the function is compiled on the first [`CompiledStep::run`].
 pub struct CompiledStep {
     model: Arc<Text2SemanticDecoder>,
+    fused: bool,
     step: Option<StepFn>,
 }
 
 impl CompiledStep {
+    /// The portable step.
     pub fn new(model: Arc<Text2SemanticDecoder>) -> Self {
-        Self { model, step: None }
+        Self::with_fused(model, false)
+    }
+
+    /// `fused`: the custom-kernel step of [`super::fused`] (CUDA only; see [`fused_enabled`]).
+    pub fn with_fused(model: Arc<Text2SemanticDecoder>, fused: bool) -> Self {
+        Self { model, fused, step: None }
+    }
+
+    pub fn is_fused(&self) -> bool {
+        self.fused
     }
 
     fn step_fn(&mut self) -> Result<&mut StepFn> {
@@ -44,8 +61,13 @@ impl CompiledStep {
             // as computation and re-run on every call.
             self.model.eval_weights()?;
             let model = Arc::clone(&self.model);
+            let kernels = if self.fused { Some(FusedKernels::new(&model)?) } else { None };
             let f = move |inputs: &[Array]| -> std::result::Result<Vec<Array>, Exception> {
-                step_graph(&model, inputs).map_err(|e| Exception::custom(e.to_string()))
+                match &kernels {
+                    Some(k) => k.step_graph(&model, inputs),
+                    None => step_graph(&model, inputs),
+                }
+                .map_err(|e| Exception::custom(e.to_string()))
             };
             self.step = Some(Box::new(compile(f, false)));
         }
@@ -57,6 +79,19 @@ impl CompiledStep {
     /// Writes the new keys/values at `offset` in place of the old buffers and returns the f32
     /// logits `[B, vocab]` (lazy).
     pub fn run(&mut self, tokens: &Array, positions: &[i32], left_pad: &Array, caches: &mut [KvCache]) -> Result<Array> {
+        Ok(self.run_counted(tokens, positions, left_pad, caches, false)?.0)
+    }
+
+    /// [`Self::run`], and with `count` the graph nodes of the step per primitive kind (what a
+    /// GPU pays host work for; `gsv-server bench` prints their sum as "nodes per step").
+    pub fn run_counted(
+        &mut self,
+        tokens: &Array,
+        positions: &[i32],
+        left_pad: &Array,
+        caches: &mut [KvCache],
+        count: bool,
+    ) -> Result<(Array, Option<BTreeMap<String, usize>>)> {
         let n_layer = self.model.config.n_layer as usize;
         if caches.len() != n_layer {
             return Err(Error::Invalid(format!("{} kv caches given for {n_layer} layers", caches.len())));
@@ -76,7 +111,13 @@ impl CompiledStep {
         let outputs = (self.step_fn()?)(&inputs);
         // The buffers must have no other owner when the scatter runs, or MLX copies them.
         drop(inputs);
-        let mut outputs = outputs?.into_iter();
+        let outputs = outputs?;
+        let counts = if count {
+            Some(crate::models::graph::node_counts(&outputs.iter().collect::<Vec<_>>())?)
+        } else {
+            None
+        };
+        let mut outputs = outputs.into_iter();
         let logits = outputs.next().ok_or_else(|| Error::Invalid("compiled step returned nothing".into()))?;
         for c in caches.iter_mut() {
             match (outputs.next(), outputs.next()) {
@@ -84,7 +125,7 @@ impl CompiledStep {
                 _ => return Err(Error::Invalid("compiled step returned too few cache buffers".into())),
             }
         }
-        Ok(logits)
+        Ok((logits, counts))
     }
 }
 
@@ -132,4 +173,24 @@ pub fn set_compile(on: Option<bool>) {
         Some(false) => 2,
     };
     COMPILE.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Process-wide default for the fused step: 0 = where available, 1 = on, 2 = off.
+static FUSED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether new compiled decoders use the fused custom-kernel step: as [`set_fused`] said (never
+/// where custom CUDA kernels cannot run), else wherever they can and the model fits them.
+pub fn fused_enabled(model: &Text2SemanticDecoder) -> bool {
+    let wanted = FUSED.load(std::sync::atomic::Ordering::Relaxed) != 2;
+    wanted && crate::models::cuda_kernel::available() && FusedKernels::supports(model)
+}
+
+/// Sets the default of [`fused_enabled`]; `None` = wherever available.
+pub fn set_fused(on: Option<bool>) {
+    let v = match on {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    FUSED.store(v, std::sync::atomic::Ordering::Relaxed);
 }

@@ -1,65 +1,19 @@
-//! Micro-benchmarks that need no model files (`gsv-server doctor --bench`).
+//! Benchmarks on random full-size models built in memory (no model files): `gsv-server bench`,
+//! `gsv-server doctor --bench` and `cargo bench`. This module depends on `models` and `tts`,
+//! never the reverse.
+//!
+//! - `gpt`: decode tokens/s at batch 1 and N; `gpt_step`: where one step's time goes;
+//! - `sovits`: decode real-time factor; `e2e`: one sentence through the real pipeline;
+//! - `toy`: a decode-like step with no model at all (`doctor --bench`);
+//! - `selftest`: the fused CUDA decode step against the portable one (`gsv-server selftest`).
 use std::time::Instant;
 
-use mlx_rs::{fast, ops, ops::indexing::IndexOp, random, Array};
-
-pub struct DecodeTiming {
-    pub ms_per_token: f64,
-}
-
-/// A decode step shaped like the GPT stage (post-norm blocks, fused attention over a 256-token
-/// context, ReLU FFN 4·d) on random weights: shows that the device computes and how fast one
-/// token's worth of launches runs, before any model is loaded.
-pub fn toy_decode(layers: usize, d: i32, heads: i32, steps: usize) -> anyhow::Result<DecodeTiming> {
-    let ctx = 256;
-    let hd = d / heads;
-    let scale = 0.02f32;
-    let mut weights = Vec::new();
-    for _ in 0..layers {
-        let w = |shape: &[i32]| -> anyhow::Result<Array> {
-            Ok(random::normal::<f32>(shape, None, None, None)?.multiply(Array::from_f32(scale))?)
-        };
-        weights.push([
-            w(&[d, 3 * d])?,
-            w(&[d, d])?,
-            w(&[d, 4 * d])?,
-            w(&[4 * d, d])?,
-            w(&[1, heads, ctx, hd])?,
-            w(&[1, heads, ctx, hd])?,
-        ]);
-    }
-    let ones = Array::ones::<f32>(&[d])?;
-    let zeros = Array::zeros::<f32>(&[d])?;
-    let mut x = random::normal::<f32>(&[1, 1, d], None, None, None)?;
-    let step = |x: &Array| -> anyhow::Result<Array> {
-        let mut h = x.clone();
-        for [wqkv, wo, w1, w2, k, v] in &weights {
-            let qkv = ops::matmul(&h, wqkv)?;
-            let q = qkv
-                .index((.., .., 0..d))
-                .reshape(&[1, 1, heads, hd])?
-                .transpose_axes(&[0, 2, 1, 3])?;
-            let a = fast::scaled_dot_product_attention(&q, k, v, 1.0 / (hd as f32).sqrt(), None, None)?;
-            let a = a.transpose_axes(&[0, 2, 1, 3])?.reshape(&[1, 1, d])?;
-            h = fast::layer_norm(&h.add(&ops::matmul(&a, wo)?)?, &ones, &zeros, 1e-5)?;
-            let f = ops::matmul(&ops::maximum(&ops::matmul(&h, w1)?, Array::from_f32(0.0))?, w2)?;
-            h = fast::layer_norm(&h.add(&f)?, &ones, &zeros, 1e-5)?;
-        }
-        Ok(h)
-    };
-    for _ in 0..10 {
-        x = step(&x)?;
-        x.eval()?;
-    }
-    let t = Instant::now();
-    for _ in 0..steps {
-        x = step(&x)?;
-        x.eval()?;
-    }
-    Ok(DecodeTiming {
-        ms_per_token: t.elapsed().as_secs_f64() * 1000.0 / steps as f64,
-    })
-}
+pub mod e2e;
+pub mod gpt;
+pub mod gpt_step;
+pub mod selftest;
+pub mod sovits;
+pub mod toy;
 
 /// What `gsv-server bench` measures (full-size v2 dimensions, random weights built in memory).
 #[derive(Debug, Clone)]
@@ -119,7 +73,7 @@ fn timed<T>(repeats: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow:
 
 /// Runs every benchmark and returns one JSON document (the table printer reads the same).
 pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
-    use crate::models::{bert, gpt_bench, hubert, sovits};
+    use crate::models::{bert, hubert, sovits as sovits_model};
     use serde_json::json;
 
     let device = format!("{:?}", mlx_rs::Device::try_default()?.get_type()?).to_lowercase();
@@ -132,20 +86,20 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
         "dtype": format!("{:?}", opts.dtype),
     });
 
-    let g = gpt_bench::run(&gpt_bench::BenchOptions {
+    let g = gpt::run(&gpt::BenchOptions {
         dtype: opts.dtype,
         tokens: opts.gpt_tokens,
         positions: opts.gpt_positions.clone(),
         batch_sizes: opts.batch_sizes.clone(),
         batch_tokens: opts.batch_tokens,
         breakdown_steps: opts.breakdown_steps,
-        ..gpt_bench::BenchOptions::default()
+        ..gpt::BenchOptions::default()
     })?;
     out["gpt"] = serde_json::to_value(&g)?;
 
-    let cfg = sovits::SovitsConfig::v2();
-    let model = sovits::bench::random_model(&cfg, 3, opts.dtype)?;
-    let t = sovits::bench::decode_rtf(&model, opts.sovits_tokens, 60, opts.repeats)?;
+    let cfg = sovits_model::SovitsConfig::v2();
+    let model = sovits_model::synthetic::random_model(&cfg, 3, opts.dtype)?;
+    let t = sovits::decode_rtf(&model, opts.sovits_tokens, 60, opts.repeats)?;
     out["sovits"] = json!({
         "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
         "mean_seconds": t.mean_seconds, "rtf": t.rtf,
@@ -170,7 +124,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
         out["features"] = json!({"hubert_5s_clip_seconds": hubert_s, "bert_20_chars_seconds": bert_s});
     }
     if opts.e2e_tokens > 0 {
-        let e2e = crate::tts::bench::run(&crate::tts::bench::E2eOptions {
+        let e2e = e2e::run(&e2e::E2eOptions {
             dtype: opts.dtype,
             tokens: opts.e2e_tokens,
             first_chunk_tokens: opts.e2e_first_chunk,

@@ -12,15 +12,14 @@ use gsv_text::{LanguageSetting, SplitMethod, Version};
 use mlx_rs::Dtype;
 use serde::Serialize;
 
-use super::{ChunkPlan, Clip, Delivery, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
+use super::{gpt as gpt_bench, median};
 use crate::audio::encode::{encode_all, AudioFormat};
-use crate::bench::median;
 use crate::models::bert::{BertConfig, BertFeatures};
+use crate::models::gpt::sampling::SamplingParams;
 use crate::models::gpt::Text2SemanticDecoder;
 use crate::models::hubert::{self, HubertConfig};
-use crate::models::sampling::SamplingParams;
 use crate::models::sovits::{self, DetectionRule, SovitsConfig, SovitsInfo, SovitsVersion};
-use crate::models::gpt_bench;
+use crate::tts::{ChunkPlan, Clip, Delivery, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
 
 /// Twenty Chinese characters and three punctuation marks.
 pub const SENTENCE_ZH_20: &str = "今天天气很好，我们一起去公园散步，看花开了吗。";
@@ -93,7 +92,7 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
     let gpt_config = gpt_bench::v2_config();
     let gpt = Text2SemanticDecoder::random(gpt_config.clone(), dtype, seed)?;
     let config = SovitsConfig::v2();
-    let sovits = sovits::bench::random_model(&config, seed + 1, dtype)?;
+    let sovits = sovits::synthetic::random_model(&config, seed + 1, dtype)?;
     let sovits_info = SovitsInfo {
         version: SovitsVersion::V2,
         detected_by: DetectionRule::FileSize,

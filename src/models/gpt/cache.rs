@@ -14,7 +14,7 @@
 use mlx_rs::ops::indexing::{IndexOp, TryIndexMutOp};
 use mlx_rs::{ops, Array};
 
-use super::{Error, Result};
+use crate::models::{Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {

@@ -6,7 +6,7 @@
 //! - batch 1: tokens/s and the per-token time around chosen positions (flat = O(1) cache);
 //! - batch N: aggregate tokens/s of N sequences of different lengths decoded together.
 //!
-//! `benches/gpt_decode.rs` and (later) `gsv-server bench` call [`run`].
+//! `benches/gpt_decode.rs` and `gsv-server bench` call [`run`].
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,13 +14,12 @@ use mlx_rs::transforms::eval;
 use mlx_rs::Dtype;
 use serde::Serialize;
 
-use super::gpt::{GptConfig, Text2SemanticDecoder};
-use super::gpt_decode::{BatchDecoder, DecodeRequest};
-use super::gpt_step;
-use super::gpt_step_bench::{self, StepBreakdown};
-use super::kv_cache::KvCache;
-use super::sampling::SamplingParams;
-use super::Result;
+use super::gpt_step::{self, StepBreakdown};
+use crate::models::gpt::cache::KvCache;
+use crate::models::gpt::decode::{BatchDecoder, DecodeRequest};
+use crate::models::gpt::sampling::SamplingParams;
+use crate::models::gpt::{step, GptConfig, Text2SemanticDecoder};
+use crate::models::Result;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -41,7 +40,7 @@ pub struct BenchOptions {
     /// Cache lengths at which one 24-layer K/V write is timed in isolation (each chosen so the
     /// timed writes stay inside one 256-block: growth is amortized separately).
     pub kv_probe_lengths: Vec<usize>,
-    /// Steps timed per piece of the step breakdown ([`gpt_step_bench`]); 0 skips it.
+    /// Steps timed per piece of the step breakdown ([`gpt_step`]); 0 skips it.
     pub breakdown_steps: usize,
 }
 
@@ -115,15 +114,17 @@ pub struct BenchResult {
     pub layers: i32,
     pub d_model: i32,
     pub heads: i32,
-    /// Whether decode steps ran as one compiled graph (`gpt_step`).
+    /// Whether decode steps ran as one compiled graph (`models::gpt::step`).
     pub compiled: bool,
+    /// Whether the compiled step used custom CUDA kernels (`models::gpt::fused`).
+    pub fused: bool,
     pub phones: usize,
     pub prompt_tokens: usize,
     pub single: SingleResult,
     pub batched: Vec<BatchResult>,
     /// ms per token for the in-place K/V write of all layers, by cache length (flat = O(1)).
     pub kv_write: Vec<PositionTiming>,
-    /// Where a step's time goes, at batch 1 and at the largest batch (see [`gpt_step_bench`]).
+    /// Where a step's time goes, at batch 1 and at the largest batch (see [`gpt_step`]).
     pub breakdown: Vec<StepBreakdown>,
 }
 
@@ -161,7 +162,8 @@ fn drive(dec: &mut BatchDecoder) -> Result<(f64, Vec<f64>, usize)> {
 
 pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
     let model = Arc::new(Text2SemanticDecoder::random(opts.config.clone(), opts.dtype, opts.seed)?);
-    let compiled = gpt_step::compile_enabled();
+    let compiled = step::compile_enabled();
+    let fused = compiled && step::fused_enabled(&model);
     // One decoder for warm-up and measurement, as the server's engine keeps one: a compiled
     // step is traced once per (batch, cache capacity) shape, so the warm-up covers the same
     // shapes as the measured run; eager decoding only needs its kernels loaded.
@@ -241,7 +243,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         sizes.extend(opts.batch_sizes.iter().copied().max().filter(|&b| b > 1));
         let cache_len = opts.phones + opts.prompt_tokens;
         for b in sizes {
-            breakdown.push(gpt_step_bench::breakdown(&model, compiled, b, cache_len, opts.breakdown_steps)?);
+            breakdown.push(gpt_step::breakdown(&model, compiled, fused, b, cache_len, opts.breakdown_steps)?);
         }
     }
     let device = format!("{:?}", mlx_rs::Device::default());
@@ -249,6 +251,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         device,
         dtype: format!("{:?}", opts.dtype),
         compiled,
+        fused,
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,
         heads: opts.config.n_head,

@@ -1,7 +1,6 @@
-//! A SoVITS built from a config with random weights (no model file needed), and a decode timer:
-//! `benches/sovits.rs` and `gsv-server bench` measure the real-time factor with it.
+//! A SoVITS built from a config with random weights (no model file needed): the benchmarks
+//! (`crate::bench::sovits`) and shape tests use it.
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use mlx_rs::{random, Array, Dtype};
 
@@ -164,66 +163,4 @@ fn split_key(key: &Array) -> Result<(Array, Array)> {
 pub fn random_model(cfg: &SovitsConfig, seed: u64, dtype: Dtype) -> Result<SynthesizerTrn> {
     let w = random_weights(cfg, SovitsVersion::V2, seed, dtype)?;
     SynthesizerTrn::from_weights(w, cfg.clone(), SovitsVersion::V2, dtype)
-}
-
-/// Timing of one decode configuration.
-#[derive(Debug, Clone)]
-pub struct DecodeTiming {
-    pub tokens: usize,
-    pub audio_seconds: f64,
-    /// Best and mean wall time of a full `decode` (style precomputed, as for a cached voice).
-    pub best_seconds: f64,
-    pub mean_seconds: f64,
-    /// `best_seconds / audio_seconds` (< 1 is faster than real time).
-    pub rtf: f64,
-    /// Stage split of the best run: enc_p, flow, Generator (seconds).
-    pub stages: [f64; 3],
-}
-
-/// Times `decode` of `tokens` random codes (25 Hz) with `phones` random phone ids, noise_scale
-/// 0.5, after one warm-up run.
-pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: usize) -> Result<DecodeTiming> {
-    let cfg = model.config();
-    let key = random::key(7)?;
-    let spec = random::uniform::<f32, f32>(0.0, 1.0, &[1, cfg.spec_channels, 200], &key)?;
-    let style = model.style(&spec, None)?;
-    style.ge.eval()?;
-    let codes: Vec<i64> = (0..tokens).map(|i| ((i * 7919 + 13) % cfg.codebook_size as usize) as i64).collect();
-    let text: Vec<i64> = (0..phones).map(|i| ((i * 31 + 5) % cfg.n_symbols as usize) as i64).collect();
-    let noise = model.noise(2 * tokens as i32, 11)?;
-    let run = || -> Result<(f64, [f64; 3])> {
-        let t0 = Instant::now();
-        let latent = model.prior(&codes, &text, &style, 1.0)?;
-        mlx_rs::transforms::eval([&latent.m, &latent.logs])?;
-        let t1 = Instant::now();
-        let n = noise.transpose_axes(&[0, 2, 1])?;
-        let z_p = latent.m.add(&n.multiply(&mlx_rs::ops::exp(&latent.logs)?)?.multiply(Array::from_f32(0.5))?)?;
-        let z = model.flow().reverse(&z_p, &style.ge)?;
-        z.eval()?;
-        let t2 = Instant::now();
-        let o = model.generator().forward(&z, Some(&style.ge))?;
-        o.eval()?;
-        let t3 = Instant::now();
-        let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
-        Ok((s(t0, t3), [s(t0, t1), s(t1, t2), s(t2, t3)]))
-    };
-    run()?;
-    let mut best = (f64::INFINITY, [0.0; 3]);
-    let mut total = 0.0;
-    for _ in 0..runs.max(1) {
-        let r = run()?;
-        total += r.0;
-        if r.0 < best.0 {
-            best = r;
-        }
-    }
-    let audio_seconds = (tokens * model.samples_per_token()) as f64 / cfg.sampling_rate as f64;
-    Ok(DecodeTiming {
-        tokens,
-        audio_seconds,
-        best_seconds: best.0,
-        mean_seconds: total / runs.max(1) as f64,
-        rtf: best.0 / audio_seconds,
-        stages: best.1,
-    })
 }

@@ -1,5 +1,5 @@
-//! Where a batch-1 decode step's time goes: the pieces of [`super::gpt_decode::BatchDecoder::step`]
-//! timed on their own, on the same random full-size model as [`super::gpt_bench`].
+//! Where a batch-1 decode step's time goes: the pieces of [`crate::models::gpt::decode::BatchDecoder::step`]
+//! timed on their own, on the same random full-size model as [`super::gpt`].
 //!
 //! A pipelined decode step costs `max(host work, device work)` plus whatever cannot overlap (the
 //! one host sync). Timing the pieces separately tells which side bounds it:
@@ -11,6 +11,7 @@
 //! - `sampler_sync_ms`: the device sampler on fixed logits, including the host Exp(1) draw and its
 //!   upload, evaluated each step;
 //! - `noise_fill_ms`: the host Exp(1) draw of one vocabulary row alone.
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,11 +19,12 @@ use mlx_rs::transforms::{async_eval, eval};
 use mlx_rs::{ops, Array, Dtype};
 use serde::Serialize;
 
-use super::gpt::Text2SemanticDecoder;
-use super::gpt_step::CompiledStep;
-use super::kv_cache::KvCache;
-use super::sampling::{self, BatchParams, ExpNoise, SamplingParams, SeededExpNoise};
-use super::Result;
+use crate::models::gpt::cache::KvCache;
+use crate::models::gpt::sampling::{self, BatchParams, CompiledSampler, ExpNoise, SamplingParams, SeededExpNoise};
+use crate::models::gpt::step::CompiledStep;
+use crate::models::gpt::Text2SemanticDecoder;
+use crate::models::graph::node_counts;
+use crate::models::Result;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepBreakdown {
@@ -30,6 +32,15 @@ pub struct StepBreakdown {
     pub cache_len: usize,
     pub steps: usize,
     pub compiled: bool,
+    /// The compiled step with custom CUDA kernels (`models::gpt::fused`).
+    pub fused: bool,
+    /// Graph nodes of one decode step (embedding, layers, head; not the sampler): on a GPU
+    /// each costs host work at every step, so this bounds batch-1 speed there.
+    pub nodes_per_step: usize,
+    /// The same nodes by primitive kind.
+    pub nodes_by_kind: BTreeMap<String, usize>,
+    /// Graph nodes of the sampler (penalty, top-k/top-p, temperature, draw) per step.
+    pub sampler_nodes: usize,
     pub sync_roundtrip_ms: f64,
     pub layers_build_ms: f64,
     pub layers_sync_ms: f64,
@@ -60,10 +71,18 @@ fn ms_per(n: usize, t: Instant) -> f64 {
 /// Times the pieces of a decode step for `batch` rows whose caches hold `cache_len` positions,
 /// over `steps` steps each (after a warm-up of the same length, which also traces the compiled
 /// graph for every cache capacity the timed steps reach).
-pub fn breakdown(model: &Arc<Text2SemanticDecoder>, compiled: bool, batch: usize, cache_len: usize, steps: usize) -> Result<StepBreakdown> {
+/// `fused` selects the custom-kernel step (with `compiled`, on CUDA only).
+pub fn breakdown(
+    model: &Arc<Text2SemanticDecoder>,
+    compiled: bool,
+    fused: bool,
+    batch: usize,
+    cache_len: usize,
+    steps: usize,
+) -> Result<StepBreakdown> {
     let cfg = &model.config;
     let b = batch as i32;
-    let mut step_fn = compiled.then(|| CompiledStep::new(Arc::clone(model)));
+    let mut step_fn = compiled.then(|| CompiledStep::with_fused(Arc::clone(model), fused));
     let tokens = Array::from_slice(&vec![7i32; batch], &[b]);
 
     let fresh_caches = || -> Result<Vec<KvCache>> {
@@ -77,9 +96,28 @@ pub fn breakdown(model: &Arc<Text2SemanticDecoder>, compiled: bool, batch: usize
     };
     let positions = |i: usize| vec![(cache_len + i) as i32; batch];
 
-    // Warm-up (and the compiled traces), then the serial and pipelined layer timings.
+    // Warm-up (and the compiled traces), then the serial and pipelined layer timings. The
+    // nodes are counted on a step after the first (the first call also traces).
     let mut caches = fresh_caches()?;
+    let mut nodes_by_kind = BTreeMap::new();
     for i in 0..steps {
+        if i == 1 || steps == 1 {
+            let pos = positions(i);
+            let logits = match step_fn.as_mut() {
+                Some(c) => {
+                    let (logits, counts) = c.run_counted(&tokens, &pos, &ops::zeros::<i32>(&[b])?, &mut caches, true)?;
+                    nodes_by_kind = counts.unwrap_or_default();
+                    logits
+                }
+                None => {
+                    let logits = model.step_logits(&tokens, &pos, None, &mut caches)?;
+                    nodes_by_kind = node_counts(&[&logits])?;
+                    logits
+                }
+            };
+            eval([&logits])?;
+            continue;
+        }
         let logits = build_step(model, step_fn.as_mut(), &tokens, &positions(i), &mut caches)?;
         eval([&logits])?;
     }
@@ -118,10 +156,21 @@ pub fn breakdown(model: &Arc<Text2SemanticDecoder>, compiled: bool, batch: usize
     eval([&logits, &presence])?;
     let mut noise = SeededExpNoise::new(3);
     let mut q = vec![0f32; batch * v as usize];
+    // As the decoder samples: through the compiled sampler when the step is compiled.
+    let mut compiled_sampler = compiled.then(|| CompiledSampler::new(cfg.eos));
+    let mut sample = |qa: &Array| -> Result<sampling::Sampled> {
+        match compiled_sampler.as_mut() {
+            Some(c) => c.sample(&logits, &presence, &blocked, &params, qa),
+            None => sampling::sample(&logits, &presence, &blocked, cfg.eos, &params, qa),
+        }
+    };
+    let sampler_nodes = {
+        let s = sample(&Array::from_slice(&q, &[b, v]))?;
+        node_counts(&[&s.tokens, &s.eos_argmax, &s.presence])?.values().sum()
+    };
     let mut sample_once = |q: &mut Vec<f32>| -> Result<()> {
         noise.fill(0, q)?;
-        let qa = Array::from_slice(q, &[b, v]);
-        let s = sampling::sample(&logits, &presence, &blocked, cfg.eos, &params, &qa)?;
+        let s = sample(&Array::from_slice(q, &[b, v]))?;
         eval([&s.tokens, &s.eos_argmax, &s.presence])?;
         Ok(())
     };
@@ -156,6 +205,10 @@ pub fn breakdown(model: &Arc<Text2SemanticDecoder>, compiled: bool, batch: usize
         cache_len,
         steps,
         compiled,
+        fused: step_fn.as_ref().is_some_and(|c| c.is_fused()),
+        nodes_per_step: nodes_by_kind.values().sum(),
+        nodes_by_kind,
+        sampler_nodes,
         sync_roundtrip_ms,
         layers_build_ms,
         layers_sync_ms,

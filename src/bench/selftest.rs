@@ -1,0 +1,229 @@
+//! `gsv-server selftest --device gpu`: the fused custom-kernel decode step against the portable
+//! one, on a random full-size v2 GPT. CI has no GPU, so this is what proves a kernel: run it on
+//! the GPU whenever a kernel changes and record its output (docs/benchmarks.md).
+//!
+//! Both decoders get the same batch of sequences of different text and prompt lengths (so rows
+//! are left-padded) and decode `steps` tokens each, reading every step's logits:
+//! - greedy (top-k 1): the tokens must be identical at every step, and the logits within
+//!   [`LOGIT_TOLERANCE`] of the reference (relative to its largest magnitude);
+//! - sampled (api_v2 defaults, one seed per row, Exp(1) draws from the host): the tokens must
+//!   be identical too, since both paths see the same draws.
+use std::sync::Arc;
+
+use mlx_rs::Dtype;
+use serde::Serialize;
+
+use super::gpt::v2_config;
+use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId};
+use crate::models::gpt::sampling::SamplingParams;
+use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
+use crate::models::{Error, Result};
+
+/// Largest `|logit − reference|` allowed, relative to the reference's largest `|logit|` over the
+/// run (f32: both paths sum in f32 in different orders, far below this).
+pub const LOGIT_TOLERANCE: f32 = 1e-4;
+
+/// A way of running the decode step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StepChoice {
+    pub compile: bool,
+    pub fused: bool,
+}
+
+impl StepChoice {
+    pub const EAGER: Self = Self { compile: false, fused: false };
+    pub const PORTABLE: Self = Self { compile: true, fused: false };
+    pub const FUSED: Self = Self { compile: true, fused: true };
+}
+
+/// How one sampling mode compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReport {
+    pub mode: String,
+    pub rows: usize,
+    pub steps: usize,
+    /// Per row: the first step whose token differs, if any.
+    pub first_token_mismatch: Vec<Option<usize>>,
+    /// Largest |Δ logit| over every row and step before the first mismatch, relative to the
+    /// reference's largest |logit|.
+    pub max_rel_logit_diff: f32,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SelftestReport {
+    pub reference: StepChoice,
+    pub candidate: StepChoice,
+    pub dtype: String,
+    pub left_pads: Vec<usize>,
+    pub logit_tolerance: f32,
+    pub modes: Vec<ModeReport>,
+    pub passed: bool,
+}
+
+/// Tokens and logits per row and step of one decoder run.
+struct Run {
+    tokens: Vec<Vec<u32>>,
+    logits: Vec<Vec<Vec<f32>>>,
+}
+
+fn requests(m: &Text2SemanticDecoder, rows: usize, steps: usize, greedy: bool) -> Result<Vec<DecodeRequest>> {
+    let cfg = &m.config;
+    (0..rows)
+        .map(|i| {
+            let phones = 40usize.saturating_sub(7 * i).max(3);
+            let prompt = 60usize.saturating_sub(11 * i).max(1);
+            let ids: Vec<i32> = (0..phones).map(|j| ((j * 37 + i * 11) % cfg.phoneme_vocab_size as usize) as i32).collect();
+            let key = mlx_rs::random::key(100 + i as u64)?;
+            let bert = mlx_rs::random::normal::<f32>(&[cfg.bert_dim, phones as i32], None, None, &key)?;
+            let prompt: Vec<u32> = (0..prompt).map(|j| ((j * 131 + i * 7) % (cfg.vocab_size as usize - 1)) as u32).collect();
+            let mut r = DecodeRequest::new(ids, bert, Some(prompt), usize::MAX);
+            r.sampling = if greedy { SamplingParams::greedy(1.35) } else { SamplingParams::default() };
+            r.seed = 1000 + i as u64;
+            r.max_steps = steps;
+            r.early_stop_num = None;
+            r.ignore_eos = true;
+            r.trace = true;
+            Ok(r)
+        })
+        .collect()
+}
+
+fn decode(model: &Arc<Text2SemanticDecoder>, choice: StepChoice, reqs: Vec<DecodeRequest>) -> Result<Run> {
+    let n = reqs.len();
+    let mut dec = BatchDecoder::with_step(Arc::clone(model), choice.compile, choice.fused);
+    let ids: Vec<SeqId> = reqs.into_iter().map(|r| dec.add(r)).collect::<Result<_>>()?;
+    let mut run = Run {
+        tokens: vec![Vec::new(); n],
+        logits: vec![Vec::new(); n],
+    };
+    while !dec.is_empty() {
+        for (id, out) in dec.step()? {
+            let row = ids.iter().position(|&i| i == id).ok_or_else(|| Error::Invalid("unknown sequence".into()))?;
+            if let Some(t) = out.trace {
+                run.tokens[row].push(t.sampled);
+                run.logits[row].push(t.logits);
+            }
+        }
+    }
+    Ok(run)
+}
+
+fn compare(mode: &str, steps: usize, reference: &Run, candidate: &Run) -> ModeReport {
+    let rows = reference.tokens.len();
+    let mut first_token_mismatch = Vec::with_capacity(rows);
+    let (mut max_diff, mut max_ref) = (0f32, 0f32);
+    for r in 0..rows {
+        let (a, b) = (&reference.tokens[r], &candidate.tokens[r]);
+        let mismatch = (0..a.len().max(b.len())).find(|&s| a.get(s) != b.get(s));
+        first_token_mismatch.push(mismatch);
+        let upto = mismatch.unwrap_or(a.len()).min(reference.logits[r].len()).min(candidate.logits[r].len());
+        for s in 0..upto {
+            for (x, y) in reference.logits[r][s].iter().zip(&candidate.logits[r][s]) {
+                max_ref = max_ref.max(x.abs());
+                // NaN on either side must fail, so it is never compared away.
+                let d = (x - y).abs();
+                max_diff = if d.is_nan() { f32::INFINITY } else { max_diff.max(d) };
+            }
+        }
+    }
+    let rel = if max_ref > 0.0 { max_diff / max_ref } else { max_diff };
+    let complete = reference.tokens.iter().all(|t| t.len() == steps);
+    ModeReport {
+        mode: mode.into(),
+        rows,
+        steps,
+        passed: complete && first_token_mismatch.iter().all(Option::is_none) && rel <= LOGIT_TOLERANCE,
+        first_token_mismatch,
+        max_rel_logit_diff: rel,
+    }
+}
+
+/// Decodes `rows` left-padded sequences of `steps` tokens with `reference` and `candidate` and
+/// compares them, greedy and sampled.
+pub fn compare_steps(
+    model: &Arc<Text2SemanticDecoder>,
+    reference: StepChoice,
+    candidate: StepChoice,
+    rows: usize,
+    steps: usize,
+) -> Result<SelftestReport> {
+    let mut modes = Vec::new();
+    for (mode, greedy) in [("greedy", true), ("sampled", false)] {
+        let a = decode(model, reference, requests(model, rows, steps, greedy)?)?;
+        let b = decode(model, candidate, requests(model, rows, steps, greedy)?)?;
+        modes.push(compare(mode, steps, &a, &b));
+    }
+    let lens: Vec<usize> = requests(model, rows, 1, true)?.iter().map(|r| r.phones.len() + r.prompt.as_ref().map_or(0, Vec::len)).collect();
+    let longest = lens.iter().copied().max().unwrap_or(0);
+    Ok(SelftestReport {
+        reference,
+        candidate,
+        dtype: format!("{:?}", model.dtype()),
+        left_pads: lens.iter().map(|l| longest - l).collect(),
+        logit_tolerance: LOGIT_TOLERANCE,
+        passed: modes.iter().all(|m| m.passed),
+        modes,
+    })
+}
+
+/// The GPU selftest: fused vs portable compiled step on random v2 weights (`config` = v2 when
+/// `None`), f32.
+pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Result<SelftestReport> {
+    if !crate::models::cuda_kernel::available() {
+        return Err(Error::Invalid(
+            "the fused decode step needs MLX's CUDA backend on the GPU (run with --device gpu and the CUDA libmlx; \
+             see docs/cuda.md)"
+                .into(),
+        ));
+    }
+    let model = Arc::new(Text2SemanticDecoder::random(config.unwrap_or_else(v2_config), Dtype::Float32, 5)?);
+    compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(tokens: Vec<Vec<u32>>, logit: f32) -> Run {
+        let logits = tokens.iter().map(|t| t.iter().map(|_| vec![logit, -1.0, 0.5]).collect()).collect();
+        Run { tokens, logits }
+    }
+
+    #[test]
+    fn identical_runs_pass_and_differences_fail() {
+        let a = run(vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8]], 2.0);
+        assert!(compare("greedy", 4, &a, &run(vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8]], 2.0)).passed);
+
+        let tokens = compare("greedy", 4, &a, &run(vec![vec![1, 2, 3, 4], vec![5, 6, 9, 8]], 2.0));
+        assert_eq!(tokens.first_token_mismatch, vec![None, Some(2)]);
+        assert!(!tokens.passed);
+
+        let logits = compare("greedy", 4, &a, &run(vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8]], 2.01));
+        assert!((logits.max_rel_logit_diff - 0.005).abs() < 1e-4, "{}", logits.max_rel_logit_diff);
+        assert!(!logits.passed);
+
+        assert!(!compare("greedy", 4, &a, &run(vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8]], f32::NAN)).passed);
+        assert!(!compare("greedy", 5, &a, &a).passed, "a run shorter than asked must fail");
+    }
+
+    #[test]
+    fn eager_and_compiled_portable_steps_agree_on_left_padded_rows() {
+        let cfg = GptConfig {
+            embedding_dim: 64,
+            hidden_dim: 64,
+            n_head: 4,
+            n_layer: 2,
+            vocab_size: 129,
+            phoneme_vocab_size: 732,
+            eos: 128,
+            max_sec: 54,
+            bert_dim: 16,
+        };
+        let model = Arc::new(Text2SemanticDecoder::random(cfg, Dtype::Float32, 3).unwrap());
+        let report = compare_steps(&model, StepChoice::EAGER, StepChoice::PORTABLE, 3, 40).unwrap();
+        assert!(report.passed, "{report:#?}");
+        assert_eq!(report.left_pads, vec![0, 18, 36]);
+        assert!(report.modes.iter().all(|m| m.first_token_mismatch.iter().all(Option::is_none)));
+    }
+}

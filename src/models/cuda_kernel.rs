@@ -1,0 +1,209 @@
+//! A safe wrapper of MLX's custom CUDA kernels (`mlx::core::fast::cuda_kernel`, bound by mlx-sys
+//! as `mlx_fast_cuda_kernel_*`; mlx-rs wraps only the Metal twin).
+//!
+//! MLX writes the kernel's signature itself: each input `name` becomes `const T* name` (plus
+//! `name_shape` / `name_strides` / `name_ndim` when the source mentions them), each output
+//! `T* name`, and template arguments become `constexpr int` / `using` lines before the body.
+//! The grid counts *threads* (as Metal does); MLX divides it by the block to launch. The result
+//! is an ordinary graph node: it can be traced by `compile` and replayed, and its outputs are
+//! fresh arrays (a kernel cannot write into an input in place).
+//!
+//! The kernel is JIT-compiled (NVRTC) on first use per distinct source and template arguments,
+//! and only runs on MLX's CUDA backend; [`available`] says whether that is the device in use.
+use std::ffi::{c_char, CString};
+
+use mlx_rs::{Array, Dtype, Stream};
+
+use super::{Error, Result};
+
+/// A compile-time argument of a kernel (a `constexpr int`, `constexpr bool` or a type alias).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateArg {
+    Int(i32),
+    Bool(bool),
+    Dtype(Dtype),
+}
+
+/// Whether custom CUDA kernels can run here: the loaded `libmlx` has the CUDA backend and the
+/// default device is the GPU.
+pub fn available() -> bool {
+    let mut cuda = false;
+    // SAFETY: writes one bool.
+    unsafe { mlx_sys::mlx_cuda_is_available(&mut cuda) };
+    cuda && mlx_rs::Device::try_default()
+        .and_then(|d| d.get_type())
+        .is_ok_and(|t| matches!(t, mlx_rs::DeviceType::Gpu))
+}
+
+/// One kernel body with named inputs and outputs; apply it as often as needed.
+pub struct CudaKernel {
+    raw: mlx_sys::mlx_fast_cuda_kernel,
+    name: String,
+    n_inputs: usize,
+    n_outputs: usize,
+}
+
+impl std::fmt::Debug for CudaKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaKernel").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+fn c_string(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Invalid(format!("kernel text contains a NUL byte: {s:.40}")))
+}
+
+fn failed(what: &str, name: &str) -> Error {
+    Error::Invalid(format!("custom CUDA kernel `{name}`: {what} failed"))
+}
+
+/// An `mlx_vector_string` that frees itself.
+struct Strings(mlx_sys::mlx_vector_string);
+
+impl Strings {
+    fn new(values: &[&str]) -> Result<Self> {
+        let owned = values.iter().map(|v| c_string(v)).collect::<Result<Vec<_>>>()?;
+        let mut ptrs: Vec<*const c_char> = owned.iter().map(|v| v.as_ptr()).collect();
+        // SAFETY: mlx-c copies every string; `owned` outlives the call.
+        let raw = unsafe { mlx_sys::mlx_vector_string_new_data(ptrs.as_mut_ptr(), ptrs.len()) };
+        Ok(Self(raw))
+    }
+}
+
+impl Drop for Strings {
+    fn drop(&mut self) {
+        // SAFETY: created by mlx_vector_string_new_data, freed once.
+        unsafe { mlx_sys::mlx_vector_string_free(self.0) };
+    }
+}
+
+/// An `mlx_vector_array` that frees itself.
+struct Arrays(mlx_sys::mlx_vector_array);
+
+impl Drop for Arrays {
+    fn drop(&mut self) {
+        // SAFETY: created by mlx-c, freed once; the arrays it holds are reference counted.
+        unsafe { mlx_sys::mlx_vector_array_free(self.0) };
+    }
+}
+
+/// A kernel launch configuration that frees itself.
+struct Config(mlx_sys::mlx_fast_cuda_kernel_config);
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        // SAFETY: created by mlx_fast_cuda_kernel_config_new, freed once.
+        unsafe { mlx_sys::mlx_fast_cuda_kernel_config_free(self.0) };
+    }
+}
+
+impl CudaKernel {
+    /// `source` is the kernel body (MLX adds the signature); `header` goes before it (device
+    /// helpers). Inputs are made row-contiguous before the launch.
+    pub fn new(name: &str, inputs: &[&str], outputs: &[&str], source: &str, header: &str) -> Result<Self> {
+        let (cname, csource, cheader) = (c_string(name)?, c_string(source)?, c_string(header)?);
+        let (ins, outs) = (Strings::new(inputs)?, Strings::new(outputs)?);
+        // SAFETY: every pointer is valid for the call; mlx-c copies what it keeps.
+        let raw = unsafe {
+            mlx_sys::mlx_fast_cuda_kernel_new(cname.as_ptr(), ins.0, outs.0, csource.as_ptr(), cheader.as_ptr(), true, 0)
+        };
+        if raw.ctx.is_null() {
+            return Err(failed("creating the kernel", name));
+        }
+        Ok(Self {
+            raw,
+            name: name.to_string(),
+            n_inputs: inputs.len(),
+            n_outputs: outputs.len(),
+        })
+    }
+
+    /// Adds the kernel to the graph (lazy, like any op) on the default stream. `outputs` gives
+    /// each output's shape and dtype; `grid` counts threads, `block` threads per block.
+    ///
+    /// The caller's kernel body must stay inside its inputs' and outputs' bounds for these
+    /// shapes: that is what makes a launch memory-safe, and it cannot be checked here.
+    pub fn apply(
+        &self,
+        inputs: &[&Array],
+        outputs: &[(&[i32], Dtype)],
+        grid: (i32, i32, i32),
+        block: (i32, i32, i32),
+        template: &[(&str, TemplateArg)],
+    ) -> Result<Vec<Array>> {
+        let name = &self.name;
+        if inputs.len() != self.n_inputs || outputs.len() != self.n_outputs {
+            return Err(Error::Invalid(format!(
+                "custom CUDA kernel `{name}`: {} inputs and {} outputs given, {} and {} declared",
+                inputs.len(),
+                outputs.len(),
+                self.n_inputs,
+                self.n_outputs
+            )));
+        }
+        // SAFETY: a fresh config, freed by `Config`'s drop.
+        let config = Config(unsafe { mlx_sys::mlx_fast_cuda_kernel_config_new() });
+        if config.0.ctx.is_null() {
+            return Err(failed("creating a launch config", name));
+        }
+        let ok = |status: i32, what: &str| if status == 0 { Ok(()) } else { Err(failed(what, name)) };
+        for (shape, dtype) in outputs {
+            // SAFETY: `shape` is valid for its length; mlx-c copies it.
+            ok(
+                unsafe { mlx_sys::mlx_fast_cuda_kernel_config_add_output_arg(config.0, shape.as_ptr(), shape.len(), u32::from(*dtype)) },
+                "adding an output",
+            )?;
+        }
+        // SAFETY: plain integers into a valid config.
+        ok(unsafe { mlx_sys::mlx_fast_cuda_kernel_config_set_grid(config.0, grid.0, grid.1, grid.2) }, "setting the grid")?;
+        ok(
+            unsafe { mlx_sys::mlx_fast_cuda_kernel_config_set_thread_group(config.0, block.0, block.1, block.2) },
+            "setting the block",
+        )?;
+        for (arg_name, arg) in template {
+            let c = c_string(arg_name)?;
+            // SAFETY: `c` outlives the call; mlx-c copies the name.
+            let status = unsafe {
+                match *arg {
+                    TemplateArg::Int(v) => mlx_sys::mlx_fast_cuda_kernel_config_add_template_arg_int(config.0, c.as_ptr(), v),
+                    TemplateArg::Bool(v) => mlx_sys::mlx_fast_cuda_kernel_config_add_template_arg_bool(config.0, c.as_ptr(), v),
+                    TemplateArg::Dtype(d) => {
+                        mlx_sys::mlx_fast_cuda_kernel_config_add_template_arg_dtype(config.0, c.as_ptr(), u32::from(d))
+                    }
+                }
+            };
+            ok(status, "adding a template argument")?;
+        }
+        let raw_inputs: Vec<mlx_sys::mlx_array> = inputs.iter().map(|a| a.as_ptr()).collect();
+        // SAFETY: the handles are valid for the call; the vector takes its own references.
+        let ins = Arrays(unsafe { mlx_sys::mlx_vector_array_new_data(raw_inputs.as_ptr(), raw_inputs.len()) });
+        // SAFETY: an empty vector for the results.
+        let outs = Arrays(unsafe { mlx_sys::mlx_vector_array_new() });
+        let mut res = outs;
+        let stream = Stream::new();
+        // SAFETY: every handle is valid; the results land in `res`.
+        ok(
+            unsafe { mlx_sys::mlx_fast_cuda_kernel_apply(&mut res.0, self.raw, ins.0, config.0, stream.as_ptr()) },
+            "adding the launch to the graph",
+        )?;
+        // SAFETY: reading a vector mlx-c filled.
+        let n = unsafe { mlx_sys::mlx_vector_array_size(res.0) };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            // SAFETY: `a` receives a new reference, owned by the returned `Array`.
+            unsafe {
+                let mut a = mlx_sys::mlx_array_new();
+                ok(mlx_sys::mlx_vector_array_get(&mut a, res.0, i), "reading an output")?;
+                out.push(Array::from_ptr(a));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for CudaKernel {
+    fn drop(&mut self) {
+        // SAFETY: created by mlx_fast_cuda_kernel_new, freed once.
+        unsafe { mlx_sys::mlx_fast_cuda_kernel_free(self.raw) };
+    }
+}
