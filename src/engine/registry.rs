@@ -168,10 +168,6 @@ impl Registry {
         Ok(id)
     }
 
-    pub fn slot(&self, id: SlotId) -> Option<&Slot> {
-        self.slots.get(&id)
-    }
-
     pub fn slot_mut(&mut self, id: SlotId) -> Option<&mut Slot> {
         self.slots.get_mut(&id)
     }
