@@ -23,10 +23,14 @@ use tokio_tungstenite::tungstenite::Message;
 fn perturbed_copy(src: &Path, dst: &Path) {
     let bytes = std::fs::read(src).unwrap();
     let mut zin = zip::ZipArchive::new(Cursor::new(&bytes)).unwrap();
-    let largest = (0..zin.len())
-        .filter(|&i| zin.by_index_raw(i).unwrap().name().contains("/data/"))
-        .max_by_key(|&i| zin.by_index_raw(i).unwrap().size())
-        .unwrap();
+    let mut records = Vec::new();
+    for i in 0..zin.len() {
+        let f = zin.by_index_raw(i).unwrap();
+        if f.name().contains("/data/") {
+            records.push((f.size(), i));
+        }
+    }
+    let largest = records.iter().max().unwrap().1;
     let mut zout = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for i in 0..zin.len() {
         if i != largest {
@@ -175,7 +179,9 @@ async fn openai_samples(c: &reqwest::Client, u: &str, model: &str, voice: &str) 
         .unwrap();
     assert_eq!(r.status(), 200, "{model}: {}", r.text().await.unwrap_or_default());
     let bytes = r.bytes().await.unwrap();
-    hound::WavReader::new(Cursor::new(bytes)).unwrap().len() as usize
+    // A streamed WAV's header cannot know the length: count what follows the `data` tag.
+    let data = bytes.windows(4).position(|w| w == b"data").expect("a WAV data chunk") + 8;
+    (bytes.len() - data) / 2
 }
 
 #[tokio::test]
