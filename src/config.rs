@@ -11,7 +11,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::device::{DeviceChoice, Switch};
-use crate::engine::{BackendConfig, EngineOptions, ModelPaths, RefAudio, VoiceSpec};
+use crate::engine::{BackendConfig, EngineOptions, ModelPaths, ModelSpec, RefAudio, VoiceSpec};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -151,16 +151,45 @@ pub struct EngineSettings {
     pub max_pending_tokens: usize,
 }
 
+/// `[models]`: the shared networks, the default GPT + SoVITS pair, and further named pairs as
+/// `[models.NAME]` tables.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ModelSettings {
+    /// The default model's GPT (s1) `.ckpt`.
     pub gpt: PathBuf,
+    /// The default model's SoVITS (s2) `.pth`.
     pub sovits: PathBuf,
+    /// Shared by every model (loaded once).
     pub hubert: PathBuf,
     pub bert: PathBuf,
     /// Speaker-verification model, needed by v2Pro/v2ProPlus SoVITS only.
     pub sv: PathBuf,
+    /// Name of the default model (the `gpt`/`sovits` pair above).
+    pub name: String,
+    /// Other names the default model answers to (e.g. an OpenAI model id).
+    pub aliases: Vec<String>,
+    /// Most model pairs kept loaded; the least recently used idle one is unloaded beyond it.
+    pub max_resident: usize,
+    /// `[models.NAME]` tables, checked by [`Settings::validate`] (serde cannot deny unknown keys
+    /// beside a flattened map, so a misspelt key lands here and is reported by name).
+    #[serde(flatten)]
+    pub named: BTreeMap<String, toml::Value>,
 }
+
+/// `[models.NAME]`: a further GPT + SoVITS pair, sharing HuBERT and BERT with the default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NamedModelConfig {
+    pub gpt: PathBuf,
+    pub sovits: PathBuf,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// OpenAI model ids that name no particular model: a request with one of them speaks with the
+/// voice's model (or the default). A configured name or alias equal to one of these wins.
+pub const GENERIC_MODEL_IDS: &[&str] = &["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-sovits", "gpt-sovits-v2"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -216,6 +245,9 @@ pub struct Defaults {
 pub struct UpstreamSettings {
     /// Directories whose audio files `/tts?ref_audio_path=` may read, besides configured clips.
     pub allowed_ref_dirs: Vec<PathBuf>,
+    /// Directories whose `.ckpt`/`.pth` files `/set_gpt_weights` and `/set_sovits_weights` may
+    /// load, besides the configured models' files.
+    pub allowed_weight_dirs: Vec<PathBuf>,
 }
 
 /// `[text]`: data the text frontend reads.
@@ -255,6 +287,9 @@ pub struct VoiceConfig {
     pub language: String,
     pub gpt: Option<PathBuf>,
     pub sovits: Option<PathBuf>,
+    /// The model (name or alias of `[models]`) this voice speaks with; default model otherwise.
+    #[serde(default)]
+    pub model: Option<String>,
     pub top_k: Option<usize>,
     pub top_p: Option<f32>,
     pub temperature: Option<f32>,
@@ -290,6 +325,10 @@ impl Default for ModelSettings {
             hubert: "models/chinese-hubert-base".into(),
             bert: "models/chinese-roberta-wwm-ext-large".into(),
             sv: crate::tts::ModelFiles::default_sv_path(),
+            name: "default".into(),
+            aliases: Vec::new(),
+            max_resident: 2,
+            named: BTreeMap::new(),
         }
     }
 }
@@ -442,11 +481,62 @@ impl Settings {
             return bad("server.header_read_timeout_s", "must be at least 1".into());
         }
         for name in self.voices.keys() {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if !is_name(name) {
                 return bad(&format!("voices.{name}"), "voice names use letters, digits, '-', '_' and '.' only".into());
             }
         }
+        if self.models.max_resident == 0 {
+            return bad("models.max_resident", "must be at least 1".into());
+        }
+        let models = self.model_specs()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &models {
+            for id in std::iter::once(&m.name).chain(&m.aliases) {
+                if !is_name(id) {
+                    return bad(&format!("models.{}", m.name), format!("model name or alias `{id}`: use letters, digits, '-', '_' and '.' only"));
+                }
+                if !seen.insert(id.as_str()) {
+                    return bad(&format!("models.{}", m.name), format!("`{id}` names two models"));
+                }
+            }
+        }
+        for (name, v) in &self.voices {
+            if let Some(m) = &v.model {
+                if self.resolve_model(m).is_none() {
+                    return bad(&format!("voices.{name}.model"), format!("`{m}` is not a configured model (known: {})", self.model_ids().join(", ")));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Every configured model, the default first. `[models.NAME]` tables are parsed here so a bad
+    /// one is reported with its key.
+    pub fn model_specs(&self) -> Result<Vec<ModelSpec>, ConfigError> {
+        let m = &self.models;
+        let mut specs = vec![ModelSpec { name: m.name.clone(), aliases: m.aliases.clone(), gpt: m.gpt.clone(), sovits: m.sovits.clone() }];
+        for (name, value) in &m.named {
+            let invalid = |message: String| ConfigError::Invalid { key: format!("models.{name}"), message };
+            if !value.is_table() {
+                return Err(invalid(format!(
+                    "not a setting of [models] (gpt, sovits, hubert, bert, name, aliases, max_resident); a named model is a table `[models.{name}]` with gpt and sovits"
+                )));
+            }
+            let c: NamedModelConfig = value.clone().try_into().map_err(|e: toml::de::Error| invalid(e.message().to_string()))?;
+            specs.push(ModelSpec { name: name.clone(), aliases: c.aliases, gpt: c.gpt, sovits: c.sovits });
+        }
+        Ok(specs)
+    }
+
+    /// The canonical name of the model `id` names (a name or an alias), if configured.
+    pub fn resolve_model(&self, id: &str) -> Option<String> {
+        let specs = self.model_specs().ok()?;
+        specs.into_iter().find(|m| m.name == id || m.aliases.iter().any(|a| a == id)).map(|m| m.name)
+    }
+
+    /// Names and aliases of every configured model, for error messages.
+    pub fn model_ids(&self) -> Vec<String> {
+        self.model_specs().unwrap_or_default().into_iter().flat_map(|m| std::iter::once(m.name).chain(m.aliases)).collect()
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -468,6 +558,11 @@ impl Settings {
                     hubert: self.models.hubert.clone(),
                     bert: self.models.bert.clone(),
                     sv: self.models.sv.clone(),
+                    default_name: self.models.name.clone(),
+                    default_aliases: self.models.aliases.clone(),
+                    // Validated at load; an invalid table never reaches here.
+                    named: self.model_specs().map(|mut v| v.split_off(1)).unwrap_or_default(),
+                    max_resident: self.models.max_resident.max(1),
                 },
                 max_batch: self.engine.max_batch,
                 min_ref_seconds: self.limits.min_ref_seconds,
@@ -483,6 +578,7 @@ impl Settings {
                     language: v.language.to_ascii_lowercase(),
                     gpt: v.gpt.clone(),
                     sovits: v.sovits.clone(),
+                    model: v.model.as_deref().and_then(|m| self.resolve_model(m)),
                 })
                 .collect(),
             queue_size: self.engine.queue_size,
@@ -491,6 +587,11 @@ impl Settings {
             max_pending_tokens: self.engine.max_pending_tokens,
         }
     }
+}
+
+/// Voice and model names: letters, digits, `-`, `_`, `.`.
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 #[cfg(test)]
@@ -526,5 +627,36 @@ mod tests {
         assert!(err.contains("bindd"), "{err}");
         let s: Settings = toml::from_str("[engine]\nqueue_size = 0").unwrap();
         assert!(s.validate().unwrap_err().to_string().contains("engine.queue_size"));
+    }
+
+    #[test]
+    fn named_models_aliases_and_voice_models() {
+        let text = "[models]\ngpt = \"a.ckpt\"\nsovits = \"a.pth\"\naliases = [\"tts-1\"]\nmax_resident = 1\n\
+                    [models.pro]\ngpt = \"b.ckpt\"\nsovits = \"b.pth\"\naliases = [\"v2pp\"]\n\
+                    [voices.x]\nref_audio = \"x.wav\"\nlanguage = \"en\"\nmodel = \"v2pp\"";
+        let s: Settings = toml::from_str(text).unwrap();
+        s.validate().unwrap();
+        let specs = s.model_specs().unwrap();
+        assert_eq!(specs.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["default", "pro"]);
+        assert_eq!(specs[1].gpt, PathBuf::from("b.ckpt"));
+        assert_eq!(s.resolve_model("v2pp").as_deref(), Some("pro"));
+        assert_eq!(s.resolve_model("tts-1").as_deref(), Some("default"));
+        assert_eq!(s.resolve_model("nope"), None);
+        let o = s.engine_options();
+        assert_eq!((o.backend.models.named.len(), o.backend.models.max_resident), (1, 1));
+        assert_eq!(o.voices[0].model.as_deref(), Some("pro"));
+
+        // A misspelt [models] key, a bad table, a clash, an unknown voice model: each named.
+        for (bad, key) in [
+            ("[models]\nmax_resdent = 2", "models.max_resdent"),
+            ("[models.p]\ngpt = \"b\"\nsovitz = \"c\"", "models.p"),
+            ("[models]\naliases = [\"p\"]\n[models.p]\ngpt = \"b\"\nsovits = \"c\"", "models.p"),
+            ("[models]\nmax_resident = 0", "models.max_resident"),
+            ("[voices.v]\nref_audio = \"x\"\nlanguage = \"en\"\nmodel = \"zz\"", "voices.v.model"),
+        ] {
+            let s: Settings = toml::from_str(bad).unwrap();
+            let e = s.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 }

@@ -107,9 +107,9 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
         gpt_config,
         sovits,
         sovits_info,
-        hubert: hubert::bench_random(HubertConfig::chinese_hubert_base(), seed + 2)?,
+        hubert: std::rc::Rc::new(hubert::bench_random(HubertConfig::chinese_hubert_base(), seed + 2)?),
         sv: None,
-        bert: Ok(BertFeatures::bench_random(BertConfig::chinese_roberta_wwm_ext_large(), seed + 3)?),
+        bert: Ok(std::rc::Rc::new(BertFeatures::bench_random(BertConfig::chinese_roberta_wwm_ext_large(), seed + 3)?)),
         text_version: Version::V2,
         dtype,
     })

@@ -43,6 +43,8 @@ pub struct VoiceSpec {
     pub gpt: Option<PathBuf>,
     /// Voice-specific SoVITS weights; `None` = the default model.
     pub sovits: Option<PathBuf>,
+    /// The configured model (canonical name) the voice speaks with; `None` = the default model.
+    pub model: Option<String>,
 }
 
 /// What the backend reports after preparing a voice (served by `GET /v1/voices`).
@@ -54,6 +56,46 @@ pub struct VoiceInfo {
     pub ref_seconds: f32,
     /// Number of prompt semantic tokens cached for this voice.
     pub prompt_tokens: usize,
+    /// The model it was prepared for (`GET /v1/models`).
+    pub model: String,
+    /// That model's SoVITS version (`v2`, `v2ProPlus`, ...).
+    pub version: String,
+}
+
+/// A configured model: a GPT + SoVITS pair under a name (HuBERT and BERT are shared).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ModelSpec {
+    pub name: String,
+    /// Other ids a request may use for it.
+    pub aliases: Vec<String>,
+    #[schema(value_type = String)]
+    pub gpt: PathBuf,
+    #[schema(value_type = String)]
+    pub sovits: PathBuf,
+}
+
+/// A configured model as the engine sees it now (`GET /v1/models`, `/health`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ModelInfo {
+    #[serde(flatten)]
+    pub spec: ModelSpec,
+    /// SoVITS version detected from the file (`v1`, `v2`, `v2Pro`, `v2ProPlus`; `v3`/`v4` are
+    /// refused); `null` until the file has been read when its header alone cannot tell.
+    pub version: Option<String>,
+    /// Loaded and ready without a load delay.
+    pub resident: bool,
+    /// The default model (used when neither the request nor the voice names one).
+    pub default: bool,
+    /// Why the last load failed, if it did (a later request tries again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// New weights for the default model (upstream api_v2 `/set_gpt_weights`, `/set_sovits_weights`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightsChange {
+    pub gpt: Option<PathBuf>,
+    pub sovits: Option<PathBuf>,
 }
 
 /// Which voice a job speaks with.
@@ -90,6 +132,8 @@ pub enum Chunking {
 /// A validated synthesis request, as the backend receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthesisJob {
+    /// Canonical name of the model to speak with; `None` = the voice's model, else the default.
+    pub model: Option<String>,
     pub text: String,
     /// Language of `text` (`auto`, `zh`, `en`, `all_zh`, ...), lower-case.
     pub language: String,
@@ -132,19 +176,39 @@ pub enum JobEvent {
     Failed(EngineError),
 }
 
-/// Device and model files the backend loads at start.
+/// The model files: the default pair (loaded at start), the shared networks, and further named
+/// pairs (loaded on first use).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelPaths {
-    /// GPT (Text2SemanticDecoder) `.ckpt`.
+    /// The default model's GPT (Text2SemanticDecoder) `.ckpt`.
     pub gpt: PathBuf,
-    /// SoVITS (SynthesizerTrn) `.pth`.
+    /// The default model's SoVITS (SynthesizerTrn) `.pth`.
     pub sovits: PathBuf,
-    /// chinese-hubert-base folder.
+    /// chinese-hubert-base folder (shared).
     pub hubert: PathBuf,
-    /// chinese-roberta-wwm-ext-large folder.
+    /// chinese-roberta-wwm-ext-large folder (shared).
     pub bert: PathBuf,
     /// Speaker-verification model (read for v2Pro/v2ProPlus SoVITS only).
     pub sv: PathBuf,
+    pub default_name: String,
+    pub default_aliases: Vec<String>,
+    /// Further models; their files are checked when first used, not at start.
+    pub named: Vec<ModelSpec>,
+    /// Most model pairs resident at once (least recently used idle ones are unloaded).
+    pub max_resident: usize,
+}
+
+impl ModelPaths {
+    /// Every configured model, the default first.
+    pub fn specs(&self) -> Vec<ModelSpec> {
+        let default = ModelSpec {
+            name: self.default_name.clone(),
+            aliases: self.default_aliases.clone(),
+            gpt: self.gpt.clone(),
+            sovits: self.sovits.clone(),
+        };
+        std::iter::once(default).chain(self.named.iter().cloned()).collect()
+    }
 }
 
 /// What a [`BackendFactory`] is given on the worker thread.
@@ -183,6 +247,16 @@ pub trait Backend {
     /// too narrow for the GPT, so Chinese text is refused.
     fn limitations(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// The configured models, their versions and residency.
+    fn models(&self) -> Vec<ModelInfo> {
+        Vec::new()
+    }
+    /// Loads new weights for the default model. Jobs already running keep the weights they
+    /// started with; on error the default model is unchanged.
+    fn set_weights(&mut self, change: &WeightsChange) -> Result<ModelInfo, EngineError> {
+        let _ = change;
+        Err(EngineError::Unavailable("this backend cannot change weights".into()))
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::backend::{JobId, JobStats, SynthesisJob, VoiceInfo, VoiceSpec};
+use super::backend::{JobId, JobStats, ModelInfo, SynthesisJob, VoiceInfo, VoiceSpec, WeightsChange};
 use super::error::EngineError;
 
 /// A unit of work for the worker. Each carries its own bounded channel back.
@@ -26,6 +26,8 @@ pub enum Command {
     /// Stops serving a voice (jobs already running keep their prepared copy). Replies whether it
     /// was served.
     RemoveVoice { name: String, reply: oneshot::Sender<bool> },
+    /// New weights for the default model, loaded on the worker between decode steps.
+    SetWeights { change: WeightsChange, reply: oneshot::Sender<Result<ModelInfo, EngineError>> },
 }
 
 /// What a handler receives for its job, in order: `Started`, then `Audio`*, then `Done` or

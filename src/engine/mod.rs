@@ -9,6 +9,7 @@ pub mod backend;
 pub mod command;
 pub mod error;
 pub mod pipeline_backend;
+mod registry;
 mod worker;
 #[cfg(test)]
 pub(crate) mod test_double;
@@ -22,8 +23,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use backend::{
-    Backend, BackendConfig, BackendFactory, Chunking, JobEvent, JobId, JobStats, ModelPaths,
-    RefAudio, Sampling, SynthesisJob, VoiceInfo, VoiceSelect, VoiceSpec, SAMPLE_RATE,
+    Backend, BackendConfig, BackendFactory, Chunking, JobEvent, JobId, JobStats, ModelInfo, ModelPaths,
+    ModelSpec, RefAudio, Sampling, SynthesisJob, VoiceInfo, VoiceSelect, VoiceSpec, WeightsChange, SAMPLE_RATE,
 };
 pub use command::{Command, JobReport, JobUpdate};
 pub use error::{EngineError, ErrorKind};
@@ -61,10 +62,12 @@ pub enum Readiness {
     Failed { message: String },
 }
 
-/// The engine's status as `/health` and `/v1/voices` see it.
+/// The engine's status as `/health`, `/v1/models` and `/v1/voices` see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EngineStatus {
     pub readiness: Readiness,
+    /// The configured models (the default first), with version and residency.
+    pub models: Vec<ModelInfo>,
     pub voices: Vec<VoiceInfo>,
     /// Configured voices that failed to load, with the reason.
     pub failed_voices: Vec<(String, String)>,
@@ -150,6 +153,7 @@ impl Engine {
         let (tx, rx) = mpsc::channel(options.queue_size.max(1));
         let (status_tx, status_rx) = watch::channel(EngineStatus {
             readiness: Readiness::Loading { message: "starting the engine".into() },
+            models: Vec::new(),
             voices: Vec::new(),
             failed_voices: Vec::new(),
             limitations: Vec::new(),
@@ -257,6 +261,23 @@ impl Engine {
     /// Token budget held by admitted jobs (the cost model's running total).
     pub fn pending_tokens(&self) -> usize {
         self.shared.pending_tokens.load(Ordering::Acquire)
+    }
+
+    /// Loads new weights for the default model (api_v2 `/set_gpt_weights`, `/set_sovits_weights`)
+    /// on the worker, between decode steps; jobs already running keep their weights.
+    pub async fn set_weights(&self, change: WeightsChange) -> Result<ModelInfo, EngineError> {
+        if self.status.borrow().readiness != Readiness::Ready {
+            return Err(EngineError::Unavailable("the engine is not ready; see /health".into()));
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match self.tx.try_send(Command::SetWeights { change, reply }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(EngineError::Overloaded { capacity: self.tx.max_capacity() }),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(EngineError::Unavailable("the engine thread has stopped".into()))
+            }
+        }
+        answer.await.unwrap_or_else(|_| Err(EngineError::Unavailable("the engine dropped the request".into())))
     }
 
     /// The latest status (readiness, voices).

@@ -43,7 +43,14 @@ impl Backend for SineDouble {
         if spec.name == "broken" {
             return Err(EngineError::invalid("ref_audio", "clip `broken` is unreadable"));
         }
-        Ok(VoiceInfo { name: spec.name.clone(), language: spec.language.clone(), ref_seconds: 4.0, prompt_tokens: 100 })
+        Ok(VoiceInfo {
+            name: spec.name.clone(),
+            language: spec.language.clone(),
+            ref_seconds: 4.0,
+            prompt_tokens: 100,
+            model: spec.model.clone().unwrap_or_else(|| "default".into()),
+            version: "v2".into(),
+        })
     }
     fn remove_voice(&mut self, _name: &str) -> bool {
         true

@@ -9,10 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
-use super::backend::{Backend, BackendFactory, JobEvent, JobId, SAMPLE_RATE};
+use super::backend::{Backend, BackendFactory, JobEvent, JobId, ModelInfo, WeightsChange, SAMPLE_RATE};
 use super::command::{Command, JobReport, JobUpdate};
 use super::error::{EngineError, ErrorKind};
 use super::{metric, EngineOptions, EngineStatus, Readiness, Shared};
@@ -55,6 +55,7 @@ pub(super) fn run(
     }
     status.send_modify(|s| s.limitations = limitations);
     let mut worker = Worker::new(backend, &options, shared, status);
+    worker.publish_models();
     let n = options.voices.len();
     for (i, spec) in options.voices.iter().enumerate() {
         let message = format!("preparing voice {}/{n} `{}`", i + 1, spec.name);
@@ -63,6 +64,7 @@ pub(super) fn run(
         if let Err(why) = worker.add_voice(spec) {
             worker.status.send_modify(|s| s.failed_voices.push((spec.name.clone(), why.to_string())));
         }
+        worker.publish_models();
     }
     worker.status.send_modify(|s| s.readiness = Readiness::Ready);
     info!(voices = worker.status.borrow().voices.len(), "engine ready");
@@ -89,6 +91,9 @@ fn refuse_all(mut rx: mpsc::Receiver<Command>, why: &str) {
             }
             Command::RemoveVoice { reply, .. } => {
                 let _ = reply.send(false);
+            }
+            Command::SetWeights { reply, .. } => {
+                let _ = reply.send(Err(refused));
             }
         }
     }
@@ -206,6 +211,7 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(2));
             }
             self.flush_and_retire();
+            self.publish_models();
         }
     }
 
@@ -240,6 +246,35 @@ impl Worker {
         known
     }
 
+    /// Publishes the models' residency when it changed (loads and unloads happen in `start`,
+    /// `step` and `set_weights`).
+    fn publish_models(&self) {
+        let models = match catch_unwind(AssertUnwindSafe(|| self.backend.models())) {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        self.status.send_if_modified(|s| {
+            let changed = s.models != models;
+            if changed {
+                s.models = models;
+            }
+            changed
+        });
+    }
+
+    fn set_weights(&mut self, change: WeightsChange, reply: oneshot::Sender<Result<ModelInfo, EngineError>>) {
+        info!(gpt = ?change.gpt, sovits = ?change.sovits, "new weights for the default model");
+        let result = match catch_unwind(AssertUnwindSafe(|| self.backend.set_weights(&change))) {
+            Ok(r) => r,
+            Err(p) => Err(EngineError::Internal(format!("panic while loading weights: {}", panic_text(&p)))),
+        };
+        if let Err(e) = &result {
+            warn!("weights not changed: {e}");
+        }
+        let _ = reply.send(result);
+        self.publish_models();
+    }
+
     fn admit(&mut self, cmd: Command) {
         let (id, job, updates, span, enqueued, cost) = match cmd {
             Command::Synthesize { id, job, updates, span, enqueued, cost } => (id, job, updates, span, enqueued, cost),
@@ -251,6 +286,7 @@ impl Worker {
                 let _ = reply.send(self.remove_voice(&name));
                 return;
             }
+            Command::SetWeights { change, reply } => return self.set_weights(change, reply),
         };
         let queue = enqueued.elapsed();
         if updates.is_closed() {

@@ -7,7 +7,17 @@ use super::super::*;
 
 fn existing_models() -> ModelPaths {
     let f = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    ModelPaths { gpt: f.clone(), sovits: f.clone(), hubert: f.clone(), bert: f.clone(), sv: f }
+    ModelPaths {
+        gpt: f.clone(),
+        sovits: f.clone(),
+        hubert: f.clone(),
+        bert: f.clone(),
+        sv: f,
+        default_name: "default".into(),
+        default_aliases: Vec::new(),
+        named: Vec::new(),
+        max_resident: 1,
+    }
 }
 
 fn voice(name: &str) -> VoiceSpec {
@@ -18,6 +28,7 @@ fn voice(name: &str) -> VoiceSpec {
         language: "en".into(),
         gpt: None,
         sovits: None,
+        model: None,
     }
 }
 
@@ -45,6 +56,7 @@ fn engine(models: ModelPaths, chunks: usize, delay_ms: u64, queue: usize, batch:
 
 fn job(text: &str, seed: u64) -> SynthesisJob {
     SynthesisJob {
+        model: None,
         text: text.into(),
         language: "en".into(),
         voice: VoiceSelect::Named("alice".into()),

@@ -169,7 +169,7 @@ impl Shape {
     pub fn for_path(path: &str) -> Shape {
         if path.starts_with("/v1/audio/") || path == "/v1/models" || path.starts_with("/v1/models/") {
             Shape::OpenAi
-        } else if path == "/tts" {
+        } else if path == "/tts" || path == "/set_gpt_weights" || path == "/set_sovits_weights" {
             Shape::Upstream
         } else {
             Shape::Native

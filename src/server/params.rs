@@ -4,7 +4,7 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use crate::config::Settings;
+use crate::config::{Settings, GENERIC_MODEL_IDS};
 use crate::engine::{Chunking, RefAudio, Sampling, SynthesisJob, VoiceSelect, VoiceSpec};
 
 use super::error::ApiError;
@@ -48,6 +48,8 @@ pub fn shown(value: &str) -> String {
 /// The fields every synthesis route can set, before defaults and validation.
 #[derive(Debug, Clone, Default)]
 pub struct RawParams {
+    /// A configured model's name or alias, or a generic id (`tts-1`, ...) meaning "the voice's".
+    pub model: Option<String>,
     pub text: String,
     pub language: Option<String>,
     pub voice: Option<VoiceSelect>,
@@ -71,8 +73,25 @@ pub fn random_seed() -> u64 {
     h.finish() & 0xFFFF_FFFF
 }
 
+/// The one request → model resolver of every route: a configured name or alias gives that model;
+/// a generic id (`tts-1`, `gpt-sovits`, ...) or none leaves the choice to the voice (its `model`,
+/// else the default). Anything else is a 400 listing what exists.
+pub fn resolve_model(settings: &Settings, requested: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(id) = requested.map(str::trim) else { return Ok(None) };
+    if let Some(name) = settings.resolve_model(id) {
+        return Ok(Some(name));
+    }
+    if GENERIC_MODEL_IDS.contains(&id) {
+        return Ok(None);
+    }
+    let mut known = settings.model_ids();
+    known.extend(GENERIC_MODEL_IDS.iter().map(|s| s.to_string()));
+    Err(ApiError::invalid("model", format!("`model` `{id}` does not exist (available: {})", known.join(", "))).with_code("model_not_found"))
+}
+
 /// Validates `raw` against the settings; picks defaults from the voice, then `[defaults]`.
 pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, ApiError> {
+    let model = resolve_model(settings, raw.model.as_deref())?;
     let text = raw.text.trim();
     if text.is_empty() {
         return Err(ApiError::invalid("text", "`text` is empty"));
@@ -149,6 +168,7 @@ pub fn build_job(settings: &Settings, raw: RawParams) -> Result<SynthesisJob, Ap
         _ => random_seed(),
     };
     Ok(SynthesisJob {
+        model,
         text: text.to_string(),
         language,
         voice,
@@ -207,6 +227,7 @@ pub fn inline_voice(settings: &Settings, audio: Vec<u8>, transcript: String, lan
         language,
         gpt: None,
         sovits: None,
+        model: None,
     }))
 }
 
@@ -283,6 +304,7 @@ pub fn upstream_voice(
         language: prompt_lang.to_string(),
         gpt: None,
         sovits: None,
+        model: None,
     }))
 }
 
@@ -335,6 +357,7 @@ mod tests {
             (RawParams { language: Some("xx".into()), ..raw("x") }, "language"),
             (RawParams { text_split_method: Some("cut9".into()), ..raw("x") }, "text_split_method"),
             (RawParams { voice: None, ..raw("x") }, "voice"),
+            (RawParams { model: Some("nope".into()), ..raw("x") }, "model"),
             (raw(&"a".repeat(4097)), "text"),
             (RawParams { repetition_penalty: Some(1e-38), ..raw("x") }, "repetition_penalty"),
             (RawParams { repetition_penalty: Some(0.99), ..raw("x") }, "repetition_penalty"),
@@ -360,6 +383,23 @@ mod tests {
         assert!(inline_voice(&s, vec![1], "t".repeat(512), "en".into()).is_ok());
         let e = check_language("language", &"x".repeat(100_000)).unwrap_err();
         assert!(e.message.len() < 300, "the echo is bounded: {}", e.message.len());
+    }
+
+    #[test]
+    fn models_resolve_by_name_alias_or_generic_id() {
+        let mut s = settings();
+        s.models.aliases = vec!["base".into()];
+        s.models.named.insert("pro".into(), toml::Value::Table(toml::from_str("gpt = \"b.ckpt\"\nsovits = \"b.pth\"\naliases = [\"tts-1-hd\"]").unwrap()));
+        let model = |m: &str| build_job(&s, RawParams { model: Some(m.into()), ..raw("x") }).map(|j| j.model);
+        assert_eq!(model("pro").unwrap().as_deref(), Some("pro"));
+        assert_eq!(model("base").unwrap().as_deref(), Some("default"));
+        // A configured alias wins over the generic meaning of an OpenAI id.
+        assert_eq!(model("tts-1-hd").unwrap().as_deref(), Some("pro"));
+        assert_eq!(model("tts-1").unwrap(), None);
+        assert_eq!(build_job(&s, raw("x")).unwrap().model, None);
+        let e = model("gpt-9").unwrap_err();
+        assert_eq!((e.param.as_deref(), e.code), (Some("model"), Some("model_not_found")));
+        assert!(e.message.contains("default, base, pro, tts-1-hd, tts-1"), "{}", e.message);
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn settings(queue: usize, batch: usize) -> Settings {
             language: "en".into(),
             gpt: None,
             sovits: None,
+            model: None,
             top_k: None,
             top_p: None,
             temperature: None,

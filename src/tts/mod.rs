@@ -8,7 +8,7 @@ pub mod pipeline;
 pub mod voice;
 
 pub use chunker::ChunkPlan;
-pub use models::{ModelFiles, Models};
+pub use models::{ModelFiles, Models, SharedNets};
 pub use pipeline::{Delivery, Event, JobId, Pipeline, Request, Stats};
 pub use voice::{Clip, Voice, VoiceSource};
 

@@ -1,7 +1,8 @@
-//! The networks of one model set (GPT, SoVITS, CNHuBERT, BERT, and for v2Pro/v2ProPlus the
-//! speaker-verification model), loaded once and kept resident, and the text → (phones, BERT) step
-//! that joins the text frontend to them.
-use std::path::PathBuf;
+//! The networks of one model (GPT + SoVITS, and for v2Pro/v2ProPlus the speaker-verification
+//! model) and the text → (phones, BERT) step that joins the text frontend to them. HuBERT and BERT
+//! do not depend on the voice model, so several [`Models`] share one [`SharedNets`].
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use gsv_text::{Segment, Version};
@@ -51,17 +52,37 @@ impl ModelFiles {
     }
 }
 
+/// The networks every model pair shares, loaded once.
+#[derive(Clone)]
+pub struct SharedNets {
+    pub hubert: Rc<Hubert>,
+    pub bert: Rc<BertFeatures>,
+    /// The speaker model's file, read by each v2Pro/v2ProPlus pair when it loads (its width is
+    /// checked against that SoVITS's `sv_emb`).
+    pub sv_path: PathBuf,
+}
+
+impl SharedNets {
+    pub fn load(hubert: &Path, bert: &Path, sv_path: &Path, dtype: Dtype) -> Result<Self, TtsError> {
+        tracing::info!(path = %hubert.display(), "loading CNHuBERT");
+        let hubert = Rc::new(Hubert::load(hubert, dtype)?);
+        tracing::info!(path = %bert.display(), "loading BERT");
+        let bert = Rc::new(BertFeatures::load(bert, dtype)?);
+        Ok(Self { hubert, bert, sv_path: sv_path.to_path_buf() })
+    }
+}
+
 pub struct Models {
     pub gpt: Arc<Text2SemanticDecoder>,
     pub gpt_config: GptConfig,
     pub sovits: SynthesizerTrn,
     pub sovits_info: SovitsInfo,
-    pub hubert: Hubert,
+    pub hubert: Rc<Hubert>,
     /// The speaker-verification model, for v2Pro/v2ProPlus SoVITS only.
     pub sv: Option<SpeakerEncoder>,
     /// The BERT, or why Chinese text can't get features (e.g. a BERT whose width is not the
     /// GPT's `bert_proj` input).
-    pub bert: Result<BertFeatures, String>,
+    pub bert: Result<Rc<BertFeatures>, String>,
     /// Symbol table / frontend generation (v1 for v1 SoVITS models, else v2).
     pub text_version: Version,
     pub dtype: Dtype,
@@ -73,32 +94,41 @@ impl Models {
         if !missing.is_empty() {
             return Err(TtsError::Unavailable(format!("missing model files: {}", missing.join("; "))));
         }
-        tracing::info!(path = %files.gpt.display(), "loading GPT");
-        let (gpt, gpt_config) = Text2SemanticDecoder::load(&files.gpt, dtype)?;
-        tracing::info!(path = %files.sovits.display(), "loading SoVITS");
-        let (sovits, sovits_info) = SynthesizerTrn::load(&files.sovits, dtype)?;
+        let shared = SharedNets::load(&files.hubert, &files.bert, &files.sv, dtype)?;
+        Self::load_pair(&files.gpt, &files.sovits, &shared, dtype)
+    }
+
+    /// Loads one GPT + SoVITS pair on top of already loaded shared networks. Either file being
+    /// unusable (missing, truncated, a version this port does not run) is an error naming it;
+    /// nothing is kept half-loaded.
+    pub fn load_pair(gpt_path: &Path, sovits_path: &Path, shared: &SharedNets, dtype: Dtype) -> Result<Self, TtsError> {
+        for (what, p) in [("GPT checkpoint", gpt_path), ("SoVITS checkpoint", sovits_path)] {
+            if !p.is_file() {
+                return Err(TtsError::Unavailable(format!("missing model file: {what} {}", p.display())));
+            }
+        }
+        tracing::info!(path = %sovits_path.display(), "loading SoVITS");
+        let (sovits, sovits_info) = SynthesizerTrn::load(sovits_path, dtype)?;
         if let Some(missing) = &sovits_info.missing {
             return Err(TtsError::Unavailable(format!(
                 "{}: {:?} model needs {missing}, which this server does not provide yet",
-                files.sovits.display(),
+                sovits_path.display(),
                 sovits_info.version
             )));
         }
         let sv = match sovits_info.sv_width {
-            Some(width) => Some(load_speaker_model(&files.sv, width, &sovits_info, dtype)?),
+            Some(width) => Some(load_speaker_model(&shared.sv_path, width, &sovits_info, dtype)?),
             None => None,
         };
-        tracing::info!(path = %files.hubert.display(), "loading CNHuBERT");
-        let hubert = Hubert::load(&files.hubert, dtype)?;
-        tracing::info!(path = %files.bert.display(), "loading BERT");
-        let bert = BertFeatures::load(&files.bert, dtype)?;
-        let bert = if bert.hidden_size() == gpt_config.bert_dim {
-            Ok(bert)
+        tracing::info!(path = %gpt_path.display(), "loading GPT");
+        let (gpt, gpt_config) = Text2SemanticDecoder::load(gpt_path, dtype)?;
+        let bert = if shared.bert.hidden_size() == gpt_config.bert_dim {
+            Ok(shared.bert.clone())
         } else {
             let why = format!(
-                "the BERT in {} is {} wide but the GPT's bert_proj takes {}; Chinese text needs a matching BERT",
-                files.bert.display(),
-                bert.hidden_size(),
+                "the BERT is {} wide but the GPT {}'s bert_proj takes {}; Chinese text needs a matching BERT",
+                shared.bert.hidden_size(),
+                gpt_path.display(),
                 gpt_config.bert_dim
             );
             tracing::warn!("{why}");
@@ -113,7 +143,7 @@ impl Models {
             gpt_config,
             sovits,
             sovits_info,
-            hubert,
+            hubert: shared.hubert.clone(),
             sv,
             bert,
             text_version,

@@ -30,6 +30,7 @@ pub fn fixture_settings() -> Settings {
             language: "en".into(),
             gpt: None,
             sovits: None,
+            model: None,
             // Greedy, as the fixture's e2e_en run: the tiny random GPT then stops after a few tokens.
             top_k: Some(1),
             top_p: None,

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::engine::Readiness;
+use crate::engine::{ModelInfo, Readiness, VoiceInfo};
 use crate::server::AppState;
 
 /// `/health` body.
@@ -27,6 +27,8 @@ pub struct Health {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub limitations: Vec<String>,
     pub voices: usize,
+    /// The configured models with their SoVITS version and residency (`GET /v1/models` too).
+    pub models: Vec<ModelInfo>,
     pub queue_depth: usize,
     pub queue_capacity: usize,
     pub active_jobs: usize,
@@ -56,6 +58,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         hint,
         limitations: s.limitations.clone(),
         voices: s.voices.len(),
+        models: s.models,
         queue_depth: state.engine.queued(),
         queue_capacity: state.engine.queue_capacity(),
         active_jobs: state.engine.active_jobs(),

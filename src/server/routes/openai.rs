@@ -1,8 +1,9 @@
-//! `POST /v1/audio/speech` and `GET /v1/models`: OpenAI's speech contract, so the official client
-//! libraries work against this server. Errors use OpenAI's `{"error": {...}}` shape.
+//! `POST /v1/audio/speech`, `GET /v1/models` and `GET /v1/models/{id}`: OpenAI's speech and model
+//! contracts, so the official client libraries work against this server. Errors use OpenAI's
+//! `{"error": {...}}` shape.
 use std::convert::Infallible;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,22 +12,23 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::audio::encode::{AudioFormat, StreamEncoder};
-use crate::engine::{JobUpdate, VoiceSelect, SAMPLE_RATE};
+use crate::config::GENERIC_MODEL_IDS;
+use crate::engine::{JobUpdate, ModelInfo, VoiceSelect, SAMPLE_RATE};
 use crate::server::error::{ApiError, ApiErrorKind, AppJson};
 use crate::server::params::{check_chars, shown, RawParams};
 use crate::server::{respond, AppState};
 
 /// OpenAI's hard limit on `input`.
 pub const MAX_INPUT_CHARS: usize = 4096;
-/// Model ids accepted (all run the same engine); the OpenAI names let existing clients work unchanged.
-pub const MODELS: &[&str] = &["gpt-sovits-v2", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
 /// OpenAI's `pcm` is 24 kHz.
 const PCM_RATE: u32 = 24_000;
 
 /// OpenAI `CreateSpeechRequest`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SpeechRequest {
-    /// One of `GET /v1/models` (`gpt-sovits-v2`, or the OpenAI names `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts`).
+    /// One of `GET /v1/models`: a configured model's name or alias, or a generic id (`tts-1`,
+    /// `tts-1-hd`, `gpt-4o-mini-tts`, `gpt-sovits`, `gpt-sovits-v2`) meaning the voice's model
+    /// (else the default model).
     #[schema(example = "tts-1")]
     pub model: String,
     /// Text to speak, at most 4096 characters.
@@ -79,10 +81,6 @@ pub enum VoiceParam {
         (status = 503, description = "Models missing or loading", body = crate::server::error::OpenAiErrorResponse),
     ))]
 pub async fn speech(State(state): State<AppState>, AppJson(req): AppJson<SpeechRequest>) -> Result<Response, ApiError> {
-    if !MODELS.contains(&req.model.as_str()) {
-        return Err(ApiError::invalid("model", format!("`model` `{}` does not exist (available: {})", shown(&req.model), MODELS.join(", ")))
-            .with_code("model_not_found"));
-    }
     check_chars("input", &req.input, MAX_INPUT_CHARS)?;
     // Ignored, but bounded like any text a client sends.
     check_chars("instructions", req.instructions.as_deref().unwrap_or(""), MAX_INPUT_CHARS)?;
@@ -111,7 +109,7 @@ pub async fn speech(State(state): State<AppState>, AppJson(req): AppJson<SpeechR
         e.param = Some("voice".into());
         return Err(e);
     }
-    let raw = RawParams { text: req.input, language: req.language, voice: Some(VoiceSelect::Named(voice)), speed: req.speed, ..Default::default() };
+    let raw = RawParams { model: Some(req.model), text: req.input, language: req.language, voice: Some(VoiceSelect::Named(voice)), speed: req.speed, ..Default::default() };
     let job = state.build_job(raw).map_err(|e| e.rename_param("text", "input"))?;
     let seed = job.sampling.seed;
     let span = tracing::info_span!("job", route = "openai", chars, seed);
@@ -193,23 +191,100 @@ pub struct ModelList {
     pub data: Vec<Model>,
 }
 
+/// An OpenAI model object, with this server's extensions for configured models.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Model {
     pub id: String,
     pub object: String,
     pub created: u64,
     pub owned_by: String,
+    /// Configured models: the SoVITS version (`v1`, `v2`, `v2Pro`, `v2ProPlus`), once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Configured models: loaded now (a request for one that is not loads it first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resident: Option<bool>,
+    /// Configured models: the default one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+    /// Configured models: other ids that name it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Configured models: why the last load failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// The model ids `/v1/audio/speech` accepts.
+impl Model {
+    fn generic(id: &str) -> Model {
+        Model {
+            id: id.into(),
+            object: "model".into(),
+            created: 0,
+            owned_by: "gsv-server".into(),
+            version: None,
+            resident: None,
+            default: None,
+            aliases: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn configured(m: ModelInfo) -> Model {
+        Model {
+            version: m.version,
+            resident: Some(m.resident),
+            default: Some(m.default),
+            aliases: m.spec.aliases,
+            error: m.error,
+            ..Model::generic(&m.spec.name)
+        }
+    }
+}
+
+/// Configured models as the engine reports them, or (before it has) as configured.
+fn configured_models(state: &AppState) -> Vec<ModelInfo> {
+    let models = state.engine.status().models;
+    if !models.is_empty() {
+        return models;
+    }
+    let specs = state.settings.model_specs().unwrap_or_default();
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| ModelInfo { spec, version: None, resident: false, default: i == 0, error: None })
+        .collect()
+}
+
+/// The configured models (with version and residency), then the generic ids that speak with the
+/// voice's model.
 #[utoipa::path(get, path = "/v1/models", tag = "openai", responses(
     (status = 200, description = "Models", body = ModelList),
     (status = 401, description = "Missing or wrong API key", body = crate::server::error::OpenAiErrorResponse),
 ))]
-pub async fn models() -> Json<ModelList> {
-    let data = MODELS
-        .iter()
-        .map(|id| Model { id: (*id).into(), object: "model".into(), created: 0, owned_by: "gsv-server".into() })
-        .collect();
+pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
+    let configured = configured_models(&state);
+    let taken: Vec<String> = configured.iter().flat_map(|m| std::iter::once(m.spec.name.clone()).chain(m.spec.aliases.clone())).collect();
+    let generic = GENERIC_MODEL_IDS.iter().filter(|id| !taken.iter().any(|t| t == *id)).map(|id| Model::generic(id));
+    let data = configured.into_iter().map(Model::configured).chain(generic).collect();
     Json(ModelList { object: "list".into(), data })
+}
+
+/// One model by id (a configured name or alias, or a generic id); OpenAI `models.retrieve`.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "openai", params(("id" = String, Path, description = "Model id or alias")),
+    responses(
+        (status = 200, description = "The model", body = Model),
+        (status = 404, description = "No such model", body = crate::server::error::OpenAiErrorResponse),
+    ))]
+pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Model>, ApiError> {
+    let found = configured_models(&state).into_iter().find(|m| m.spec.name == id || m.spec.aliases.contains(&id));
+    match found {
+        Some(m) => Ok(Json(Model::configured(m))),
+        None if GENERIC_MODEL_IDS.contains(&id.as_str()) => Ok(Json(Model::generic(&id))),
+        None => {
+            let mut e = ApiError::new(ApiErrorKind::NotFound, format!("the model `{id}` does not exist")).with_code("model_not_found");
+            e.param = Some("model".into());
+            Err(e)
+        }
+    }
 }

@@ -16,6 +16,9 @@ use crate::server::{respond, AppState};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TtsRequest {
+    /// A configured model (`GET /v1/models`: name or alias). Default: the voice's model, else the
+    /// default model.
+    pub model: Option<String>,
     /// Text to speak (at most `limits.max_text_chars`, 4096 by default).
     #[schema(example = "Hello there, how are you today?", min_length = 1, max_length = 4096)]
     pub text: String,
@@ -181,6 +184,7 @@ async fn run(state: AppState, body: TtsRequest, upload: Option<Vec<u8>>, peer: O
     };
     let stream = body.stream.unwrap_or(false);
     let raw = RawParams {
+        model: body.model,
         text: body.text,
         language: body.language,
         voice,

@@ -3,13 +3,16 @@
 //! configured voice's clip or a file under `[upstream] allowed_ref_dirs` (never an arbitrary
 //! file); `ogg` is Ogg Opus (upstream: Ogg Vorbis); `aac` is refused (no encoder); errors use the
 //! real status instead of returning silence with 200.
+use std::path::{Path, PathBuf};
+
 use axum::extract::State;
 use axum::Extension;
 use axum::response::Response;
-use serde::Deserialize;
+use axum::Json;
+use serde::{Deserialize, Serialize};
 
 use crate::audio::encode::AudioFormat;
-use crate::engine::{Chunking, RefAudio, VoiceSelect, VoiceSpec, SAMPLE_RATE};
+use crate::engine::{Chunking, ModelInfo, RefAudio, VoiceSelect, VoiceSpec, WeightsChange, SAMPLE_RATE};
 use crate::server::error::{ApiError, AppJson, AppQuery};
 use crate::server::error::ApiErrorKind;
 use crate::server::listen::PeerWatch;
@@ -217,6 +220,7 @@ async fn run(state: AppState, req: UpstreamRequest, peer: Option<PeerWatch>) -> 
         e
     };
     let raw = RawParams {
+        model: None,
         text,
         language: Some(text_lang),
         voice: Some(voice),
@@ -261,4 +265,80 @@ fn stored_clips(state: &AppState, ref_audio_path: &str) -> Result<Vec<StoredClip
             Some(StoredClip { name: m.name, clip, transcript: m.transcript, language: m.language })
         })
         .collect())
+}
+
+/// `/set_gpt_weights` and `/set_sovits_weights` query.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WeightsQuery {
+    /// A configured model's file, or a file under `[upstream] allowed_weight_dirs`.
+    pub weights_path: Option<String>,
+}
+
+/// Answer of a weights change (upstream's `{"message": "success"}`, plus the default model now).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WeightsChanged {
+    pub message: String,
+    pub model: ModelInfo,
+}
+
+/// Loads a new GPT for the default model (upstream api_v2). Requests already running finish with
+/// the weights they started with; other configured models are not affected.
+#[utoipa::path(get, path = "/set_gpt_weights", tag = "upstream", params(WeightsQuery),
+    responses(
+        (status = 200, description = "The default model now uses these weights", body = WeightsChanged),
+        (status = 400, description = "Path not allowed, or the file cannot be loaded (the reason is given)", body = crate::server::error::UpstreamErrorResponse),
+        (status = 503, description = "Models missing or loading", body = crate::server::error::UpstreamErrorResponse),
+    ))]
+pub async fn set_gpt_weights(State(state): State<AppState>, AppQuery(q): AppQuery<WeightsQuery>) -> Result<Json<WeightsChanged>, ApiError> {
+    let path = allowed_weights(&state, q.weights_path)?;
+    set_weights(&state, WeightsChange { gpt: Some(path), sovits: None }).await
+}
+
+/// Loads a new SoVITS for the default model (upstream api_v2); see `/set_gpt_weights`.
+#[utoipa::path(get, path = "/set_sovits_weights", tag = "upstream", params(WeightsQuery),
+    responses(
+        (status = 200, description = "The default model now uses these weights", body = WeightsChanged),
+        (status = 400, description = "Path not allowed, or the file cannot be loaded (v3/v4, truncated, ...: the reason is given)", body = crate::server::error::UpstreamErrorResponse),
+        (status = 503, description = "Models missing or loading", body = crate::server::error::UpstreamErrorResponse),
+    ))]
+pub async fn set_sovits_weights(State(state): State<AppState>, AppQuery(q): AppQuery<WeightsQuery>) -> Result<Json<WeightsChanged>, ApiError> {
+    let path = allowed_weights(&state, q.weights_path)?;
+    set_weights(&state, WeightsChange { gpt: None, sovits: Some(path) }).await
+}
+
+async fn set_weights(state: &AppState, change: WeightsChange) -> Result<Json<WeightsChanged>, ApiError> {
+    let model = state.engine.set_weights(change).await?;
+    Ok(Json(WeightsChanged { message: "success".into(), model }))
+}
+
+/// `weights_path` resolved to a file the server may load: a configured model's GPT/SoVITS file
+/// or a file under `[upstream] allowed_weight_dirs`. Anything else (or a path that does not
+/// exist) gets the same answer, so the route cannot probe the file system.
+fn allowed_weights(state: &AppState, weights_path: Option<String>) -> Result<PathBuf, ApiError> {
+    let requested = required(weights_path, "weights_path")?;
+    let refused = || {
+        ApiError::invalid(
+            "weights_path",
+            format!("`weights_path` `{requested}` is not a configured model file or a file under an allowed directory ([upstream] allowed_weight_dirs)"),
+        )
+    };
+    let canon = Path::new(&requested).canonicalize().map_err(|_| refused())?;
+    if !canon.is_file() {
+        return Err(refused());
+    }
+    let canonical = |p: &Path| p.canonicalize().ok();
+    let configured = state
+        .settings
+        .model_specs()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|m| [canonical(&m.gpt), canonical(&m.sovits)])
+        .any(|p| p.as_deref() == Some(canon.as_path()));
+    let in_allowed_dir = state.settings.upstream.allowed_weight_dirs.iter().filter_map(|d| canonical(d)).any(|d| canon.starts_with(d));
+    if configured || in_allowed_dir {
+        Ok(canon)
+    } else {
+        Err(refused())
+    }
 }

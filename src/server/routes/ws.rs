@@ -36,6 +36,8 @@ pub struct WsSynthesize {
     pub id: String,
     pub text: String,
     pub voice: String,
+    /// A configured model (name or alias); default: the voice's model, else the default model.
+    pub model: Option<String>,
     pub language: Option<String>,
     pub top_k: Option<i64>,
     pub top_p: Option<f32>,
@@ -189,6 +191,7 @@ fn validate(state: &AppState, req: WsSynthesize) -> Result<SynthesisJob, ApiErro
         Some(other) => return Err(ApiError::invalid("chunking", format!("`chunking` must be `tokens` or `sentence`, got `{}`", shown(other)))),
     };
     let raw = RawParams {
+        model: req.model,
         text: req.text,
         language: req.language,
         voice: Some(VoiceSelect::Named(req.voice)),

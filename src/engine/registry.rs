@@ -1,0 +1,260 @@
+//! The configured models (GPT + SoVITS pairs) and which of them are loaded.
+//!
+//! Lives on the worker thread inside the pipeline backend. A model loads on first use, at most
+//! `max_resident` stay loaded, and the least recently used one that no job is running on is
+//! unloaded to make room. Each loaded pair is a [`Slot`] with its own [`Pipeline`] (so a batched
+//! GPT step only ever holds rows of one GPT) and its own prepared voices (a voice's prompt tokens
+//! and style vector come from that model's SoVITS). HuBERT and BERT are loaded once and shared.
+//!
+//! `/set_*_weights` replaces the default model's slot; the old slot is *retired*: it keeps
+//! stepping the jobs that started on it and is dropped when the last one ends.
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use mlx_rs::Dtype;
+use tracing::{info, warn};
+
+use super::backend::{ModelInfo, ModelPaths, ModelSpec, WeightsChange};
+use super::error::EngineError;
+use crate::models::sovits::{version, SovitsVersion};
+use crate::tts::{Models, Pipeline, SharedNets, TtsError, Voice};
+
+pub type SlotId = u64;
+
+/// Request-supplied voices kept prepared per model (HuBERT + BERT of a clip are worth caching,
+/// but uploads must not grow memory without bound).
+const INLINE_CACHE: usize = 16;
+
+/// One loaded model pair.
+pub struct Slot {
+    pub name: String,
+    pub pipeline: Pipeline,
+    /// Configured voices prepared for this model, by name.
+    pub voices: HashMap<String, Arc<Voice>>,
+    /// Request-supplied voices, oldest first.
+    inline: VecDeque<(String, Arc<Voice>)>,
+    last_used: u64,
+    /// Replaced by new weights: serves only the jobs that started on it.
+    retired: bool,
+}
+
+impl Slot {
+    pub fn inline_voice(&self, name: &str) -> Option<Arc<Voice>> {
+        self.inline.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    pub fn remember_inline(&mut self, name: String, voice: Arc<Voice>) {
+        if self.inline.len() >= INLINE_CACHE {
+            self.inline.pop_front();
+        }
+        self.inline.push_back((name, voice));
+    }
+
+    fn idle(&self) -> bool {
+        self.pipeline.active_jobs() == 0
+    }
+}
+
+struct Entry {
+    spec: ModelSpec,
+    slot: Option<SlotId>,
+    /// Known from the file header, or from the last load.
+    version: Option<String>,
+    error: Option<String>,
+}
+
+pub struct Registry {
+    shared: SharedNets,
+    dtype: Dtype,
+    /// Configured models, the default first.
+    entries: Vec<Entry>,
+    /// Loaded pairs (resident and retired), in load order so steps run in a stable order.
+    pub slots: BTreeMap<SlotId, Slot>,
+    next_slot: SlotId,
+    clock: u64,
+    max_resident: usize,
+}
+
+impl Registry {
+    /// Loads the shared networks and the default model; the others load when first used.
+    pub fn new(paths: &ModelPaths, dtype: Dtype) -> Result<Self, EngineError> {
+        let shared = SharedNets::load(&paths.hubert, &paths.bert, &paths.sv, dtype)?;
+        let entries = paths
+            .specs()
+            .into_iter()
+            .map(|spec| {
+                let (version, error) = match header_version(&spec.sovits) {
+                    Ok(v) => (v, None),
+                    Err(e) => (None, Some(e)),
+                };
+                Entry { spec, slot: None, version, error }
+            })
+            .collect();
+        let mut registry = Registry {
+            shared,
+            dtype,
+            entries,
+            slots: BTreeMap::new(),
+            next_slot: 1,
+            clock: 0,
+            max_resident: paths.max_resident.max(1),
+        };
+        let default = registry.default_name().to_string();
+        registry.ensure(&default)?;
+        Ok(registry)
+    }
+
+    pub fn default_name(&self) -> &str {
+        &self.entries[0].spec.name
+    }
+
+    fn index(&self, name: &str) -> Result<usize, EngineError> {
+        self.entries.iter().position(|e| e.spec.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.entries.iter().map(|e| e.spec.name.as_str()).collect();
+            EngineError::invalid("model", format!("`model` `{name}` is not configured (known: {})", known.join(", ")))
+        })
+    }
+
+    /// The slot of model `name`, loading it (and unloading the least recently used idle model
+    /// beyond `max_resident`) when it is not resident. A load failure is reported, remembered
+    /// for `/v1/models`, and retried by the next request.
+    pub fn ensure(&mut self, name: &str) -> Result<SlotId, EngineError> {
+        let idx = self.index(name)?;
+        self.clock += 1;
+        if let Some(id) = self.entries[idx].slot {
+            if let Some(slot) = self.slots.get_mut(&id) {
+                slot.last_used = self.clock;
+                return Ok(id);
+            }
+        }
+        self.evict_idle(self.max_resident - 1);
+        let spec = self.entries[idx].spec.clone();
+        match self.load(&spec) {
+            Ok(id) => {
+                self.entries[idx].slot = Some(id);
+                Ok(id)
+            }
+            Err(e) => {
+                warn!(model = %name, "model failed to load: {e}");
+                self.entries[idx].error = Some(e.to_string());
+                Err(EngineError::Unavailable(format!("model `{name}` failed to load: {e}")))
+            }
+        }
+    }
+
+    /// Loads `spec` into a new slot and records its detected version.
+    fn load(&mut self, spec: &ModelSpec) -> Result<SlotId, TtsError> {
+        info!(model = %spec.name, gpt = %spec.gpt.display(), sovits = %spec.sovits.display(), "loading model");
+        let models = Models::load_pair(&spec.gpt, &spec.sovits, &self.shared, self.dtype)?;
+        let version = models.sovits_info.version.to_string();
+        if let Some(e) = self.entries.iter_mut().find(|e| e.spec.name == spec.name) {
+            e.version = Some(version);
+            e.error = None;
+        }
+        let id = self.next_slot;
+        self.next_slot += 1;
+        self.clock += 1;
+        let slot = Slot {
+            name: spec.name.clone(),
+            pipeline: Pipeline::new(models),
+            voices: HashMap::new(),
+            inline: VecDeque::new(),
+            last_used: self.clock,
+            retired: false,
+        };
+        self.slots.insert(id, slot);
+        Ok(id)
+    }
+
+    pub fn slot_mut(&mut self, id: SlotId) -> Option<&mut Slot> {
+        self.slots.get_mut(&id)
+    }
+
+    fn resident(&self) -> usize {
+        self.slots.values().filter(|s| !s.retired).count()
+    }
+
+    /// Unloads least recently used idle models until at most `keep` are resident (or every
+    /// remaining one has a job running: those stay, over the bound, until `trim` after they end).
+    fn evict_idle(&mut self, keep: usize) {
+        while self.resident() > keep {
+            let lru = self.slots.iter().filter(|(_, s)| !s.retired && s.idle()).min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id);
+            let Some(id) = lru else { return };
+            if let Some(slot) = self.slots.remove(&id) {
+                info!(model = %slot.name, "unloading model (least recently used)");
+            }
+            for e in self.entries.iter_mut().filter(|e| e.slot == Some(id)) {
+                e.slot = None;
+            }
+        }
+    }
+
+    /// After jobs end: drops retired slots nobody uses any more and enforces the bound.
+    pub fn trim(&mut self) {
+        self.slots.retain(|_, s| !(s.retired && s.idle()));
+        self.evict_idle(self.max_resident);
+    }
+
+    /// Loads new weights for the default model. On success the old pair is retired (its running
+    /// jobs finish on it); on failure nothing changes and the error names the file's problem.
+    pub fn replace_default(&mut self, change: &WeightsChange) -> Result<ModelInfo, EngineError> {
+        let mut spec = self.entries[0].spec.clone();
+        if let Some(g) = &change.gpt {
+            spec.gpt = g.clone();
+        }
+        if let Some(s) = &change.sovits {
+            spec.sovits = s.clone();
+        }
+        if let Err(e) = header_version(&spec.sovits) {
+            return Err(EngineError::invalid("weights_path", e));
+        }
+        let id = self.load(&spec).map_err(|e| EngineError::invalid("weights_path", format!("cannot load the new weights: {e}")))?;
+        if let Some(old) = self.entries[0].slot.replace(id) {
+            if let Some(slot) = self.slots.get_mut(&old) {
+                slot.retired = true;
+            }
+        }
+        self.entries[0].spec = spec;
+        self.trim();
+        Ok(self.info(0))
+    }
+
+    fn info(&self, idx: usize) -> ModelInfo {
+        let e = &self.entries[idx];
+        ModelInfo {
+            spec: e.spec.clone(),
+            version: e.version.clone(),
+            resident: e.slot.is_some(),
+            default: idx == 0,
+            error: e.error.clone(),
+        }
+    }
+
+    pub fn infos(&self) -> Vec<ModelInfo> {
+        (0..self.entries.len()).map(|i| self.info(i)).collect()
+    }
+}
+
+/// The SoVITS version a file's first bytes tell without loading it (`None` when only the
+/// weights can tell, e.g. v1 vs v2 of a plain torch zip), or why the file cannot be served.
+fn header_version(path: &Path) -> Result<Option<String>, String> {
+    let mut head = Vec::with_capacity(8192);
+    let len = std::fs::metadata(path).map_err(|e| format!("SoVITS file {}: {e}", path.display()))?.len();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(8192).read_to_end(&mut head))
+        .map_err(|e| format!("SoVITS file {}: {e}", path.display()))?;
+    let fast = version::detect_fast(&head, len)
+        .map_err(|tag| format!("{}: starts with bytes {:02x} {:02x}: not a SoVITS .pth file", path.display(), tag[0], tag[1]))?;
+    match fast.model_version {
+        SovitsVersion::V3 | SovitsVersion::V4 => Err(format!(
+            "{}: SoVITS {}{} model: not supported yet (this server runs v1, v2, v2Pro and v2ProPlus)",
+            path.display(),
+            fast.model_version,
+            if fast.lora { " LoRA" } else { "" }
+        )),
+        v if fast.rule != version::DetectionRule::FileSize => Ok(Some(v.to_string())),
+        _ => Ok(None),
+    }
+}
