@@ -11,7 +11,15 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The built-in language identifier: the corpus's `langdetect` records of ko inputs need it
+/// (`.gsv-data/lid.176.ftz`, installed by scripts/setup.sh).
+fn init_lid() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.gsv-data/lid.176.ftz"));
+    gsv_text::lid::init(path).unwrap_or_else(|e| panic!("{e} — run scripts/setup.sh"));
+}
+
 fn assert_all_pass(corpus: &str, min_records: usize) {
+    init_lid();
     let report = run_check(corpus, Some(&["ko"]));
     println!("{report}");
     assert!(report.parse_errors.is_empty(), "{:?}", report.parse_errors);
