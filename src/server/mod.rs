@@ -244,6 +244,7 @@ async fn start_with_shutdown(
                 language: m.language.clone(),
                 gpt: None,
                 sovits: None,
+                model: m.model.clone(),
             }),
             _ => tracing::warn!(voice = %m.name, "a configured voice has the name of a stored voice; serving the configured one"),
         }

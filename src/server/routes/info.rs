@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::engine::{ModelInfo, Readiness, VoiceInfo};
+use crate::engine::{ModelInfo, Readiness};
 use crate::server::AppState;
 
 /// `/health` body.

@@ -39,9 +39,6 @@ pub struct VoiceEntry {
     /// Transcript of the reference clip.
     pub transcript: String,
     pub source: VoiceSource,
-    /// The model set a stored voice was uploaded for, when the client named one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -138,12 +135,12 @@ pub async fn list(State(state): State<AppState>) -> Json<VoiceList> {
         .into_iter()
         .map(|info| {
             let source = source_of(&state, &info.name);
-            let (transcript, model) = match (source, state.settings.voices.get(&info.name), state.library.get(&info.name)) {
-                (VoiceSource::Config, Some(v), _) => (v.transcript.clone(), None),
-                (_, _, Some(m)) => (m.transcript, m.model),
-                _ => (String::new(), None),
+            let transcript = match (source, state.settings.voices.get(&info.name), state.library.get(&info.name)) {
+                (VoiceSource::Config, Some(v), _) => v.transcript.clone(),
+                (_, _, Some(m)) => m.transcript,
+                _ => String::new(),
             };
-            VoiceEntry { info, transcript, source, model }
+            VoiceEntry { info, transcript, source }
         })
         .collect();
     let failed = s.failed_voices.into_iter().map(|(name, error)| FailedVoice { name, error }).collect();
@@ -365,6 +362,7 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Result<Respo
         language: form.language.clone(),
         gpt: None,
         sovits: None,
+        model: form.model.clone(),
     };
     state.engine.add_voice(spec).await.map_err(|e| match e {
         EngineError::InvalidInput { message, .. } => ApiError::invalid("audio", message),
