@@ -58,22 +58,9 @@ const INITIALS: [&str; 47] = [
     "o", "uk", "ung", "sp", "spl", "spn", "sil",
 ];
 
-/// `replace_punctuation`: map punctuation, keep only U+4E00..U+9FA5 and `!?…,.-`.
+/// `replace_punctuation`: map punctuation with Cantonese's table, keep only U+4E00..U+9FA5 and `!?…,.-`.
 fn replace_punctuation(text: &str) -> String {
-    let mut mapped = String::with_capacity(text.len());
-    let mut rest = text;
-    'outer: while let Some(c) = rest.chars().next() {
-        for (from, to) in REP_MAP {
-            if let Some(after) = rest.strip_prefix(from) {
-                mapped.push_str(to);
-                rest = after;
-                continue 'outer;
-            }
-        }
-        mapped.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    mapped.chars().filter(|&c| ('\u{4e00}'..='\u{9fa5}').contains(&c) || PUNCTUATION.contains(c)).collect()
+    crate::zh::map_punctuation(text, &REP_MAP)
 }
 
 /// `text_normalize` of cantonese.py.

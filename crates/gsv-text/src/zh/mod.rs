@@ -55,11 +55,16 @@ const REP_MAP: [(&str, &str); 15] = [
 
 /// `replace_punctuation`: 嗯→恩, 呣→母, map punctuation, keep only U+4E00..U+9FA5 and `!?…,.-`.
 fn replace_punctuation(text: &str) -> String {
-    let text = text.replace('嗯', "恩").replace('呣', "母");
+    map_punctuation(&text.replace('嗯', "恩").replace('呣', "母"), &REP_MAP)
+}
+
+/// Replaces the first matching `rep_map` key at each position (upstream's one regex alternation
+/// in table order), then keeps only U+4E00..U+9FA5 and `!?…,.-`. Cantonese uses it with its own table.
+pub(crate) fn map_punctuation(text: &str, rep_map: &[(&str, &str)]) -> String {
     let mut mapped = String::with_capacity(text.len());
-    let mut rest = text.as_str();
+    let mut rest = text;
     'outer: while let Some(c) = rest.chars().next() {
-        for (from, to) in REP_MAP {
+        for (from, to) in rep_map {
             if let Some(after) = rest.strip_prefix(from) {
                 mapped.push_str(to);
                 rest = after;
