@@ -1,9 +1,12 @@
-//! Several models served by one running server (REAL pipeline): model `b` is a copy of the fixture
-//! GPT + SoVITS whose weights this test perturbs, so each model's output is known from a server
-//! that serves it alone. Proves per-request model choice on every route, isolation between
-//! models (each output equals what its model alone gives), the LRU bound (unload and reload give
-//! the same output), and that `/set_*_weights` changes only the default model and never a
-//! request already running; bad model files answer with their reason and the server keeps going.
+//! Several models served by one running server (REAL pipeline). The default model is the v2
+//! fixture pair; model `b` is of another generation: a v2ProPlus SoVITS (derived from the v2Pro
+//! fixture, see `v2proplus_from_v2pro`) or the v2Pro fixture pair, each with the v2Pro fixture
+//! GPT and the speaker-verification model. Each model's output is known from a server that serves
+//! it alone. Proves per-request model choice on every route, isolation between models (each
+//! output equals what its model alone gives), the LRU bound (unload and reload give the same
+//! output, the Pro voice's speaker embedding included), and that `/set_*_weights` changes only
+//! the default model and never a request already running (there `b` is a perturbed copy of the v2
+//! pair); bad model files answer with their reason and the server keeps going.
 mod http_support;
 
 use std::io::{Cursor, Read, Write};
@@ -62,14 +65,129 @@ struct Files {
     sovits_b: PathBuf,
 }
 
-fn files() -> Files {
+fn pro_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures-pro")
+}
+
+/// What model `b` is.
+#[derive(Clone, Copy, PartialEq)]
+enum B {
+    /// The v2Pro fixture pair (its GPT and SoVITS, upstream's outputs in tests/fixtures-pro).
+    V2Pro,
+    /// The v2Pro fixture GPT with a v2ProPlus SoVITS derived from the v2Pro one.
+    V2ProPlus,
+    /// A copy of the v2 fixture pair with perturbed weights.
+    PerturbedV2,
+}
+
+/// The v2 fixture pair as model `a` and `b` as asked.
+fn files(b: B) -> Files {
     let dir = tempfile::tempdir().unwrap();
     let f = fixtures().join("models");
     let (gpt_a, sovits_a) = (f.join("gpt/tiny-v2-e15.ckpt"), f.join("sovits/tiny-v2_e8_s96.pth"));
-    let (gpt_b, sovits_b) = (dir.path().join("gpt-b.ckpt"), dir.path().join("sovits-b.pth"));
-    perturbed_copy(&gpt_a, &gpt_b);
-    perturbed_copy(&sovits_a, &sovits_b);
+    let p = pro_fixtures().join("models");
+    let (gpt_b, sovits_b) = match b {
+        B::PerturbedV2 => {
+            let (g, s) = (dir.path().join("gpt-b.ckpt"), dir.path().join("sovits-b.pth"));
+            perturbed_copy(&gpt_a, &g);
+            perturbed_copy(&sovits_a, &s);
+            (g, s)
+        }
+        B::V2Pro => (p.join("gpt/tiny-v2Pro-e15.ckpt"), p.join("sovits/tiny-v2Pro_e8_s96.pth")),
+        B::V2ProPlus => {
+            let s = dir.path().join("tiny-v2ProPlus.pth");
+            v2proplus_from_v2pro(&p.join("sovits/tiny-v2Pro_e8_s96.pth"), &s);
+            (p.join("gpt/tiny-v2Pro-e15.ckpt"), s)
+        }
+    };
     Files { dir: dir.path().to_path_buf(), _dir: dir, gpt_a, sovits_a, gpt_b, sovits_b }
+}
+
+/// `v[key]` of a dict or of an object's state (`utils.HParams`).
+fn field<'v>(v: &'v mut torch_archive::Value, key: &str) -> &'v mut torch_archive::Value {
+    use torch_archive::Value;
+    let items = match v {
+        Value::Dict(items) => items,
+        Value::Object { state, .. } => match state.as_mut() {
+            Value::Dict(items) => items,
+            other => panic!("object state is not a dict: {other:?}"),
+        },
+        other => panic!("no field {key} in {other:?}"),
+    };
+    &mut items.iter_mut().find(|(k, _)| k.as_str() == Some(key)).unwrap_or_else(|| panic!("no field {key}")).1
+}
+
+/// Writes a v2ProPlus SoVITS made from the v2Pro fixture the way upstream's two configs differ
+/// (s2v2ProPlus.json vs s2v2Pro.json): the Generator's `upsample_initial_channel` × 1.5 and a
+/// first upsampling kernel of 20, with new random Generator weights of those sizes, the `06`
+/// header and version `v2ProPlus`; every other weight as in the v2Pro file. (Our v2ProPlus
+/// Generator's numbers are checked against upstream with scripts/golden/make_versions.py; this
+/// file proves the server loads and serves such a file beside a v2 model.)
+fn v2proplus_from_v2pro(src: &Path, dst: &Path) {
+    use torch_archive::{DType, Tensor, Value};
+    let bytes = std::fs::read(src).unwrap();
+    assert_eq!(torch_archive::sovits_header(&bytes), Some(*b"05"));
+    let mut ckpt = torch_archive::load(&bytes).unwrap();
+    let model = field(field(&mut ckpt, "config"), "model");
+    let uic = field(model, "upsample_initial_channel").as_i64().unwrap() as usize;
+    let new_uic = uic * 3 / 2;
+    *field(model, "upsample_initial_channel") = Value::Int(new_uic as i64);
+    let Value::List(kernels) = field(model, "upsample_kernel_sizes") else { panic!("kernel list") };
+    let (k0, new_k0) = (kernels[0].as_i64().unwrap() as usize, 20);
+    kernels[0] = Value::Int(new_k0 as i64);
+    let n_kernels = field(model, "resblock_kernel_sizes").as_list().unwrap().len();
+    *field(model, "version") = Value::Str("v2ProPlus".into());
+    // Channels after upsampling layer i (upstream: initial // 2^(i+1)).
+    let ch = |i: usize, c0: usize| c0 >> i;
+    let mut k = 0u32;
+    let Value::Dict(weights) = field(&mut ckpt, "weight") else { panic!("weight dict") };
+    for (name, w) in weights.iter_mut() {
+        let name = name.as_str().unwrap().to_string();
+        let Some(rest) = name.strip_prefix("dec.") else { continue };
+        let Value::Tensor(t) = w else { panic!("{name} is not a tensor") };
+        let parts: Vec<&str> = rest.split('.').collect();
+        let resize = |c: usize, c0: usize, new: usize| if c == c0 { new } else { c };
+        let shape: Vec<usize> = match parts[0] {
+            // [C0, inter, 7] and [C0]; cond: [C0, gin, 1] and [C0].
+            "conv_pre" | "cond" => t.shape.iter().enumerate().map(|(d, &c)| if d == 0 { new_uic } else { c }).collect(),
+            "ups" => {
+                let i: usize = parts[1].parse().unwrap();
+                let (cin, cout) = ((ch(i, uic), ch(i, new_uic)), (ch(i + 1, uic), ch(i + 1, new_uic)));
+                match parts[2] {
+                    "bias" => vec![cout.1],
+                    // weight_g [in, 1, 1], weight_v [in, out, k].
+                    _ => t.shape.iter().enumerate().map(|(d, &c)| match d {
+                        0 => cin.1,
+                        1 => resize(c, cout.0, cout.1),
+                        _ if i == 0 => resize(c, k0, new_k0),
+                        _ => c,
+                    }).collect(),
+                }
+            }
+            "resblocks" => {
+                let i = parts[1].parse::<usize>().unwrap() / n_kernels;
+                let (c0, c1) = (ch(i + 1, uic), ch(i + 1, new_uic));
+                // [c, c, k], [c, 1, 1], [c]: every channel dimension (kernels are smaller).
+                t.shape.iter().enumerate().map(|(d, &c)| if d < 2 && c == c0 { c1 } else { c }).collect()
+            }
+            "conv_post" => t.shape.iter().enumerate().map(|(d, &c)| if d == 1 { ch(5, new_uic) } else { c }).collect(),
+            other => panic!("unexpected Generator weight {other}"),
+        };
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                k += 1;
+                0.3 * (k as f32 * 0.618).sin()
+            })
+            .collect();
+        let data = match t.dtype {
+            DType::F16 => values.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect(),
+            DType::F32 => values.iter().flat_map(|&x| x.to_le_bytes()).collect(),
+            other => panic!("{name}: {other:?}"),
+        };
+        *t = Tensor { dtype: t.dtype, shape, data };
+    }
+    std::fs::write(dst, torch_archive::save(&ckpt, Some(*b"06")).unwrap()).unwrap();
 }
 
 fn voice(model: Option<&str>) -> VoiceConfig {
@@ -90,6 +208,8 @@ fn settings(default: (&Path, &Path), b: Option<(&Path, &Path)>, max_resident: us
     s.models.gpt = default.0.to_path_buf();
     s.models.sovits = default.1.to_path_buf();
     s.models.max_resident = max_resident;
+    // The speaker model every Pro SoVITS needs (a v2 pair never loads it).
+    s.models.sv = pro_fixtures().join("models/sv/tiny_eres2netv2w24s4ep4.ckpt");
     if let Some((gpt, sovits)) = b {
         let table = format!("gpt = {:?}\nsovits = {:?}\naliases = [\"bee\"]", gpt.display().to_string(), sovits.display().to_string());
         s.models.named.insert("b".into(), toml::Value::Table(toml::from_str(&table).unwrap()));
@@ -143,7 +263,7 @@ async fn alone(files: &Files) -> ((Vec<i16>, u32), (Vec<i16>, u32)) {
     }
     let b = out.pop().unwrap();
     let a = out.pop().unwrap();
-    assert_ne!(a.0, b.0, "the perturbed model must sound different");
+    assert_ne!(a.0, b.0, "the two models must sound different");
     (a, b)
 }
 
@@ -190,10 +310,10 @@ async fn openai_samples(c: &reqwest::Client, u: &str, model: &str, voice: &str) 
 }
 
 #[tokio::test]
-async fn two_models_concurrently_on_every_route_each_as_alone() {
-    let f = files();
+async fn v2_and_v2proplus_models_concurrently_on_every_route_each_as_alone() {
+    let f = files(B::V2ProPlus);
     let ((pcm_a, tok_a), (pcm_b, tok_b)) = alone(&f).await;
-    assert_ne!(pcm_a.len(), pcm_b.len(), "the perturbed GPT must decode a different number of tokens");
+    assert_ne!(pcm_a.len(), pcm_b.len(), "the two GPTs must decode a different number of tokens");
 
     let s = ready(settings((&f.gpt_a, &f.sovits_a), Some((&f.gpt_b, &f.sovits_b)), 2)).await;
     let (c, u) = (reqwest::Client::new(), s.url());
@@ -227,7 +347,8 @@ async fn two_models_concurrently_on_every_route_each_as_alone() {
     assert_eq!(code, 200);
     let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(&ids[..3], ["default", "b", "tts-1"], "{v}");
-    assert_eq!((v["data"][1]["version"].as_str(), v["data"][1]["resident"].as_bool()), (Some("v2"), Some(true)), "{v}");
+    assert_eq!((v["data"][0]["version"].as_str(), v["data"][0]["resident"].as_bool()), (Some("v2"), Some(true)), "{v}");
+    assert_eq!((v["data"][1]["version"].as_str(), v["data"][1]["resident"].as_bool()), (Some("v2ProPlus"), Some(true)), "{v}");
     assert_eq!(v["data"][1]["aliases"], json!(["bee"]));
     let (code, m) = json(c.get(format!("{u}/v1/models/bee")).send().await.unwrap()).await;
     assert_eq!((code, m["id"].as_str()), (200, Some("b")));
@@ -235,7 +356,7 @@ async fn two_models_concurrently_on_every_route_each_as_alone() {
     assert_eq!((code, e["error"]["code"].as_str()), (404, Some("model_not_found")), "{e}");
     let (_, voices) = json(c.get(format!("{u}/v1/voices")).send().await.unwrap()).await;
     let vb = voices["voices"].as_array().unwrap().iter().find(|v| v["name"] == "fixture-b").unwrap().clone();
-    assert_eq!((vb["model"].as_str(), vb["version"].as_str()), (Some("b"), Some("v2")), "{voices}");
+    assert_eq!((vb["model"].as_str(), vb["version"].as_str()), (Some("b"), Some("v2ProPlus")), "{voices}");
 
     // An unknown model is a 400 listing the known ones, in each route's error shape.
     let r = c.post(format!("{u}/v1/tts")).json(&json!({"text": TEXT, "voice": "fixture", "model": "zz"})).send().await.unwrap();
@@ -249,7 +370,7 @@ async fn two_models_concurrently_on_every_route_each_as_alone() {
 
 #[tokio::test]
 async fn lru_unloads_the_idle_model_and_reloads_it_unchanged() {
-    let f = files();
+    let f = files(B::V2Pro);
     let s = ready(settings((&f.gpt_a, &f.sovits_a), Some((&f.gpt_b, &f.sovits_b)), 1)).await;
     let (c, u) = (reqwest::Client::new(), s.url());
     let resident = || {
@@ -273,7 +394,7 @@ async fn lru_unloads_the_idle_model_and_reloads_it_unchanged() {
 
 #[tokio::test]
 async fn set_weights_changes_the_default_only_never_a_running_request() {
-    let f = files();
+    let f = files(B::PerturbedV2);
     let mut st = settings((&f.gpt_a, &f.sovits_a), Some((&f.gpt_b, &f.sovits_b)), 2);
     st.upstream.allowed_weight_dirs = vec![f.dir.clone()];
     // A configured model whose file is truncated: it fails to load with its reason, on demand.

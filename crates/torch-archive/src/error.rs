@@ -68,6 +68,11 @@ pub enum Error {
     /// Nesting deeper than the reader allows (or a self-referencing container).
     #[error("values nested deeper than {0} levels (or a self-referencing container)")]
     TooDeep(usize),
+
+    /// [`crate::save`] was given a value it cannot write (a class name without a module, a
+    /// tensor whose bytes do not match its shape).
+    #[error("cannot write this value as a torch.save archive: {0}")]
+    Unsupported(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -9,6 +9,7 @@
 //!   [`Value::Object`] with their class path and their `__setstate__`/`__dict__` state; calls of any
 //!   class outside a small whitelist (`OrderedDict`, torch's tensor rebuild helpers, `torch.Size`,
 //!   `_codecs.encode`...) become `Object { class, state: <args tuple> }`, never a call.
+//! - [`save`] writes a value back as an archive (`load(&save(&v, None)?)? == v`).
 //! - SoVITS v2Pro/v2ProPlus/LoRA files whose first two bytes were overwritten by a version tag
 //!   (`b"05"` etc.) load as they are; [`sovits_header`] tells the caller which tag the file carries.
 //!
@@ -28,6 +29,7 @@ mod archive;
 mod convert;
 mod error;
 mod pickle;
+mod save;
 mod tensor;
 mod value;
 
@@ -91,6 +93,7 @@ pub enum Value {
 }
 
 pub use error::{Error, Result};
+pub use save::save;
 
 /// Output budget: a checkpoint expands to about its own size; allow generous headroom for
 /// broadcast views and tied weights while keeping hostile inputs bounded.

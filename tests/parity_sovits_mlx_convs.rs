@@ -1,0 +1,20 @@
+//! The SoVITS Generator's other convolution form: with `set_tap_convs(Some(false))` (what a GPU
+//! runs by default: MLX's own convolution, cuDNN on CUDA) the v2 and v2Pro decodes still match
+//! upstream's golden outputs within the same tolerances as the tap-GEMM form the CPU runs.
+//! A binary of its own: the switch is process-wide.
+use std::path::Path;
+
+#[test]
+fn mlx_convolutions_match_the_golden_decodes() {
+    gsv_server::models::sovits::modules::set_tap_convs(Some(false));
+    assert!(!gsv_server::models::sovits::modules::tap_convs_enabled());
+    for set in ["tests/fixtures", "tests/fixtures-pro"] {
+        let set = gsv_server::parity::FixtureSet::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(set)).expect("fixture set");
+        let mut report = gsv_server::parity::Report::default();
+        gsv_server::parity::sovits::run(&set, &mut report);
+        println!("{report}");
+        assert!(report.checks.len() >= 10, "too few sovits checks ran: {}", report.checks.len());
+        assert!(report.passed(), "sovits parity failures with MLX convolutions: {:#?}", report.failures());
+    }
+    gsv_server::models::sovits::modules::set_tap_convs(None);
+}
