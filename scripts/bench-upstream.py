@@ -9,10 +9,15 @@ Workloads (same as gsv-server's):
   gpt_b1     Text2SemanticDecoder.infer_panel (= infer_panel_naive), batch 1, fixed token count (EOS suppressed),
              top_k 15, top_p 1, temperature 1, repetition_penalty 1.35 (api_v2 defaults)
   gpt_bN     infer_panel_batch_infer (TTS.run's parallel_infer path) with N sequences
-  sovits     SynthesizerTrn.decode of 250 codes (10 s of audio), noise_scale 0.5
+  sovits     SynthesizerTrn.decode of 250 codes (10 s of audio), noise_scale 0.5, of the SoVITS
+             generation --version names (v2: configs/s2.json; v2Pro / v2ProPlus: s2v2Pro.json /
+             s2v2ProPlus.json, decoded with a speaker embedding)
+  speaker    v2Pro / v2ProPlus only: the speaker embedding of a 10 s 32 kHz reference as TTS.py +
+             sv.py compute it (torchaudio Resample to 16 kHz, eres2net's kaldi.fbank, ERes2NetV2
+             forward3 at baseWidth 24, scale 4, expansion 4, random weights)
 
 usage: bench-upstream.py --upstream PATH [--device cpu|cuda] [--half] [--tokens 500] [--batches 4,16]
-                         [--repeats 3] [--json OUT]
+                         [--repeats 3] [--version v2|v2Pro|v2ProPlus] [--skip-gpt] [--json OUT]
 Needs torch (and numpy). Modules upstream imports only for training or other versions are stubbed.
 """
 import argparse
@@ -63,6 +68,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sovits-codes", type=int, default=250)
     ap.add_argument("--skip-sovits", action="store_true")
+    ap.add_argument("--skip-gpt", action="store_true")
+    ap.add_argument("--version", default="v2", choices=["v2", "v2Pro", "v2ProPlus"], help="SoVITS generation")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
 
@@ -126,12 +133,13 @@ def main():
             times.append(time.perf_counter() - t)
         return sorted(times)[len(times) // 2], out
 
-    timed(run_b1, 1)  # warm-up
-    t, idx = timed(run_b1, args.repeats)
-    results["gpt_b1"] = {"seconds": t, "tokens": int(idx), "tokens_per_s": int(idx) / t}
-    print(f"[upstream] gpt batch 1: {int(idx)} tokens in {t:.2f}s = {int(idx) / t:.1f} tokens/s", file=sys.stderr)
+    if not args.skip_gpt:
+        timed(run_b1, 1)  # warm-up
+        t, idx = timed(run_b1, args.repeats)
+        results["gpt_b1"] = {"seconds": t, "tokens": int(idx), "tokens_per_s": int(idx) / t}
+        print(f"[upstream] gpt batch 1: {int(idx)} tokens in {t:.2f}s = {int(idx) / t:.1f} tokens/s", file=sys.stderr)
 
-    for b in [int(x) for x in args.batches.split(",") if x]:
+    for b in [int(x) for x in args.batches.split(",") if x and not args.skip_gpt]:
         xs = [phones[0] for _ in range(b)]
         lens = torch.tensor([tx] * b, device=dev)
         berts = [bert[0] for _ in range(b)]
@@ -150,9 +158,10 @@ def main():
 
     if not args.skip_sovits:
         models = import_with_stubs("module.models")
-        hp = json.load(open(os.path.join(root, "GPT_SoVITS", "configs", "s2.json")))
+        config_file = {"v2": "s2.json", "v2Pro": "s2v2Pro.json", "v2ProPlus": "s2v2ProPlus.json"}[args.version]
+        hp = json.load(open(os.path.join(root, "GPT_SoVITS", "configs", config_file)))
         m = hp["model"]
-        m["version"] = "v2"
+        m["version"] = args.version
         vits = models.SynthesizerTrn(hp["data"]["filter_length"] // 2 + 1,
                                      hp["train"]["segment_size"] // hp["data"]["hop_length"],
                                      n_speakers=hp["data"]["n_speakers"], **m).eval()
@@ -162,16 +171,46 @@ def main():
         codes = torch.randint(0, 1024, (1, 1, args.sovits_codes), generator=g).to(dev)
         text = torch.randint(0, 732, (1, 60), generator=g).to(dev)
         refer = torch.rand(1, 1025, 150, generator=g).to(dev, dtype)
+        pro = args.version != "v2"
+        sv_emb = (torch.randn(1, 20480, generator=g) * 0.1).to(dev, dtype) if pro else None
 
         def run_vits():
             with torch.no_grad():
+                if pro:
+                    return vits.decode(codes, text, refer, noise_scale=0.5, sv_emb=sv_emb).shape[-1]
                 return vits.decode(codes, text, refer, noise_scale=0.5).shape[-1]
 
         timed(run_vits, 1)
         t, n = timed(run_vits, args.repeats)
         audio_s = n / 32000
-        results["sovits"] = {"seconds": t, "audio_seconds": audio_s, "rtf": t / audio_s}
-        print(f"[upstream] sovits: {audio_s:.1f}s of audio in {t:.3f}s, RTF {t / audio_s:.4f}", file=sys.stderr)
+        results["sovits"] = {"version": args.version, "seconds": t, "audio_seconds": audio_s, "rtf": t / audio_s}
+        print(f"[upstream] sovits {args.version}: {audio_s:.1f}s of audio in {t:.3f}s, RTF {t / audio_s:.4f}", file=sys.stderr)
+
+        if pro:
+            sys.path.insert(0, os.path.join(root, "GPT_SoVITS", "eres2net"))
+            eres2net = import_with_stubs("ERes2NetV2")
+            kaldi = import_with_stubs("kaldi")
+            sv = eres2net.ERes2NetV2(baseWidth=24, scale=4, expansion=4).eval().to(dev, dtype)
+            clip = (torch.sin(torch.arange(32000 * 10) * 0.017) * 0.3).to(dev)
+            try:
+                import torchaudio
+
+                resampler = torchaudio.transforms.Resample(32000, 16000).to(dev)
+            except ImportError:  # then the resample is left out of the time, and said so
+                resampler = None
+
+            def run_sv():
+                with torch.no_grad():
+                    wav = resampler(clip.unsqueeze(0)) if resampler is not None else clip[::2].unsqueeze(0)
+                    wav = wav.to(dtype)
+                    feat = torch.stack([kaldi.fbank(w.unsqueeze(0), num_mel_bins=80, sample_frequency=16000, dither=0) for w in wav])
+                    return sv.forward3(feat).shape[-1]
+
+            timed(run_sv, 1)
+            t, width = timed(run_sv, args.repeats)
+            results["speaker_embedding"] = {"reference_seconds": 10.0, "seconds": t, "width": width,
+                                            "resample_included": resampler is not None}
+            print(f"[upstream] speaker embedding of 10 s: {t * 1000:.1f} ms (width {width})", file=sys.stderr)
 
     text = json.dumps(results, indent=2)
     if args.json:

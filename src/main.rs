@@ -61,6 +61,10 @@ enum Command {
         /// Compiled GPT step with custom CUDA kernels: auto (wherever CUDA runs) | on | off.
         #[arg(long, env = "GSV_FUSED", default_value = "auto")]
         fused: gsv_server::device::Switch,
+        /// SoVITS ResBlock convolutions as gathered-tap GEMMs: auto (on the CPU) | on | off (MLX's
+        /// own convolution, cuDNN on CUDA).
+        #[arg(long, env = "GSV_TAP_CONVS", default_value = "auto")]
+        tap_convs: gsv_server::device::Switch,
     },
     /// Check the fused CUDA decode step against the portable one on random full-size weights
     /// (same tokens, greedy and sampled, logits within tolerance, left-padded rows). Prints
@@ -113,10 +117,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());
+            gsv_server::models::sovits::modules::set_tap_convs(tap_convs.forced());
             let dtype = match dtype.as_str() {
                 "f32" => mlx_rs::Dtype::Float32,
                 "f16" => mlx_rs::Dtype::Float16,

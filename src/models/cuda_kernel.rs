@@ -30,9 +30,7 @@ pub fn available() -> bool {
     let mut cuda = false;
     // SAFETY: writes one bool.
     unsafe { mlx_sys::mlx_cuda_is_available(&mut cuda) };
-    cuda && mlx_rs::Device::try_default()
-        .and_then(|d| d.get_type())
-        .is_ok_and(|t| matches!(t, mlx_rs::DeviceType::Gpu))
+    cuda && super::default_device_is_gpu()
 }
 
 /// One kernel body with named inputs and outputs; apply it as often as needed.

@@ -159,9 +159,7 @@ pub fn compile_enabled() -> bool {
     match COMPILE.load(std::sync::atomic::Ordering::Relaxed) {
         1 => true,
         2 => false,
-        _ => mlx_rs::Device::try_default()
-            .and_then(|d| d.get_type())
-            .is_ok_and(|t| matches!(t, mlx_rs::DeviceType::Gpu)),
+        _ => crate::models::default_device_is_gpu(),
     }
 }
 

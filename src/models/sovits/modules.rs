@@ -189,10 +189,48 @@ impl Wn {
     }
 }
 
+/// How the Generator's ResBlock convolutions run: as gathered-tap GEMMs ([`TapConv`], the fast
+/// form on the CPU) or as MLX's own convolution (cuDNN on CUDA). `None` = by device.
+static TAP_CONVS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets how SoVITS models loaded from now on run their ResBlock convolutions: `Some(true)` tap
+/// GEMMs, `Some(false)` MLX convolutions, `None` by device (taps on the CPU, MLX's on a GPU).
+pub fn set_tap_convs(on: Option<bool>) {
+    TAP_CONVS.store(on.map_or(0, |t| if t { 1 } else { 2 }), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether newly loaded ResBlocks use [`TapConv`] (see [`set_tap_convs`]).
+pub fn tap_convs_enabled() -> bool {
+    match TAP_CONVS.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => !crate::models::default_device_is_gpu(),
+    }
+}
+
+/// One ResBlock convolution in the form [`tap_convs_enabled`] chose at load.
+enum ResConv {
+    Taps(TapConv),
+    Mlx(Conv1d),
+}
+
+impl ResConv {
+    fn new(c: Conv1d) -> Result<Self> {
+        Ok(if tap_convs_enabled() { ResConv::Taps(TapConv::from_conv(c)?) } else { ResConv::Mlx(c) })
+    }
+
+    fn forward(&self, x: &Array) -> Result<Array> {
+        match self {
+            ResConv::Taps(c) => c.forward(x),
+            ResConv::Mlx(c) => c.forward(x),
+        }
+    }
+}
+
 /// `modules.ResBlock1`: three (lrelu → dilated conv → lrelu → conv) residual units.
 pub struct ResBlock1 {
-    convs1: Vec<TapConv>,
-    convs2: Vec<TapConv>,
+    convs1: Vec<ResConv>,
+    convs2: Vec<ResConv>,
 }
 
 impl ResBlock1 {
@@ -202,8 +240,8 @@ impl ResBlock1 {
         for (j, &d) in dilations.iter().enumerate() {
             let c1 = conv1d(w, &format!("{prefix}.convs1.{j}"), ch, ch, k, true, 1, d * (k - 1) / 2, d)?;
             let c2 = conv1d(w, &format!("{prefix}.convs2.{j}"), ch, ch, k, true, 1, (k - 1) / 2, 1)?;
-            convs1.push(TapConv::from_conv(c1)?);
-            convs2.push(TapConv::from_conv(c2)?);
+            convs1.push(ResConv::new(c1)?);
+            convs2.push(ResConv::new(c2)?);
         }
         Ok(Self { convs1, convs2 })
     }
@@ -222,7 +260,8 @@ impl ResBlock1 {
 /// A `Conv1d` computed as one matrix product over the `k` (dilated) taps gathered side by side
 /// (im2col). MLX's CPU convolution falls back to a direct loop for dilation > 1, about 45×
 /// slower than its GEMM path (0.2 s vs 9 s for the 256-channel k11 d5 ResBlock conv of 10 s
-/// of audio); the gathered form runs at GEMM speed for every dilation.
+/// of audio); the gathered form runs at GEMM speed for every dilation. On a GPU it writes and
+/// reads `k` copies of the input, which MLX's own convolution does not.
 pub struct TapConv {
     /// `[k·in, out]`, tap-major rows.
     weight: Array,
