@@ -13,13 +13,12 @@ use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use gsv_server::config::{Settings, VoiceConfig};
 use gsv_server::engine::Readiness;
 use gsv_server::server::RunningServer;
-use http_support::{fixture_settings, fixtures, json, sentences, start_server};
+use http_support::{fixture_settings, fixtures, json, sentences, start_server, ws_synthesize};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 /// Writes a copy of the torch archive `src` to `dst` whose largest tensor record is perturbed
 /// (`x + 0.05·sin(i)` on its f32 values); every other record is copied as is.
@@ -269,28 +268,13 @@ async fn alone(files: &Files) -> ((Vec<i16>, u32), (Vec<i16>, u32)) {
 
 /// A WebSocket request with sentence chunking and seed 7: (samples, tokens).
 async fn ws_request(addr: std::net::SocketAddr, voice: &str, model: Option<&str>) -> (Vec<i16>, u64) {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/tts/stream")).await.unwrap();
     let mut msg = json!({"type": "synthesize", "id": "w", "text": TEXT, "voice": voice, "seed": 7, "chunking": "sentence"});
     if let Some(m) = model {
         msg["model"] = json!(m);
     }
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-    let mut pcm = Vec::new();
-    while let Some(Ok(m)) = ws.next().await {
-        match m {
-            Message::Text(t) => {
-                let e: Value = serde_json::from_str(&t).unwrap();
-                match e["type"].as_str().unwrap() {
-                    "done" => return (pcm, e["timings"]["tokens"].as_u64().unwrap()),
-                    "started" | "chunk" => {}
-                    other => panic!("unexpected event {other}: {e}"),
-                }
-            }
-            Message::Binary(b) => pcm.extend(b.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]))),
-            _ => {}
-        }
-    }
-    panic!("the socket closed before `done`");
+    let out = ws_synthesize(addr, msg).await;
+    let tokens = out.done()["timings"]["tokens"].as_u64().unwrap();
+    (out.pcm, tokens)
 }
 
 /// OpenAI speech as 32 kHz WAV: its sample count (the OpenAI route takes no seed, but the
@@ -454,6 +438,9 @@ async fn set_weights_changes_the_default_only_never_a_running_request() {
     let (code, e) = json(r).await;
     assert_eq!(code, 503, "{e}");
     assert!(e["error"].as_str().unwrap().contains("truncated.pth"), "{e}");
+    let resident: Vec<(String, bool)> = s.engine.status().models.iter().map(|m| (m.spec.name.clone(), m.resident)).collect();
+    let want = [("default", true), ("b", true), ("broken", false)].map(|(n, r)| (n.to_string(), r));
+    assert_eq!(resident, want, "a model whose file cannot load unloads no resident model");
     assert_eq!(tts(&c, &u, json!({"text": TEXT, "voice": "fixture-b"})).await, b_before);
     let (_, v) = json(c.get(format!("{u}/v1/models/broken")).send().await.unwrap()).await;
     assert!(v["error"].as_str().unwrap().contains("truncated.pth"), "{v}");

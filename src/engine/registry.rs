@@ -129,8 +129,16 @@ impl Registry {
                 return Ok(id);
             }
         }
-        self.evict_idle(self.max_resident - 1);
         let spec = self.entries[idx].spec.clone();
+        // A file that cannot load must not cost a resident model its place: check what can be
+        // checked without loading (both files there, a servable SoVITS header, a complete zip)
+        // before unloading anything.
+        if let Err(e) = precheck(&spec) {
+            warn!(model = %name, "model cannot load: {e}");
+            self.entries[idx].error = Some(e.clone());
+            return Err(EngineError::Unavailable(format!("model `{name}` failed to load: {e}")));
+        }
+        self.evict_idle(self.max_resident - 1);
         match self.load(&spec) {
             Ok(id) => {
                 self.entries[idx].slot = Some(id);
@@ -207,7 +215,7 @@ impl Registry {
         if let Some(s) = &change.sovits {
             spec.sovits = s.clone();
         }
-        if let Err(e) = header_version(&spec.sovits) {
+        if let Err(e) = precheck(&spec) {
             return Err(EngineError::invalid("weights_path", e));
         }
         let id = self.load(&spec).map_err(|e| EngineError::invalid("weights_path", format!("cannot load the new weights: {e}")))?;
@@ -235,6 +243,31 @@ impl Registry {
     pub fn infos(&self) -> Vec<ModelInfo> {
         (0..self.entries.len()).map(|i| self.info(i)).collect()
     }
+}
+
+/// What can be known about a model pair without loading it: both files exist and end in a zip
+/// directory (a file cut short does not), and the SoVITS header names a version this server runs.
+fn precheck(spec: &ModelSpec) -> Result<(), String> {
+    header_version(&spec.sovits)?;
+    for (what, path) in [("GPT", &spec.gpt), ("SoVITS", &spec.sovits)] {
+        if !ends_with_zip_directory(path).map_err(|e| format!("{what} file {}: {e}", path.display()))? {
+            return Err(format!("{what} file {}: not a complete torch.save archive (no zip directory at its end; truncated?)", path.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the zip end-of-central-directory record (`PK\x05\x06`) is within the file's last
+/// 64 KiB + 22 bytes (its greatest distance from the end, with the longest comment).
+fn ends_with_zip_directory(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let tail_len = len.min(65_535 + 22);
+    f.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    f.take(tail_len).read_to_end(&mut tail)?;
+    Ok(tail.windows(4).any(|w| w == b"PK\x05\x06"))
 }
 
 /// The SoVITS version a file's first bytes tell without loading it (`None` when only the
