@@ -202,18 +202,16 @@ impl Engine {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (updates_tx, updates_rx) = mpsc::channel(self.updates_capacity);
         let cmd = Command::Synthesize { id, job, updates: updates_tx, span, enqueued: Instant::now(), cost };
-        match self.tx.try_send(cmd) {
+        match self.send(cmd) {
             Ok(()) => {
                 metrics::gauge!(metric::QUEUE_DEPTH).set(self.queued() as f64);
                 Ok(JobHandle { id, updates: updates_rx })
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(metric::ERRORS_TOTAL, "kind" => ErrorKind::Overloaded.as_str())
-                    .increment(1);
-                Err(EngineError::Overloaded { capacity: self.tx.max_capacity() })
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(EngineError::Unavailable("the engine thread has stopped".into()))
+            Err(e) => {
+                if matches!(e, EngineError::Overloaded { .. }) {
+                    metrics::counter!(metric::ERRORS_TOTAL, "kind" => ErrorKind::Overloaded.as_str()).increment(1);
+                }
+                Err(e)
             }
         }
     }
@@ -270,13 +268,7 @@ impl Engine {
             return Err(EngineError::Unavailable("the engine is not ready; see /health".into()));
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        match self.tx.try_send(Command::SetWeights { change, reply }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => return Err(EngineError::Overloaded { capacity: self.tx.max_capacity() }),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(EngineError::Unavailable("the engine thread has stopped".into()))
-            }
-        }
+        self.send(Command::SetWeights { change, reply })?;
         answer.await.unwrap_or_else(|_| Err(EngineError::Unavailable("the engine dropped the request".into())))
     }
 
