@@ -215,37 +215,28 @@ impl FixtureSet {
         Ok(dir)
     }
 
+    /// The `path` of every file the manifest lists, in manifest order.
+    fn manifest_paths(&self) -> impl Iterator<Item = &str> {
+        self.manifest["files"].as_array().into_iter().flatten().filter_map(|f| f["path"].as_str())
+    }
+
     /// Every SoVITS `.pth` the manifest lists that is present.
     pub fn sovits_files(&self) -> Vec<PathBuf> {
-        self.manifest["files"]
-            .as_array()
-            .map(|files| {
-                files
-                    .iter()
-                    .filter_map(|f| f["path"].as_str())
-                    .filter(|p| p.starts_with("models/sovits/") && p.ends_with(".pth"))
-                    .map(|p| self.path(p))
-                    .filter(|p| p.exists())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.manifest_paths()
+            .filter(|p| p.starts_with("models/sovits/") && p.ends_with(".pth"))
+            .map(|p| self.path(p))
+            .filter(|p| p.exists())
+            .collect()
     }
 
     /// Every folder `prefix*` that holds `file` (e.g. `e2e_`, `gpt.safetensors` → `e2e_zh`,
     /// `e2e_zh_v2Pro`, …), in manifest order.
     pub fn case_dirs(&self, prefix: &str, file: &str) -> Vec<String> {
         let suffix = format!("/{file}");
-        self.manifest["files"]
-            .as_array()
-            .map(|files| {
-                files
-                    .iter()
-                    .filter_map(|f| f["path"].as_str())
-                    .filter(|p| p.starts_with(prefix) && p.ends_with(&suffix))
-                    .map(|p| p.trim_end_matches(&suffix).to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.manifest_paths()
+            .filter(|p| p.starts_with(prefix) && p.ends_with(&suffix))
+            .map(|p| p.trim_end_matches(&suffix).to_string())
+            .collect()
     }
 
     /// The model version a case folder is for: the suffix of `sovits_v2Pro` / `e2e_zh_v2Pro`
