@@ -12,7 +12,7 @@ mod http_support;
 use std::io::Cursor;
 
 use futures_util::{SinkExt, StreamExt};
-use http_support::{fixture_server, fixture_settings, fixtures, json};
+use http_support::{fixture_server, fixture_settings, fixtures, json, ws_synthesize};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -68,25 +68,10 @@ async fn cantonese_and_mixed_text_synthesize_through_every_route() {
     }
 
     // WebSocket.
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/tts/stream", s.addr)).await.unwrap();
     let msg = json!({"type": "synthesize", "id": "y", "text": MIXED, "voice": "fixture", "language": "auto_yue"});
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-    let mut audio = 0;
-    while let Some(Ok(m)) = ws.next().await {
-        match m {
-            Message::Text(t) => {
-                let e: Value = serde_json::from_str(&t).unwrap();
-                match e["type"].as_str().unwrap_or("") {
-                    "done" => break,
-                    "error" => panic!("websocket error: {e}"),
-                    _ => {}
-                }
-            }
-            Message::Binary(b) => audio += b.len(),
-            _ => {}
-        }
-    }
-    assert!(audio > 0);
+    let out = ws_synthesize(s.addr, msg).await;
+    out.done();
+    assert!(!out.pcm.is_empty());
 }
 
 #[tokio::test]

@@ -7,9 +7,8 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
-use http_support::{fixture_server, fixture_settings, fixtures, sentences, wait_for_active};
+use futures_util::StreamExt;
+use http_support::{fixture_server, fixture_settings, fixtures, sentences, wait_for_active, ws_synthesize};
 use serde_json::json;
 
 fn wav_samples(bytes: &[u8]) -> (u32, Vec<i16>) {
@@ -204,25 +203,10 @@ async fn speaks_on_every_route(languages: [&str; 2], text: &str, upstream_text: 
         assert_eq!(r.status(), 200, "openai {language}: {}", r.text().await.unwrap_or_default());
         assert!(r.bytes().await.unwrap().len() > 1000, "openai {language}");
 
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/tts/stream", s.addr)).await.unwrap();
         let msg = json!({"type": "synthesize", "id": "t", "text": text, "voice": "fixture", "language": language, "top_k": 1});
-        ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-        let mut audio = 0;
-        while let Some(Ok(m)) = ws.next().await {
-            match m {
-                Message::Text(t) => {
-                    let e: serde_json::Value = serde_json::from_str(&t).unwrap();
-                    match e["type"].as_str().unwrap_or("") {
-                        "done" => break,
-                        "error" => panic!("websocket {language}: {e}"),
-                        _ => {}
-                    }
-                }
-                Message::Binary(b) => audio += b.len(),
-                _ => {}
-            }
-        }
-        assert!(audio > 1000, "websocket {language}: {audio} bytes");
+        let out = ws_synthesize(s.addr, msg).await;
+        assert!(out.end.is_ok(), "websocket {language}: {:?}", out.end);
+        assert!(out.pcm.len() > 500, "websocket {language}: {} samples", out.pcm.len());
     }
     let clip = fixtures().join("audio/ref_32k.wav");
     let r = c

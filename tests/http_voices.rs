@@ -5,11 +5,9 @@ mod http_support;
 
 use std::path::Path;
 
-use futures_util::{SinkExt, StreamExt};
-use http_support::{fixture_server, fixture_settings, fixtures, json};
+use http_support::{fixture_server, fixture_settings, fixtures, json, ws_synthesize};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 const TRANSCRIPT: &str = "The quick brown fox jumps over the lazy dog.";
 
@@ -46,25 +44,11 @@ fn tone_wav(seconds: f32) -> Vec<u8> {
 
 /// One WebSocket request: the `error_type` of its error event, or the samples it streamed.
 async fn ws_speak(addr: std::net::SocketAddr, voice: &str) -> Result<usize, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/tts/stream")).await.unwrap();
-    let msg = json!({"type": "synthesize", "id": "a", "text": "Hello there.", "voice": voice});
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-    let mut samples = 0;
-    while let Some(Ok(m)) = ws.next().await {
-        match m {
-            Message::Text(t) => {
-                let e: Value = serde_json::from_str(&t).unwrap();
-                match e["type"].as_str().unwrap() {
-                    "done" => return Ok(samples),
-                    "error" => return Err(e["error_type"].as_str().unwrap().to_string()),
-                    _ => {}
-                }
-            }
-            Message::Binary(b) => samples += b.len() / 2,
-            _ => {}
-        }
+    let out = ws_synthesize(addr, json!({"type": "synthesize", "id": "a", "text": "Hello there.", "voice": voice})).await;
+    match out.end {
+        Ok(_) => Ok(out.pcm.len()),
+        Err(e) => Err(e["error_type"].as_str().unwrap().to_string()),
     }
-    Err("the socket closed".into())
 }
 
 #[tokio::test]

@@ -97,3 +97,43 @@ pub async fn json(res: reqwest::Response) -> (u16, serde_json::Value) {
     let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
     (status, v)
 }
+
+/// What one WebSocket `synthesize` request gave: the PCM it streamed and its `done` event, or
+/// its `error` event.
+pub struct WsOutcome {
+    pub pcm: Vec<i16>,
+    pub end: Result<serde_json::Value, serde_json::Value>,
+}
+
+impl WsOutcome {
+    /// The `done` event, panicking with the error event otherwise.
+    pub fn done(&self) -> &serde_json::Value {
+        self.end.as_ref().unwrap_or_else(|e| panic!("websocket error: {e}"))
+    }
+}
+
+/// Sends `msg` (a `synthesize` message) on a new connection to `/v1/tts/stream` and reads until
+/// its `done` or `error` event. Panics on an unexpected event or a socket closed before the end.
+pub async fn ws_synthesize(addr: std::net::SocketAddr, msg: serde_json::Value) -> WsOutcome {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/tts/stream")).await.expect("websocket connects");
+    ws.send(Message::Text(msg.to_string().into())).await.expect("websocket send");
+    let mut pcm = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        match m {
+            Message::Text(t) => {
+                let e: serde_json::Value = serde_json::from_str(&t).expect("events are JSON");
+                match e["type"].as_str().unwrap_or("") {
+                    "done" => return WsOutcome { pcm, end: Ok(e) },
+                    "error" => return WsOutcome { pcm, end: Err(e) },
+                    "started" | "chunk" => {}
+                    other => panic!("unexpected event {other}: {e}"),
+                }
+            }
+            Message::Binary(b) => pcm.extend(b.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]))),
+            _ => {}
+        }
+    }
+    panic!("the socket closed before `done` of {msg}");
+}
