@@ -157,6 +157,15 @@ def main():
         print(f"[upstream] gpt batch {b}: {total} tokens in {t:.2f}s = {total / t:.1f} tokens/s", file=sys.stderr)
 
     if not args.skip_sovits:
+        # module.models imports the v3/v4 DiT (f5_tts) at the top; SoVITS v2/v2Pro never uses it,
+        # and its package imports itself by an absolute name that a plain checkout cannot resolve.
+        f5 = types.ModuleType("f5_tts")
+        f5.__path__ = []
+        f5_model = types.ModuleType("f5_tts.model")
+        f5_model.DiT = type("DiT", (), {})
+        f5.model = f5_model
+        sys.modules.setdefault("f5_tts", f5)
+        sys.modules.setdefault("f5_tts.model", f5_model)
         models = import_with_stubs("module.models")
         config_file = {"v2": "s2.json", "v2Pro": "s2v2Pro.json", "v2ProPlus": "s2v2ProPlus.json"}[args.version]
         hp = json.load(open(os.path.join(root, "GPT_SoVITS", "configs", config_file)))
