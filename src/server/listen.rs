@@ -3,6 +3,10 @@
 //! - a header-read timeout (`server.header_read_timeout_s`): a client that sends half a request
 //!   head, or keeps an idle keep-alive connection open, is disconnected instead of holding a
 //!   socket and a task for ever (slowloris);
+//! - a larger read buffer, so that request heads up to [`READ_BUFFER`] reach
+//!   [`limit_request_head`] and an oversized one gets a JSON 431 like every other error (hyper's
+//!   own 431, for heads beyond the buffer, has no body; so has its 414 for a URL over 64 KiB,
+//!   which the `http` crate cannot represent);
 //! - a [`PeerWatch`] in every request's extensions, so a handler that sends nothing until its job
 //!   ends (a non-streaming response) still notices a client that left, and drops its job within
 //!   one decode step instead of at the next sentence boundary.
@@ -12,6 +16,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,6 +26,25 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt as _;
+
+/// Largest request head (request line and headers) served; a larger one is answered 431.
+pub const MAX_REQUEST_HEAD: usize = 32 * 1024;
+
+/// hyper's read buffer per connection (its default is ~400 KB): heads up to this size are parsed
+/// and reach [`limit_request_head`]; beyond it hyper answers a bodiless 431 itself.
+pub const READ_BUFFER: usize = 2 * 1024 * 1024;
+
+/// Refuses a request whose head is over [`MAX_REQUEST_HEAD`] with 431 (rendered as JSON by the
+/// error layer), before authentication or any handler.
+pub async fn limit_request_head(req: Request, next: Next) -> Response {
+    let line = req.method().as_str().len() + req.uri().path_and_query().map_or(1, |p| p.as_str().len()) + 10;
+    let size = line + req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>();
+    if size > MAX_REQUEST_HEAD {
+        let message = format!("the request head (URL and headers) is {size} bytes; at most {MAX_REQUEST_HEAD} are accepted");
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message).into_response();
+    }
+    next.run(req).await
+}
 
 /// How often a watch re-checks a connection that has unread bytes (a pipelined next request).
 const RECHECK: Duration = Duration::from_millis(100);
@@ -89,7 +115,7 @@ pub async fn serve(
         let open = open_rx.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+            builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).max_buf_size(READ_BUFFER);
             let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades();
             tokio::pin!(conn);
             tokio::select! {

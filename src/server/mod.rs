@@ -89,7 +89,8 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(settings.server.request_timeout_s.max(1)),
-        ));
+        ))
+        .layer(middleware::from_fn(listen::limit_request_head));
     let mut router = api
         .layer(middleware::from_fn(error::render_errors))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
