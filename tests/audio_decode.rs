@@ -9,7 +9,7 @@ use std::f64::consts::PI;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use gsv_server::audio::{decode_bytes, decode_file, Error};
+use gsv_server::audio::{decode_bytes, decode_file, ClipError as Error};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio").join(name)

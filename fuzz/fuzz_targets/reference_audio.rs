@@ -12,8 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use torch_archive_fuzz::audio::decode::{decode_bytes_limited, DecodeLimits};
-use torch_archive_fuzz::audio::resample::resample;
+use gsv_audio::{decode_bytes_limited, resample, DecodeLimits};
 
 /// The server's reference rule: at most 10 s (decoding stops past 11 s).
 const MAX_SECONDS: f64 = 10.0;

@@ -1,8 +1,6 @@
 //! Helpers for the fuzz targets: a minimal stored-zip writer, so the `pickle` target can wrap
-//! fuzzed bytes as `archive/data.pkl` with valid CRCs and reach the pickle machine directly; and
-//! the server's reference-audio code ([`audio`]).
-
-pub mod audio;
+//! fuzzed bytes as `archive/data.pkl` with valid CRCs and reach the pickle machine directly. (The
+//! `reference_audio` target fuzzes the server's own `gsv-audio` crate.)
 
 /// CRC-32 (IEEE) table, built at compile time.
 const TABLE: [u32; 256] = {

@@ -3,15 +3,14 @@
 //!
 //! Everything here is plain `Vec<f32>` work on the CPU except [`spectrogram`], which hands its
 //! result to the models as an MLX `Array`.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub mod decode;
 pub mod encode;
-pub mod resample;
 pub mod spectrogram;
 
-pub use decode::{decode_bytes, decode_bytes_limited, decode_file, decode_file_limited, DecodeLimits, DecodedAudio};
-pub use resample::resample;
+// Decoding and resampling live in their own MLX-free crate (the fuzzer builds it alone).
+pub use gsv_audio::Error as ClipError;
+pub use gsv_audio::{decode_bytes, decode_bytes_limited, decode_file, decode_file_limited, resample, DecodeLimits, DecodedAudio};
 pub use spectrogram::{linear_spectrogram, SpectrogramConfig};
 
 /// HuBERT's input rate.
@@ -27,12 +26,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {message}")]
-    Io { path: PathBuf, message: String },
-    #[error("could not decode audio {source_name}: {message}")]
-    Decode { source_name: String, message: String },
-    #[error("audio {source_name} contains no samples")]
-    Empty { source_name: String },
+    /// Reading, decoding or resampling the clip ([`gsv_audio::Error`]).
+    #[error(transparent)]
+    Clip(#[from] gsv_audio::Error),
     #[error(
         "reference audio {source_name} is {seconds:.2} s long ({samples} samples at 16 kHz); \
          it must be between 3 and 10 s"
@@ -42,8 +38,6 @@ pub enum Error {
         seconds: f64,
         samples: usize,
     },
-    #[error("resampling {from} Hz to {to} Hz failed: {message}")]
-    Resample { from: u32, to: u32, message: String },
     #[error("spectrogram: {0}")]
     Spectrogram(String),
     #[error(transparent)]
@@ -78,9 +72,7 @@ impl ReferenceAudio {
     /// Applies upstream's reference rules to decoded mono audio at any rate.
     pub fn from_decoded(audio: &DecodedAudio, name: &str) -> Result<Self> {
         if audio.samples.is_empty() {
-            return Err(Error::Empty {
-                source_name: name.to_string(),
-            });
+            return Err(gsv_audio::Error::Empty { source_name: name.to_string() }.into());
         }
         // The length rule first, on the decoded length: resampling cost grows with the ratio of
         // rates, so a long clip at a tiny rate must be refused before it is resampled.

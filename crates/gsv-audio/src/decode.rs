@@ -12,7 +12,7 @@ use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use super::{Error, Result};
+use crate::{Error, Result};
 
 /// Decoded audio mixed down to one channel.
 #[derive(Debug, Clone, PartialEq)]

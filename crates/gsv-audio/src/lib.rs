@@ -1,16 +1,17 @@
-//! The server's reference-audio decoding (`src/audio/decode.rs`) and resampling
-//! (`src/audio/resample.rs`), compiled here from the server's own files so the fuzzer does not
-//! need MLX. Only the error type is this harness's: the server's also wraps MLX errors.
+//! Reference-clip decoding and resampling for gsv-server: plain `Vec<f32>` work on the CPU with
+//! no MLX, so the same code serves the server (`gsv_server::audio`) and the `reference_audio`
+//! fuzz target (fuzz/), which builds this crate alone.
 use std::path::PathBuf;
 
-#[path = "../../src/audio/decode.rs"]
 pub mod decode;
-#[path = "../../src/audio/resample.rs"]
 pub mod resample;
+
+pub use decode::{decode_bytes, decode_bytes_limited, decode_file, decode_file_limited, DecodeLimits, DecodedAudio};
+pub use resample::resample;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The variants `decode` and `resample` raise (same shape as the server's `audio::Error`).
+/// Why a clip could not be read or resampled.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {message}")]

@@ -7,7 +7,7 @@
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Async, FixedAsync, Indexing, Resampler, SincInterpolationParameters, SincInterpolationType, WindowFunction};
 
-use super::{Error, Result};
+use crate::{Error, Result};
 
 /// Samples per processing chunk (a throughput knob only; results do not depend on it beyond
 /// rounding).
