@@ -12,7 +12,10 @@
 //!   reads the torch-layout weight `[out, in]` directly (no transpose node) and adds the bias
 //!   (and the FFN's ReLU) in its epilogue; larger batches use `matmul` plus a bias add.
 //!
-//! A layer is then 9 kernels: q|k|v product + bias, the two cache writes, attention, output
+//! - the cache write (views of q|k|v, the position broadcast, two scatters) with one copy
+//!   kernel while the cache is small ([`KV_COPY_MAX_BYTES`]).
+//!
+//! A layer is then 8 kernels: q|k|v product + bias, the cache write, attention, output
 //! product, add-norm, FFN product + bias + ReLU, FFN product, add-norm. The math is the portable
 //! path's, in f32 accumulators; `gsv-server selftest --device gpu` checks the two against each
 //! other.
@@ -181,6 +184,44 @@ const GEMV: &str = r#"
   }
 "#;
 
+/// The cache write of one layer without scatter or views: `k_out`/`v_out` are copies of the
+/// buffers `[B, H, CAP, HD]` with position `offset` taken from the packed q|k|v projection
+/// `qkv [B, 3D]` (k at `D + h·HD`, v at `2D + h·HD`). Each thread moves `VEC` elements of one
+/// row of `HD`. A custom kernel cannot write its input in place, so this pays a copy of both
+/// buffers per layer; [`KV_COPY_MAX_BYTES`] keeps it to caches where that copy costs less than
+/// the seven graph nodes it replaces (two reshapes/slices per buffer, the position broadcast and
+/// two scatters: ~25 µs of host work on MLX's CUDA backend).
+const KV_WRITE: &str = r#"
+  constexpr int D = H * HD;
+  constexpr int VEC = 4;
+  const size_t t = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const size_t i = t * VEC;
+  if (i >= TOTAL) return;
+  const int d0 = static_cast<int>(i % HD);
+  const int j = static_cast<int>((i / HD) % CAP);
+  const size_t bh = i / (static_cast<size_t>(CAP) * HD);
+  if (j == offset[0]) {
+    const size_t b = bh / H;
+    const size_t h = bh - b * H;
+    const size_t src = b * 3 * D + h * HD + d0;
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) {
+      k_out[i + e] = qkv[src + D + e];
+      v_out[i + e] = qkv[src + 2 * D + e];
+    }
+  } else {
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) {
+      k_out[i + e] = k[i + e];
+      v_out[i + e] = v[i + e];
+    }
+  }
+"#;
+
+/// Largest K (and V) buffer, in bytes, whose layer write goes through [`KV_WRITE`]'s copy; a
+/// larger one (long contexts, wide batches) uses the scatter, which writes in place.
+pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
+
 /// Rows (batch size) up to which the projections run through the matrix-vector kernel; above
 /// it a matrix product reads each weight once for every row tile anyway.
 pub const GEMV_MAX_ROWS: i32 = 16;
@@ -188,19 +229,27 @@ pub const GEMV_MAX_ROWS: i32 = 16;
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).
 pub struct FusedKernels {
     attention: CudaKernel,
+    kv_write: CudaKernel,
     add_norm: CudaKernel,
     gemv: CudaKernel,
     gemv_bias: CudaKernel,
 }
 
 impl FusedKernels {
-    /// Whether the fused step supports this model: head and width fit the kernels' blocks and
-    /// every LayerNorm has the same ε (it is compiled into the kernel).
+    /// Whether the fused step supports this model: f32 weights, head and width fit the kernels'
+    /// blocks, and every LayerNorm has the same ε (it is compiled into the kernel).
+    ///
+    /// Only f32 is supported: the kernels take one element type for the projection and the KV
+    /// cache, which stays f32 under f16/bf16 weights, so NVRTC refuses them there (seen on the
+    /// H100, 2026-12-07); such models run the portable compiled step.
     pub fn supports(model: &Text2SemanticDecoder) -> bool {
         let cfg = &model.config;
         let eps = model.layers().first().map(|l| l.norm1.eps);
-        cfg.hidden_dim % THREADS == 0
+        let f32_weights = model.layers().iter().all(|l| l.in_proj.weight.dtype() == mlx_rs::Dtype::Float32);
+        f32_weights
+            && cfg.hidden_dim % THREADS == 0
             && cfg.head_dim() <= 128
+            && cfg.head_dim() % 4 == 0
             && model.layers().iter().all(|l| Some(l.norm1.eps) == eps && Some(l.norm2.eps) == eps)
     }
 
@@ -212,6 +261,7 @@ impl FusedKernels {
         let add_norm_src = format!("  constexpr float EPS = {eps:e}f;\n{ADD_NORM}");
         Ok(Self {
             attention: CudaKernel::new("gsv_decode_attention", &["qkv", "k", "v", "offset", "left_pad"], &["out"], ATTENTION, "")?,
+            kv_write: CudaKernel::new("gsv_kv_write", &["qkv", "k", "v", "offset"], &["k_out", "v_out"], KV_WRITE, "")?,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &add_norm_src, HEADER)?,
             gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &GEMV.replace("{BIAS}", "0.0f"), "")?,
             gemv_bias: CudaKernel::new(
@@ -252,6 +302,42 @@ impl FusedKernels {
         })
     }
 
+    /// The layer's cache buffers with the new position written: one [`KV_WRITE`] node for a
+    /// small cache, else views and two scatters.
+    fn write_kv(&self, qkv: &Array, k_buf: &Array, v_buf: &Array, offset: &Array) -> Result<(Array, Array)> {
+        let s = k_buf.shape();
+        let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
+        let total = k_buf.size();
+        if k_buf.nbytes() > KV_COPY_MAX_BYTES {
+            let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
+            let (k_new, v_new) = (heads.index((.., 1)), heads.index((.., 2)));
+            let at = ops::broadcast_to(offset.reshape(&[1, 1, 1, 1])?, k_new.shape())?;
+            return Ok((k_buf.put_along_axis(&at, &k_new, 2)?, v_buf.put_along_axis(&at, &v_new, 2)?));
+        }
+        let total = i32::try_from(total).map_err(|_| Error::Invalid(format!("cache of {total} elements")))?;
+        let threads = total / 4;
+        let mut out = self
+            .kv_write
+            .apply(
+                &[qkv, k_buf, v_buf, offset],
+                &[(s, k_buf.dtype()), (s, v_buf.dtype())],
+                ((threads + THREADS - 1) / THREADS * THREADS, 1, 1),
+                (THREADS, 1, 1),
+                &[
+                    ("T", TemplateArg::Dtype(k_buf.dtype())),
+                    ("H", TemplateArg::Int(h)),
+                    ("HD", TemplateArg::Int(hd)),
+                    ("CAP", TemplateArg::Int(cap)),
+                    ("TOTAL", TemplateArg::Int(total)),
+                ],
+            )?
+            .into_iter();
+        match (out.next(), out.next()) {
+            (Some(k), Some(v)) => Ok((k, v)),
+            _ => Err(Error::Invalid("kv write kernel returned fewer than two outputs".into())),
+        }
+    }
+
     /// Attention of the one new query per row: `qkv [B, 3D]` (biased projection), the written
     /// cache buffers `[B, H, capacity, hd]`, `offset [1]`, `left_pad [B]` → `[B, D]`.
     fn attention(&self, qkv: &Array, k: &Array, v: &Array, offset: &Array, left_pad: &Array) -> Result<Array> {
@@ -288,13 +374,8 @@ impl FusedKernels {
     /// One layer for one position per row: `x [B, D]` → (`[B, D]`, written k, written v).
     fn layer(&self, l: &Block, x: &Array, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Array, Array, Array)> {
         let (b, d) = (x.shape()[0], x.shape()[1]);
-        let (n_head, hd) = (k_buf.shape()[1], k_buf.shape()[3]);
         let qkv = self.linear(x, &l.in_proj, false)?; // [B, 3D], biased
-        let heads = qkv.reshape(&[b, 3, n_head, 1, hd])?;
-        let (k_new, v_new) = (heads.index((.., 1)), heads.index((.., 2)));
-        let at = ops::broadcast_to(offset.reshape(&[1, 1, 1, 1])?, k_new.shape())?;
-        let k = k_buf.put_along_axis(&at, &k_new, 2)?;
-        let v = v_buf.put_along_axis(&at, &v_new, 2)?;
+        let (k, v) = self.write_kv(&qkv, k_buf, v_buf, offset)?;
         let attn = self.attention(&qkv, &k, &v, offset, left_pad)?;
         // The output and second FFN products leave their bias to the add-norm kernel.
         let y = self.linear(&attn, &unbiased(&l.out_proj), false)?;
@@ -345,4 +426,32 @@ fn bias(l: &Linear) -> Result<&Array> {
 
 fn single(out: Vec<Array>) -> Result<Array> {
     out.into_iter().next().ok_or_else(|| Error::Invalid("custom kernel returned no output".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::gpt::config::GptConfig;
+
+    fn tiny(dtype: mlx_rs::Dtype) -> Text2SemanticDecoder {
+        let cfg = GptConfig {
+            embedding_dim: 128,
+            hidden_dim: 128,
+            n_head: 4,
+            n_layer: 2,
+            vocab_size: 129,
+            phoneme_vocab_size: 732,
+            eos: 128,
+            max_sec: 54,
+            bert_dim: 16,
+        };
+        Text2SemanticDecoder::random(cfg, dtype, 3).unwrap()
+    }
+
+    #[test]
+    fn only_f32_models_take_the_fused_step() {
+        assert!(FusedKernels::supports(&tiny(mlx_rs::Dtype::Float32)));
+        assert!(!FusedKernels::supports(&tiny(mlx_rs::Dtype::Float16)));
+        assert!(!FusedKernels::supports(&tiny(mlx_rs::Dtype::Bfloat16)));
+    }
 }
