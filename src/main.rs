@@ -61,8 +61,8 @@ enum Command {
         /// Compiled GPT step with custom CUDA kernels: auto (wherever CUDA runs) | on | off.
         #[arg(long, env = "GSV_FUSED", default_value = "auto")]
         fused: gsv_server::device::Switch,
-        /// SoVITS ResBlock convolutions as gathered-tap GEMMs: auto (on the CPU) | on | off (MLX's
-        /// own convolution, cuDNN on CUDA).
+        /// SoVITS ResBlock convolutions as gathered-tap GEMMs: auto (= on) | on | off (MLX's own
+        /// convolution, cuDNN on CUDA: faster for one-shot decodes there, see docs/cuda.md).
         #[arg(long, env = "GSV_TAP_CONVS", default_value = "auto")]
         tap_convs: gsv_server::device::Switch,
     },
