@@ -12,11 +12,11 @@ use gsv_text::{LanguageSetting, SplitMethod, Version};
 use mlx_rs::Dtype;
 use serde::Serialize;
 
-use super::{gpt, median};
+use super::median;
 use crate::audio::encode::{encode_all, AudioFormat};
 use crate::models::bert::{BertConfig, BertFeatures};
 use crate::models::gpt::sampling::SamplingParams;
-use crate::models::gpt::Text2SemanticDecoder;
+use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
 use crate::models::hubert::{self, HubertConfig};
 use crate::models::sovits::{self, DetectionRule, SovitsConfig, SovitsInfo, SovitsVersion};
 use crate::tts::{ChunkPlan, Clip, Delivery, Models, Pipeline, Request, TtsError, Voice, VoiceSource};
@@ -89,7 +89,7 @@ pub struct E2eResult {
 
 /// The four networks of a v2 install with random weights of the shipped sizes.
 pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
-    let gpt_config = gpt::v2_config();
+    let gpt_config = GptConfig::v2();
     let gpt = Text2SemanticDecoder::random(gpt_config.clone(), dtype, seed)?;
     let config = SovitsConfig::v2();
     let sovits = sovits::synthetic::random_model(&config, seed + 1, dtype)?;

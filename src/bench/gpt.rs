@@ -47,7 +47,7 @@ pub struct BenchOptions {
 impl Default for BenchOptions {
     fn default() -> Self {
         Self {
-            config: v2_config(),
+            config: GptConfig::v2(),
             dtype: Dtype::Float32,
             tokens: 1500,
             positions: vec![1, 250, 500, 1000, 1500],
@@ -60,21 +60,6 @@ impl Default for BenchOptions {
             kv_probe_lengths: vec![1, 400, 1400, 2900],
             breakdown_steps: 100,
         }
-    }
-}
-
-/// The shipped v2 GPT (`s1longer-v2.yaml`).
-pub fn v2_config() -> GptConfig {
-    GptConfig {
-        embedding_dim: 512,
-        hidden_dim: 512,
-        n_head: 16,
-        n_layer: 24,
-        vocab_size: 1025,
-        phoneme_vocab_size: 732,
-        eos: 1024,
-        max_sec: 54,
-        bert_dim: 1024,
     }
 }
 
@@ -293,7 +278,7 @@ mod tests {
     #[test]
     fn bench_runs_on_a_tiny_config() {
         let opts = BenchOptions {
-            config: GptConfig { embedding_dim: 32, hidden_dim: 32, n_head: 4, n_layer: 2, ..v2_config() },
+            config: GptConfig { embedding_dim: 32, hidden_dim: 32, n_head: 4, n_layer: 2, ..GptConfig::v2() },
             tokens: 300,
             positions: vec![1, 250, 300],
             batch_sizes: vec![3],

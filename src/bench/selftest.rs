@@ -17,7 +17,6 @@ use std::sync::Arc;
 use mlx_rs::Dtype;
 use serde::Serialize;
 
-use super::gpt::v2_config;
 use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId};
 use crate::models::gpt::sampling::SamplingParams;
 use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
@@ -184,7 +183,7 @@ pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Resul
                 .into(),
         ));
     }
-    let model = Arc::new(Text2SemanticDecoder::random(config.unwrap_or_else(v2_config), Dtype::Float32, 5)?);
+    let model = Arc::new(Text2SemanticDecoder::random(config.unwrap_or_else(GptConfig::v2), Dtype::Float32, 5)?);
     compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)
 }
 
@@ -216,17 +215,7 @@ mod tests {
 
     #[test]
     fn eager_and_compiled_portable_steps_agree_on_left_padded_rows() {
-        let cfg = GptConfig {
-            embedding_dim: 64,
-            hidden_dim: 64,
-            n_head: 4,
-            n_layer: 2,
-            vocab_size: 129,
-            phoneme_vocab_size: 732,
-            eos: 128,
-            max_sec: 54,
-            bert_dim: 16,
-        };
+        let cfg = GptConfig { embedding_dim: 64, hidden_dim: 64, n_head: 4, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
         let model = Arc::new(Text2SemanticDecoder::random(cfg, Dtype::Float32, 3).unwrap());
         let report = compare_steps(&model, StepChoice::EAGER, StepChoice::PORTABLE, 3, 40).unwrap();
         assert!(report.passed, "{report:#?}");

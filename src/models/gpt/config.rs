@@ -28,6 +28,21 @@ pub struct GptConfig {
 }
 
 impl GptConfig {
+    /// The shipped v2 GPT (`s1longer-v2.yaml`; v2Pro/v2ProPlus's `s1v3.ckpt` has the same dims).
+    pub fn v2() -> Self {
+        GptConfig {
+            embedding_dim: 512,
+            hidden_dim: 512,
+            n_head: 16,
+            n_layer: 24,
+            vocab_size: 1025,
+            phoneme_vocab_size: 732,
+            eos: 1024,
+            max_sec: 54,
+            bert_dim: 1024,
+        }
+    }
+
     pub fn head_dim(&self) -> i32 {
         self.hidden_dim / self.n_head
     }

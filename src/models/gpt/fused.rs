@@ -434,17 +434,7 @@ mod tests {
     use crate::models::gpt::config::GptConfig;
 
     fn tiny(dtype: mlx_rs::Dtype) -> Text2SemanticDecoder {
-        let cfg = GptConfig {
-            embedding_dim: 128,
-            hidden_dim: 128,
-            n_head: 4,
-            n_layer: 2,
-            vocab_size: 129,
-            phoneme_vocab_size: 732,
-            eos: 128,
-            max_sec: 54,
-            bert_dim: 16,
-        };
+        let cfg = GptConfig { embedding_dim: 128, hidden_dim: 128, n_head: 4, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
         Text2SemanticDecoder::random(cfg, dtype, 3).unwrap()
     }
 
