@@ -189,15 +189,23 @@ impl Engine {
         }
     }
 
-    /// Queues a job. Never waits: a full queue is [`EngineError::Overloaded`], an engine that is not
-    /// ready is [`EngineError::Unavailable`] with the reason.
-    pub fn submit(&self, job: SynthesisJob, span: tracing::Span) -> Result<JobHandle, EngineError> {
+    /// Whether [`Engine::submit`] would take `job` as far as can be told without queueing it: the
+    /// engine is ready and the job's named voice is served. (Callers that hold a place for a job,
+    /// like the WebSocket's in-flight bound, check first so that a bad job takes none.)
+    pub fn check_job(&self, job: &SynthesisJob) -> Result<(), EngineError> {
         self.check_ready()?;
         if let VoiceSelect::Named(name) = &job.voice {
             if !self.status.borrow().voices.iter().any(|v| &v.name == name) {
                 return Err(EngineError::UnknownVoice(name.clone()));
             }
         }
+        Ok(())
+    }
+
+    /// Queues a job. Never waits: a full queue is [`EngineError::Overloaded`], an engine that is not
+    /// ready is [`EngineError::Unavailable`] with the reason.
+    pub fn submit(&self, job: SynthesisJob, span: tracing::Span) -> Result<JobHandle, EngineError> {
+        self.check_job(&job)?;
         let cost = self.reserve(job.token_budget)?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (updates_tx, updates_rx) = mpsc::channel(self.updates_capacity);

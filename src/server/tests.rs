@@ -155,8 +155,14 @@ async fn websocket_duplicate_ids_and_invalid_requests_do_not_disturb_running_one
     for i in 0..9 {
         ws.send(synth(&format!("bad{i}"), 9.0)).await.unwrap();
     }
+    // Nine requests for voices nobody serves, sent at once: each is told so (the voice is checked
+    // before the request takes an in-flight place; found by scripts/campaign.py).
+    for i in 0..9 {
+        let m = serde_json::json!({"type": "synthesize", "id": format!("who{i}"), "text": "x", "voice": format!("nobody{i}")});
+        ws.send(WsMessage::Text(m.to_string().into())).await.unwrap();
+    }
     let mut errors = Vec::new();
-    while errors.len() < 10 {
+    while errors.len() < 19 {
         let Some(Ok(m)) = ws.next().await else { panic!("socket closed") };
         if let WsMessage::Text(t) = m {
             let e: serde_json::Value = serde_json::from_str(&t).unwrap();
@@ -168,9 +174,13 @@ async fn websocket_duplicate_ids_and_invalid_requests_do_not_disturb_running_one
     let dup = &errors[0];
     assert!(dup["id"].is_null(), "{dup}");
     assert!(dup["error"].as_str().unwrap().contains("already running"), "{dup}");
-    for e in &errors[1..] {
+    for e in &errors[1..10] {
         assert_eq!(e["param"], "speed", "{e}");
         assert!(e["id"].as_str().unwrap().starts_with("bad"), "{e}");
+    }
+    for e in &errors[10..] {
+        assert_eq!(e["error_type"], "unknown_voice", "{e}");
+        assert!(e["id"].as_str().unwrap().starts_with("who"), "{e}");
     }
     assert_eq!(s.engine.active_jobs(), 1, "the original request still runs");
     // Cancel it: the cancel names it, and nothing else runs.

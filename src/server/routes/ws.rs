@@ -206,7 +206,9 @@ fn validate(state: &AppState, req: WsSynthesize) -> Result<SynthesisJob, ApiErro
         fragment_interval: req.fragment_interval,
         chunking: Some(chunking),
     };
-    state.build_job(raw)
+    let job = state.build_job(raw)?;
+    state.engine.check_job(&job)?;
+    Ok(job)
 }
 
 async fn forward(state: &AppState, id: &str, job: SynthesisJob, out: &mpsc::Sender<Outgoing>) -> Result<(), ApiError> {
