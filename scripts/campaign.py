@@ -181,12 +181,11 @@ def main():
         si = body[8:8 + 34]
         total = ((si[13] & 0x0F) << 32) | struct.unpack(">I", si[14:18])[0]
     item(7, "non-streaming FLAC STREAMINFO total samples", total > 0, f"{st}, total samples {total}")
-    # 8. Invalid requests do not hold in-flight places: 18 frames at once (an out-of-range speed, a
-    # voice nobody serves), 18 errors of their own. (A request that fails only inside the engine,
-    # e.g. Chinese on a model set that cannot speak it, holds its place until the engine answers,
-    # a few milliseconds; a burst of those can still be told "at most … may run".)
+    # 8. Requests that cannot run do not hold in-flight places: 27 frames at once (an out-of-range
+    # speed, a voice nobody serves, Chinese the model set cannot speak), 27 errors of their own.
     bad = [{"type": "synthesize", "id": f"s{i}", "text": "Hi.", "voice": v, "speed": 9.0} for i in range(9)]
     bad += [{"type": "synthesize", "id": f"u{i}", "text": "Hi.", "voice": f"nobody{i}"} for i in range(9)]
+    bad += [{"type": "synthesize", "id": f"z{i}", "text": "你好。", "voice": v, "language": "zh"} for i in range(9)]
     ev = c.ws(bad, until_done=len(bad), timeout=60)
     errs = [e for e in ev if e.get("type") == "error"]
     capped = [e for e in errs if "at most" in json.dumps(e)]

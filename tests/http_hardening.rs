@@ -188,6 +188,23 @@ async fn a_model_set_that_cannot_speak_chinese_says_so_at_load_and_answers_400()
     let (status, e) = json(r).await;
     assert_eq!(status, 400, "{e}");
     assert!(e["error"].as_str().unwrap().contains("cannot speak Chinese"), "{e}");
+    // Issue 17 #8: nine such requests at once on one WebSocket (at most 4 may run there) are
+    // refused before they take a place: each gets this reason, none "at most 4 may run".
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/tts/stream", s.addr)).await.unwrap();
+    for i in 0..9 {
+        let m = json!({"type": "synthesize", "id": format!("z{i}"), "text": "你好。", "language": "zh", "voice": "fixture"});
+        ws.send(Message::Text(m.to_string().into())).await.unwrap();
+    }
+    for _ in 0..9 {
+        let e: Value = loop {
+            match ws.next().await.expect("socket open").unwrap() {
+                Message::Text(t) => break serde_json::from_str(&t).unwrap(),
+                _ => continue,
+            }
+        };
+        assert_eq!(e["type"], "error", "{e}");
+        assert!(e["error"].as_str().unwrap().contains("cannot speak Chinese"), "{e}");
+    }
 }
 
 #[tokio::test]

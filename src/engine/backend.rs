@@ -248,6 +248,11 @@ pub trait Backend {
     fn limitations(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Why no configured model can speak Chinese, when that is known for every one of them;
+    /// `None` when one can, or when one is not loaded (so nobody knows yet).
+    fn chinese_refusal(&self) -> Option<String> {
+        None
+    }
     /// The configured models, their versions and residency.
     fn models(&self) -> Vec<ModelInfo> {
         Vec::new()

@@ -73,6 +73,10 @@ pub struct EngineStatus {
     pub failed_voices: Vec<(String, String)>,
     /// What the loaded models cannot do ([`Backend::limitations`]).
     pub limitations: Vec<String>,
+    /// Why no configured model can speak Chinese, when that is known for all of them
+    /// ([`Backend::chinese_refusal`]): Chinese requests are then refused before they are queued.
+    #[serde(skip)]
+    pub chinese_refused: Option<String>,
 }
 
 /// Counters shared by the handle and the worker.
@@ -157,6 +161,7 @@ impl Engine {
             voices: Vec::new(),
             failed_voices: Vec::new(),
             limitations: Vec::new(),
+            chinese_refused: None,
         });
         let shared = Arc::new(Shared::default());
         let updates_capacity = options.updates_capacity.max(1);
@@ -194,10 +199,16 @@ impl Engine {
     /// like the WebSocket's in-flight bound, check first so that a bad job takes none.)
     pub fn check_job(&self, job: &SynthesisJob) -> Result<(), EngineError> {
         self.check_ready()?;
+        let status = self.status.borrow();
         if let VoiceSelect::Named(name) = &job.voice {
-            if !self.status.borrow().voices.iter().any(|v| &v.name == name) {
+            if !status.voices.iter().any(|v| &v.name == name) {
                 return Err(EngineError::UnknownVoice(name.clone()));
             }
+        }
+        // Text explicitly Chinese on models that cannot speak it: the engine would refuse it at
+        // its first step; refusing here keeps it from taking a queue or connection place.
+        if let (Some(why), "zh" | "all_zh") = (&status.chinese_refused, job.language.as_str()) {
+            return Err(EngineError::invalid("language", format!("this model set cannot speak Chinese: {why}")));
         }
         Ok(())
     }

@@ -249,6 +249,10 @@ impl Backend for TtsBackend {
         self.registry.replace_default(change)
     }
 
+    fn chinese_refusal(&self) -> Option<String> {
+        self.registry.chinese_refusal()
+    }
+
     fn limitations(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for slot in self.registry.slots.values() {

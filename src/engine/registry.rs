@@ -240,6 +240,22 @@ impl Registry {
         }
     }
 
+    /// Why no configured model can speak Chinese, when that is known for all of them (every
+    /// one resident, each with a BERT its GPT cannot take); `None` when one can or is not loaded.
+    pub fn chinese_refusal(&self) -> Option<String> {
+        let mut why = None;
+        for e in &self.entries {
+            let slot = self.slots.get(&e.slot?)?;
+            match &slot.pipeline.models.bert {
+                Ok(_) => return None,
+                Err(w) => {
+                    why.get_or_insert_with(|| w.to_string());
+                }
+            }
+        }
+        why
+    }
+
     pub fn infos(&self) -> Vec<ModelInfo> {
         (0..self.entries.len()).map(|i| self.info(i)).collect()
     }

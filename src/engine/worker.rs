@@ -249,14 +249,15 @@ impl Worker {
     /// Publishes the models' residency when it changed (loads and unloads happen in `start`,
     /// `step` and `set_weights`).
     fn publish_models(&self) {
-        let models = match catch_unwind(AssertUnwindSafe(|| self.backend.models())) {
+        let (models, chinese) = match catch_unwind(AssertUnwindSafe(|| (self.backend.models(), self.backend.chinese_refusal()))) {
             Ok(m) => m,
             Err(_) => return,
         };
         self.status.send_if_modified(|s| {
-            let changed = s.models != models;
+            let changed = s.models != models || s.chinese_refused != chinese;
             if changed {
                 s.models = models;
+                s.chinese_refused = chinese;
             }
             changed
         });
