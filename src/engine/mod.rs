@@ -205,10 +205,14 @@ impl Engine {
                 return Err(EngineError::UnknownVoice(name.clone()));
             }
         }
-        // Text explicitly Chinese on models that cannot speak it: the engine would refuse it at
-        // its first step; refusing here keeps it from taking a queue or connection place.
+        // Chinese characters in text marked Chinese, on models that cannot speak it: the engine
+        // would refuse it at its first step; refusing here keeps it from taking a queue or
+        // connection place. (Anything less certain — digits read as Chinese numerals, `auto` —
+        // is left to the engine.)
         if let (Some(why), "zh" | "all_zh") = (&status.chinese_refused, job.language.as_str()) {
-            return Err(EngineError::invalid("language", format!("this model set cannot speak Chinese: {why}")));
+            if job.text.chars().any(is_han) {
+                return Err(EngineError::invalid("language", format!("this model set cannot speak Chinese: {why}")));
+            }
         }
         Ok(())
     }
@@ -332,4 +336,9 @@ impl ModelPaths {
 /// built on the worker thread.
 pub fn default_backend() -> BackendFactory {
     pipeline_backend::factory()
+}
+
+/// A CJK ideograph (the Unified Ideographs blocks and their extensions, compatibility ideographs).
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
 }
