@@ -3,6 +3,8 @@
 //! (tests/fixtures/text/ja_extended.jsonl, made with scripts/golden/ja_corpus.py: numbers, dates,
 //! Latin letters, punctuation runs, long and mixed-script sentences) must match at ≥ 99 % of
 //! records (every mismatch printed). Needs naist-jdic (scripts/setup.sh installs it).
+mod common;
+
 use gsv_text::check::run_check;
 use gsv_text::{clean_text, Language, Version};
 
@@ -80,17 +82,6 @@ fn long_input_is_bounded() {
 fn hundred_character_sentence_speed() {
     let text = "今日は朝から雨が降っていたので、傘を持って駅まで歩きましたが、電車が遅れていて会社に着いたのは九時半でした。明日の天気は晴れのち曇り、最高気温は25度の予想です。東京から大阪までは約2時間30分です。";
     assert_eq!(text.chars().count(), 100);
-    let first = std::time::Instant::now();
-    clean_text(text, Language::Ja, Version::V2).unwrap(); // loads the dictionary (unless loaded)
-    println!("ja clean_text, first call: {:?}", first.elapsed());
-    let mut times: Vec<std::time::Duration> = (0..21)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            clean_text(text, Language::Ja, Version::V2).unwrap();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    println!("ja clean_text, 100 characters: median {:?} (min {:?})", times[10], times[0]);
-    assert!(times[10] < std::time::Duration::from_millis(500));
+    let (_, median, _) = common::clean_text_times("ja", text, Language::Ja);
+    assert!(median < std::time::Duration::from_millis(500));
 }

@@ -2,6 +2,8 @@
 //! every ko/all_ko record of the public corpus and of the extended corpus
 //! (tests/fixtures/text/ko_extended.jsonl, made with scripts/golden/ko_corpus.py: numbers,
 //! dates, Latin letters, punctuation runs, long and mixed sentences) must match exactly.
+mod common;
+
 use gsv_text::check::run_check;
 use gsv_text::{clean_text, Language, Version};
 use proptest::prelude::*;
@@ -66,19 +68,8 @@ fn long_input_is_bounded() {
 fn hundred_character_sentence_speed() {
     let text = "오늘 아침에 일어나서 창문을 열었더니 하늘이 맑고 바람이 시원해서 기분이 정말 좋았어요. 그래서 친구에게 전화해서 같이 공원에 가자고 했고, 우리는 오후 3시에 공원앞에서 만났다.";
     assert_eq!(text.chars().count(), 100);
-    let t = std::time::Instant::now();
-    clean_text(text, Language::Ko, Version::V2).unwrap(); // loads the dictionary
-    println!("first call (mecab-ko-dic load included): {:?}", t.elapsed());
-    let mut times: Vec<std::time::Duration> = (0..21)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            clean_text(text, Language::Ko, Version::V2).unwrap();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    println!("ko clean_text, 100 characters: median {:?} (min {:?})", times[10], times[0]);
-    assert!(times[10] < std::time::Duration::from_millis(500));
+    let (_, median, _) = common::clean_text_times("ko", text, Language::Ko);
+    assert!(median < std::time::Duration::from_millis(500));
 }
 
 proptest! {

@@ -339,3 +339,11 @@ mod tests {
         assert!(c.filter_rows(&[1]).is_err());
     }
 }
+
+/// Writes one position's keys and values `[B, H, 1, hd]` into whole cache buffers
+/// `[B, H, capacity, hd]` at `offset` (an int32 `[1]` array, so the write position is data, not
+/// part of a compiled graph): one scatter per buffer, in place when the buffer has no other owner.
+pub fn write_at(k_buf: &Array, v_buf: &Array, k_new: &Array, v_new: &Array, offset: &Array) -> Result<(Array, Array)> {
+    let at = ops::broadcast_to(offset.reshape(&[1, 1, 1, 1])?, k_new.shape())?;
+    Ok((k_buf.put_along_axis(&at, k_new, 2)?, v_buf.put_along_axis(&at, v_new, 2)?))
+}

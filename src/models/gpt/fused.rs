@@ -307,14 +307,11 @@ impl FusedKernels {
     fn write_kv(&self, qkv: &Array, k_buf: &Array, v_buf: &Array, offset: &Array) -> Result<(Array, Array)> {
         let s = k_buf.shape();
         let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
-        let total = k_buf.size();
         if k_buf.nbytes() > KV_COPY_MAX_BYTES {
             let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
-            let (k_new, v_new) = (heads.index((.., 1)), heads.index((.., 2)));
-            let at = ops::broadcast_to(offset.reshape(&[1, 1, 1, 1])?, k_new.shape())?;
-            return Ok((k_buf.put_along_axis(&at, &k_new, 2)?, v_buf.put_along_axis(&at, &v_new, 2)?));
+            return super::cache::write_at(k_buf, v_buf, &heads.index((.., 1)), &heads.index((.., 2)), offset);
         }
-        let total = i32::try_from(total).map_err(|_| Error::Invalid(format!("cache of {total} elements")))?;
+        let total = i32::try_from(k_buf.size()).map_err(|_| Error::Invalid(format!("cache of {} elements", k_buf.size())))?;
         let threads = total / 4;
         let mut out = self
             .kv_write

@@ -78,9 +78,7 @@ impl Block {
         n_head: i32,
     ) -> Result<(Array, Array, Array)> {
         let (q, k_new, v_new) = self.qkv(x, n_head)?;
-        let at = ops::broadcast_to(offset.reshape(&[1, 1, 1, 1])?, k_new.shape())?;
-        let k = k_buf.put_along_axis(&at, &k_new, 2)?;
-        let v = v_buf.put_along_axis(&at, &v_new, 2)?;
+        let (k, v) = super::cache::write_at(k_buf, v_buf, &k_new, &v_new, offset)?;
         let y = self.finish(x, &q, &k, &v, Some(mask))?;
         Ok((y, k, v))
     }
