@@ -59,6 +59,31 @@ impl std::str::FromStr for Switch {
     }
 }
 
+/// MLX settings read from the environment that this program needs other than MLX's defaults.
+/// A variable the user set wins.
+///
+/// [quirk] MLX's CUDA backend keeps LRU caches keyed by shape (cuDNN convolution plans, CUDA
+/// graphs, …) and, by default, counts every miss of a cache over the life of the process and
+/// *fails the evaluation* once they exceed twice its capacity ("Cache thrashing is happening…").
+/// A server sees a new shape with every new text or chunk length, so after some hundreds of
+/// requests every new length would fail; the check is for notebooks, not services.
+pub const MLX_ENV_DEFAULTS: &[(&str, &str)] = &[
+    ("MLX_ENABLE_CACHE_THRASHING_CHECK", "0"),
+    // cuDNN plans of the SoVITS convolutions: ~100 per bucketed length (see
+    // `models::layers::conv_bucket`); a plan is a few kilobytes.
+    ("MLX_CUDA_CONV_CACHE_SIZE", "4096"),
+];
+
+/// Applies [`MLX_ENV_DEFAULTS`] where unset. MLX reads them when its caches are first built, so
+/// this runs first thing in `main`, while the process is single-threaded.
+pub fn set_mlx_env_defaults() {
+    for (name, value) in MLX_ENV_DEFAULTS {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, value);
+        }
+    }
+}
+
 /// The GPU backend compiled into the loaded `libmlx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -18,6 +18,10 @@ pub fn doctor(choice: DeviceChoice, bench: bool) -> anyhow::Result<()> {
         DeviceType::Gpu => "gpu",
     };
     println!("device in use    {dev_type}:{} ({backend})", dev.get_index()?);
+    for (name, _) in crate::device::MLX_ENV_DEFAULTS {
+        let value = std::env::var(name).unwrap_or_else(|_| "(unset)".into());
+        println!("{:<16} {name}={value}", "MLX setting");
+    }
 
     // A computation with a known answer: [[1,2],[3,4]]² = [[7,10],[15,22]].
     let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2]);

@@ -61,10 +61,14 @@ enum Command {
         /// Compiled GPT step with custom CUDA kernels: auto (wherever CUDA runs) | on | off.
         #[arg(long, env = "GSV_FUSED", default_value = "auto")]
         fused: gsv_server::device::Switch,
-        /// SoVITS ResBlock convolutions as gathered-tap GEMMs: auto (= on) | on | off (MLX's own
-        /// convolution, cuDNN on CUDA: faster for one-shot decodes there, see docs/cuda.md).
+        /// SoVITS ResBlock convolutions as gathered-tap GEMMs: auto (off on CUDA, on elsewhere)
+        /// | on | off (MLX's own convolution, cuDNN on CUDA; see docs/cuda.md).
         #[arg(long, env = "GSV_TAP_CONVS", default_value = "auto")]
         tap_convs: gsv_server::device::Switch,
+        /// Zero-pad convolution inputs to bucketed lengths (exact; fewer cuDNN plans): auto (on
+        /// CUDA) | on | off.
+        #[arg(long, env = "GSV_CONV_BUCKETS", default_value = "auto")]
+        conv_buckets: gsv_server::device::Switch,
     },
     /// Check the fused CUDA decode step against the portable one on random full-size weights
     /// (same tokens, greedy and sampled, logits within tolerance, left-padded rows). Prints
@@ -106,6 +110,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    gsv_server::device::set_mlx_env_defaults();
     match Cli::parse().command {
         Command::Serve(args) => {
             let settings = gsv_server::config::Settings::load(&args)?;
@@ -117,11 +122,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());
             gsv_server::models::sovits::modules::set_tap_convs(tap_convs.forced());
+            gsv_server::models::layers::set_conv_buckets(conv_buckets.forced());
             let dtype = match dtype.as_str() {
                 "f32" => mlx_rs::Dtype::Float32,
                 "f16" => mlx_rs::Dtype::Float16,

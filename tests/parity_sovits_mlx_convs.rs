@@ -1,12 +1,14 @@
-//! The SoVITS Generator's other convolution form: with `set_tap_convs(Some(false))` (what a GPU
-//! runs by default: MLX's own convolution, cuDNN on CUDA) the v2 and v2Pro decodes still match
-//! upstream's golden outputs within the same tolerances as the tap-GEMM form the CPU runs.
+//! The SoVITS Generator's other convolution form: with `set_tap_convs(Some(false))` and every
+//! convolution's input zero-padded to its length bucket (what MLX's CUDA backend runs by default:
+//! MLX's own convolution, cuDNN there) the v2 and v2Pro decodes still match upstream's golden
+//! outputs within the same tolerances as the tap-GEMM form the CPU runs.
 //! A binary of its own: the switch is process-wide.
 use std::path::Path;
 
 #[test]
 fn mlx_convolutions_match_the_golden_decodes() {
     gsv_server::models::sovits::modules::set_tap_convs(Some(false));
+    gsv_server::models::layers::set_conv_buckets(Some(true));
     assert!(!gsv_server::models::sovits::modules::tap_convs_enabled());
     for set in ["tests/fixtures", "tests/fixtures-pro"] {
         let set = gsv_server::parity::FixtureSet::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(set)).expect("fixture set");
@@ -17,4 +19,5 @@ fn mlx_convolutions_match_the_golden_decodes() {
         assert!(report.passed(), "sovits parity failures with MLX convolutions: {:#?}", report.failures());
     }
     gsv_server::models::sovits::modules::set_tap_convs(None);
+    gsv_server::models::layers::set_conv_buckets(None);
 }

@@ -3,6 +3,7 @@
 //! Layout convention: sequences are channels-last (`[B, T, C]`) inside MLX, because MLX
 //! convolutions take `[N, L, C]`; torch conv weights `[out, in/groups, k]` are transposed to
 //! MLX's `[out, k, in/groups]` once at load time.
+use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
 use super::weights::Weights;
@@ -145,18 +146,68 @@ impl Conv1d {
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let y = ops::conv1d(
-            x,
-            &self.weight,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.groups,
-        )?;
+        let len = x.shape()[1];
+        self.forward_padded_to(x, if conv_buckets_enabled() { conv_bucket(len) } else { len })
+    }
+
+    /// [`Self::forward`] with the input zero-padded to `bucket` frames first (same result).
+    fn forward_padded_to(&self, x: &Array, bucket: i32) -> Result<Array> {
+        let len = x.shape()[1];
+        let y = if bucket > len {
+            // Zeros after the end are what the convolution's own padding reads there, so the
+            // first `out_len(len)` outputs are unchanged (see [`conv_bucket`]).
+            let padded = ops::pad(x, &[(0, 0), (0, bucket - len), (0, 0)], None, None)?;
+            let y = ops::conv1d(&padded, &self.weight, self.stride, self.padding, self.dilation, self.groups)?;
+            y.index((.., ..self.out_len(len), ..))
+        } else {
+            ops::conv1d(x, &self.weight, self.stride, self.padding, self.dilation, self.groups)?
+        };
         Ok(match &self.bias {
             Some(b) => y.add(b)?,
             None => y,
         })
+    }
+}
+
+impl Conv1d {
+    /// torch's output length for an input of `len` frames.
+    pub fn out_len(&self, len: i32) -> i32 {
+        let k = self.weight.shape()[1];
+        (len + 2 * self.padding - self.dilation * (k - 1) - 1) / self.stride + 1
+    }
+}
+
+/// The length a convolution's input is zero-padded to when [`conv_buckets_enabled`]: `len`
+/// rounded up to a multiple of `2^(⌊log2 len⌋ − 3)`, so at most 8 lengths per octave and at
+/// most 12.5 % more frames.
+///
+/// Why: MLX's CUDA convolution builds a cuDNN plan per input shape (milliseconds each) and keeps
+/// it in an LRU cache. A decoder sees a new length with every sentence and streaming window, so
+/// without buckets nearly every SoVITS convolution would build a plan. The padding is exact: an
+/// output frame `t < out_len(len)` reads input frames up to `t·stride + dilation·(k−1) − padding`,
+/// and those past the end are zeros in both forms (the convolution's own padding, or the bucket's).
+pub fn conv_bucket(len: i32) -> i32 {
+    if len < 16 {
+        return len;
+    }
+    let step = 1 << (31 - len.leading_zeros() as i32 - 3);
+    (len + step - 1) / step * step
+}
+
+/// Process-wide: 0 = where MLX's CUDA backend runs, 1 = always, 2 = never.
+static CONV_BUCKETS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Forces [`conv_bucket`] padding on or off (`None`: only on MLX's CUDA backend, where cuDNN
+/// plans are built per shape; elsewhere the padding is only extra work).
+pub fn set_conv_buckets(on: Option<bool>) {
+    CONV_BUCKETS.store(on.map_or(0, |t| if t { 1 } else { 2 }), std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn conv_buckets_enabled() -> bool {
+    match CONV_BUCKETS.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => super::cuda_kernel::available(),
     }
 }
 
@@ -192,5 +243,43 @@ impl ConvTranspose1d {
             Some(b) => y.add(b)?,
             None => y,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_buckets_are_few_and_tight() {
+        let mut buckets: Vec<i32> = (1..=4096).map(conv_bucket).collect();
+        for (len, &b) in (1..=4096).zip(&buckets) {
+            assert!(b >= len && (b - len) * 8 <= len, "{len} -> {b}");
+        }
+        buckets.dedup();
+        // 1..15 exact, then 8 per octave from 16 to 4096.
+        assert_eq!(buckets.len(), 15 + 8 * 8 + 1);
+    }
+
+    #[test]
+    fn a_bucket_padded_convolution_equals_the_plain_one() {
+        // (in, out, k, stride, padding, dilation, groups): ResBlock-, WN-, HuBERT-like shapes.
+        let cases = [(8, 8, 3, 1, 1, 1, 1), (8, 8, 11, 1, 25, 5, 1), (6, 4, 2, 2, 0, 1, 1), (4, 4, 10, 5, 0, 1, 1), (8, 8, 8, 1, 4, 1, 4), (3, 5, 1, 1, 0, 1, 1)];
+        for (i, &(cin, cout, k, stride, padding, dilation, groups)) in cases.iter().enumerate() {
+            let w = mlx_rs::random::normal::<f32>(&[cout, cin / groups, k], None, None, None).unwrap();
+            let b = mlx_rs::random::normal::<f32>(&[cout], None, None, None).unwrap();
+            let conv = Conv1d::from_torch(&w, Some(b), stride, padding, dilation, groups).unwrap();
+            for len in [17, 40, 93, 130] {
+                let x = mlx_rs::random::normal::<f32>(&[1, len, cin], None, None, None).unwrap();
+                let plain = conv.forward_padded_to(&x, len).unwrap();
+                assert_eq!(plain.shape()[1], conv.out_len(len), "case {i}");
+                for bucket in [conv_bucket(len), len + 7] {
+                    let padded = conv.forward_padded_to(&x, bucket).unwrap();
+                    assert_eq!(padded.shape(), plain.shape(), "case {i} len {len}");
+                    let diff = padded.subtract(&plain).unwrap().abs().unwrap().max(None).unwrap().item_cast::<f32>();
+                    assert!(diff < 1e-5, "case {i} len {len} bucket {bucket}: {diff}");
+                }
+            }
+        }
     }
 }
