@@ -80,6 +80,10 @@ enum Command {
         rows: usize,
         #[arg(long, default_value_t = 500)]
         steps: usize,
+        /// Write the fused kernels' launch specs (recorded on the CPU, nothing runs) to this JSON
+        /// file for `scripts/cuda-kernel-check.py`, and exit.
+        #[arg(long)]
+        dump_kernels: Option<std::path::PathBuf>,
     },
     /// Run a text-frontend corpus (JSONL in the fixture record format) and print per-language and
     /// per-record-kind match rates; exits non-zero when a selected language is below 100 %.
@@ -152,7 +156,14 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&gsv_server::bench::full(&opts)?)?);
             Ok(())
         }
-        Command::Selftest { device, rows, steps } => {
+        Command::Selftest { dump_kernels: Some(path), .. } => {
+            gsv_server::device::select(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
+            let specs = gsv_server::bench::selftest::kernel_specs(None)?;
+            std::fs::write(&path, serde_json::to_string_pretty(&specs)?)?;
+            println!("{} kernel launches written to {}", specs.len(), path.display());
+            Ok(())
+        }
+        Command::Selftest { device, rows, steps, dump_kernels: None } => {
             // MLX runs f32 `addmm` (the portable graph's projections) in TF32 on CUDA unless told
             // otherwise, the fused kernels in full f32: compare at full precision unless the
             // caller chose (read once by MLX, so it must be set before the first MLX call).

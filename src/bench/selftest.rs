@@ -187,9 +187,62 @@ pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Resul
     compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)
 }
 
+/// The launch specs of every fused-step kernel, recorded (not run) on any device for the shapes
+/// that take each branch: batch 1, 3 and 16 with a small cache (attention with its copy blocks,
+/// the matrix-vector kernels), 16 rows with a cache over [`KV_COPY_MAX_BYTES`] (scatter, then
+/// attention alone) and 17 rows (matrix products and the add-norm kernel). Deduplicated by
+/// kernel and template arguments; `scripts/cuda-kernel-check.py` compiles them with NVRTC.
+///
+/// [`KV_COPY_MAX_BYTES`]: crate::models::gpt::fused::KV_COPY_MAX_BYTES
+pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>> {
+    use crate::models::cuda_kernel::record_launches;
+    use crate::models::gpt::fused::FusedKernels;
+    let model = Text2SemanticDecoder::random(config.unwrap_or_else(GptConfig::v2), Dtype::Float32, 5)?;
+    // Made while recording: a build without CUDA kernels (this CPU) cannot create them.
+    let (kernels, _) = record_launches(|| FusedKernels::new(&model));
+    let kernels = kernels?;
+    let (h, hd) = (model.config.n_head, model.config.head_dim());
+    let mut specs: Vec<serde_json::Value> = Vec::new();
+    for (rows, capacity) in [(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)] {
+        let mut inputs = vec![
+            mlx_rs::Array::zeros::<i32>(&[rows])?,
+            mlx_rs::Array::zeros::<i32>(&[rows])?,
+            mlx_rs::Array::from_slice(&[capacity / 2], &[1]),
+            mlx_rs::Array::zeros::<i32>(&[rows])?,
+        ];
+        for _ in 0..2 * model.config.n_layer {
+            inputs.push(mlx_rs::Array::zeros::<f32>(&[rows, h, capacity, hd])?);
+        }
+        let (graph, recorded) = record_launches(|| kernels.step_graph(&model, &inputs));
+        graph?;
+        for spec in recorded {
+            let key = |v: &serde_json::Value| (v["name"].clone(), v["template"].clone());
+            if !specs.iter().any(|s| key(s) == key(&spec)) {
+                specs.push(spec);
+            }
+        }
+    }
+    Ok(specs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_specs_cover_every_fused_kernel() {
+        let cfg = GptConfig { embedding_dim: 128, hidden_dim: 128, n_head: 4, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
+        let specs = kernel_specs(Some(cfg)).unwrap();
+        let names: std::collections::BTreeSet<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
+        for name in ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_gemv", "gsv_gemv_bias"] {
+            assert!(names.contains(name), "{name} not recorded: {names:?}");
+        }
+        for s in &specs {
+            assert!(s["source"].as_str().is_some_and(|src| !src.is_empty() && !src.contains("{BIAS}") && !src.contains("{COPY}")), "{}", s["name"]);
+            let (grid, block) = (&s["grid"], &s["block"]);
+            assert_eq!(grid[0].as_i64().unwrap() % block[0].as_i64().unwrap(), 0, "{}: grid not a multiple of the block", s["name"]);
+        }
+    }
 
     fn run(tokens: Vec<Vec<u32>>, logit: f32) -> Run {
         let logits = tokens.iter().map(|t| t.iter().map(|_| vec![logit, -1.0, 0.5]).collect()).collect();

@@ -35,10 +35,34 @@ pub fn available() -> bool {
 
 /// One kernel body with named inputs and outputs; apply it as often as needed.
 pub struct CudaKernel {
-    raw: mlx_sys::mlx_fast_cuda_kernel,
+    /// `None` only for a kernel made while recording on a build without CUDA kernels.
+    raw: Option<mlx_sys::mlx_fast_cuda_kernel>,
     name: String,
-    n_inputs: usize,
-    n_outputs: usize,
+    input_names: Vec<String>,
+    output_names: Vec<String>,
+    source: String,
+    header: String,
+}
+
+thread_local! {
+    /// Launch specs written instead of launches while [`record_launches`] runs.
+    static RECORDING: std::cell::RefCell<Option<Vec<serde_json::Value>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every [`CudaKernel::apply`] on this thread *recorded* instead of added to the
+/// graph (its outputs are zeros of the right shapes), and returns what `f` returned and the
+/// launch specs: name, inputs, outputs, source, header, template arguments, grid and block, as
+/// `scripts/cuda-kernel-check.py` reads them. Works on any device, so the kernels of a step can
+/// be compiled offline with NVRTC before a GPU runs them.
+pub fn record_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<serde_json::Value>) {
+    RECORDING.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let specs = RECORDING.with(|r| r.borrow_mut().take()).unwrap_or_default();
+    (out, specs)
+}
+
+fn dtype_name(d: Dtype) -> String {
+    format!("{d:?}").to_ascii_lowercase()
 }
 
 impl std::fmt::Debug for CudaKernel {
@@ -105,14 +129,20 @@ impl CudaKernel {
         let raw = unsafe {
             mlx_sys::mlx_fast_cuda_kernel_new(cname.as_ptr(), ins.0, outs.0, csource.as_ptr(), cheader.as_ptr(), true, 0)
         };
-        if raw.ctx.is_null() {
+        let raw = if !raw.ctx.is_null() {
+            Some(raw)
+        } else if RECORDING.with(|r| r.borrow().is_some()) {
+            None
+        } else {
             return Err(failed("creating the kernel", name));
-        }
+        };
         Ok(Self {
             raw,
             name: name.to_string(),
-            n_inputs: inputs.len(),
-            n_outputs: outputs.len(),
+            input_names: inputs.iter().map(|s| s.to_string()).collect(),
+            output_names: outputs.iter().map(|s| s.to_string()).collect(),
+            source: source.to_string(),
+            header: header.to_string(),
         })
     }
 
@@ -130,15 +160,19 @@ impl CudaKernel {
         template: &[(&str, TemplateArg)],
     ) -> Result<Vec<Array>> {
         let name = &self.name;
-        if inputs.len() != self.n_inputs || outputs.len() != self.n_outputs {
+        if inputs.len() != self.input_names.len() || outputs.len() != self.output_names.len() {
             return Err(Error::Invalid(format!(
                 "custom CUDA kernel `{name}`: {} inputs and {} outputs given, {} and {} declared",
                 inputs.len(),
                 outputs.len(),
-                self.n_inputs,
-                self.n_outputs
+                self.input_names.len(),
+                self.output_names.len()
             )));
         }
+        if let Some(zeros) = self.record(inputs, outputs, grid, block, template)? {
+            return Ok(zeros);
+        }
+        let raw = self.raw.ok_or_else(|| failed("creating the kernel", name))?;
         // SAFETY: a fresh config, freed by `Config`'s drop.
         let config = Config(unsafe { mlx_sys::mlx_fast_cuda_kernel_config_new() });
         if config.0.ctx.is_null() {
@@ -181,7 +215,7 @@ impl CudaKernel {
         let stream = Stream::new();
         // SAFETY: every handle is valid; the results land in `res`.
         ok(
-            unsafe { mlx_sys::mlx_fast_cuda_kernel_apply(&mut res.0, self.raw, ins.0, config.0, stream.as_ptr()) },
+            unsafe { mlx_sys::mlx_fast_cuda_kernel_apply(&mut res.0, raw, ins.0, config.0, stream.as_ptr()) },
             "adding the launch to the graph",
         )?;
         // SAFETY: reading a vector mlx-c filled.
@@ -199,9 +233,51 @@ impl CudaKernel {
     }
 }
 
+impl CudaKernel {
+    /// While [`record_launches`] runs: writes this launch's spec and returns zero outputs.
+    fn record(
+        &self,
+        inputs: &[&Array],
+        outputs: &[(&[i32], Dtype)],
+        grid: (i32, i32, i32),
+        block: (i32, i32, i32),
+        template: &[(&str, TemplateArg)],
+    ) -> Result<Option<Vec<Array>>> {
+        let spec = serde_json::json!({
+            "name": self.name,
+            "inputs": self.input_names.iter().zip(inputs).map(|(n, a)| serde_json::json!({"name": n, "dtype": dtype_name(a.dtype()), "shape": a.shape()})).collect::<Vec<_>>(),
+            "outputs": self.output_names.iter().zip(outputs).map(|(n, (s, d))| serde_json::json!({"name": n, "dtype": dtype_name(*d), "shape": s})).collect::<Vec<_>>(),
+            "source": self.source,
+            "header": self.header,
+            "template": template.iter().map(|(k, v)| match v {
+                TemplateArg::Int(i) => serde_json::json!([k, i]),
+                TemplateArg::Bool(b) => serde_json::json!([k, b]),
+                TemplateArg::Dtype(d) => serde_json::json!([k, dtype_name(*d)]),
+            }).collect::<Vec<_>>(),
+            "grid": [grid.0, grid.1, grid.2],
+            "block": [block.0, block.1, block.2],
+            "ensure_row_contiguous": true,
+        });
+        let recorded = RECORDING.with(|r| match r.borrow_mut().as_mut() {
+            Some(specs) => {
+                specs.push(spec);
+                true
+            }
+            None => false,
+        });
+        if !recorded {
+            return Ok(None);
+        }
+        let zeros = outputs.iter().map(|(s, d)| Array::zeros::<f32>(s).and_then(|z| z.as_dtype(*d))).collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Some(zeros))
+    }
+}
+
 impl Drop for CudaKernel {
     fn drop(&mut self) {
-        // SAFETY: created by mlx_fast_cuda_kernel_new, freed once.
-        unsafe { mlx_sys::mlx_fast_cuda_kernel_free(self.raw) };
+        if let Some(raw) = self.raw {
+            // SAFETY: created by mlx_fast_cuda_kernel_new, freed once.
+            unsafe { mlx_sys::mlx_fast_cuda_kernel_free(raw) };
+        }
     }
 }

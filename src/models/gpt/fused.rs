@@ -1,24 +1,26 @@
 //! The decode step with custom CUDA kernels: fewer, fatter graph nodes per layer.
 //!
-//! On MLX's CUDA backend each graph node costs ~10 µs of host work per evaluation, and the
-//! portable step ([`super::model::Block::forward_into_buffers`]) spends ~15 nodes per layer:
-//! head dim 32 has no fused attention kernel there, so attention alone is a mask, a scale, two
-//! matrix products and a softmax, plus the mask's own nodes. This path replaces
-//! - attention with one kernel over the whole cache buffers that reads the write position and
-//!   each row's left padding from arrays (so a compiled step never retraces), and takes q
-//!   straight out of the packed q|k|v projection;
-//! - `residual + bias → LayerNorm` (both post-norms) with one kernel each;
-//! - the four projections with a matrix-vector kernel for up to [`GEMV_MAX_ROWS`] rows that
-//!   reads the torch-layout weight `[out, in]` directly (no transpose node) and adds the bias
-//!   (and the FFN's ReLU) in its epilogue; larger batches use `matmul` plus a bias add.
+//! On MLX's CUDA backend each graph node costs ~5–10 µs of host work per evaluation (it is
+//! re-encoded into a CUDA graph every step), and the portable step
+//! ([`super::model::Block::forward_into_buffers`]) spends ~15 nodes per layer: head dim 32 has no
+//! fused attention kernel there, so attention alone is a mask, a scale, two matrix products and a
+//! softmax, plus the cache writes' views and scatters. A layer here is **5 kernels**:
+//! 1. the previous layer's `residual + bias → LayerNorm` folded into the q|k|v product (each
+//!    block normalises the few rows into shared memory, block 0 also writes them out as the
+//!    next residual) — [`NORM_GEMV`];
+//! 2. attention of the new query over the whole cache buffers (write position and each row's
+//!    left padding read from arrays, so a compiled step never retraces), with the cache copy
+//!    that writes the new position done by extra blocks of the same launch — [`ATTENTION`];
+//! 3. the output product (its bias goes to 4) — [`GEMV`];
+//! 4. `residual + bias → LayerNorm` folded into the FFN's first product + bias + ReLU;
+//! 5. the FFN's second product (its bias and norm go to the next layer's 1, or to the head).
 //!
-//! - the cache write (views of q|k|v, the position broadcast, two scatters) with one copy
-//!   kernel while the cache is small ([`KV_COPY_MAX_BYTES`]).
-//!
-//! A layer is then 8 kernels: q|k|v product + bias, the cache write, attention, output
-//! product, add-norm, FFN product + bias + ReLU, FFN product, add-norm. The math is the portable
-//! path's, in f32 accumulators; `gsv-server selftest --device gpu` checks the two against each
-//! other.
+//! The products are matrix-vector kernels for up to [`GEMV_MAX_ROWS`] rows that read the
+//! torch-layout weight `[out, in]` directly; larger batches use `matmul`, and a cache larger than
+//! [`KV_COPY_MAX_BYTES`] is written in place by a scatter instead of copied. The math is the
+//! portable path's in f32 accumulators; `gsv-server selftest --device gpu` checks the two
+//! against each other, and `gsv-server selftest --dump-kernels` + `scripts/cuda-kernel-check.py`
+//! compile every kernel offline with NVRTC.
 use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
@@ -46,22 +48,32 @@ __device__ __forceinline__ float gsv_block_sum(float v, float* red) {
 }
 "#;
 
-/// One block per (row, head); each thread runs an online softmax over a strided share of the
-/// written, unpadded columns `left_pad[b] ..= offset`, then the block merges the partial
-/// maxima, sums and weighted values.
+/// Blocks `0 .. B·H`: one per (row, head); each thread runs an online softmax over a strided
+/// share of the unpadded columns `left_pad[b] ..= offset`, then the block merges the partial
+/// maxima, sums and weighted values. Column `offset` (the new one) is read from the packed q|k|v
+/// projection, so the input buffers need not hold it yet. Blocks from `B·H` on (launched only
+/// with `{COPY}`) write the output buffers `k_out`/`v_out` in the meantime: a copy of `k`/`v`
+/// with position `offset` taken from q|k|v (a custom kernel cannot write its input in place).
 const ATTENTION: &str = r#"
   constexpr int NW = NT / 32;
   constexpr int D = H * HD;
+  constexpr int BH = B * H;
+  const int tid = threadIdx.x;
+  if (static_cast<int>(blockIdx.x) >= BH) {
+    {COPY}
+    return;
+  }
   const int bh = blockIdx.x;
   const int b = bh / H;
   const int h = bh - b * H;
-  const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const int first = left_pad[b];
   const int last = offset[0];
   const float scale = rsqrtf(static_cast<float>(HD));
   const T* qp = qkv + static_cast<size_t>(b) * 3 * D + h * HD;
+  const T* knew = qp + D;
+  const T* vnew = qp + 2 * D;
   float q[HD];
   float acc[HD];
 #pragma unroll
@@ -73,8 +85,8 @@ const ATTENTION: &str = r#"
   float m = __int_as_float(0xff800000);
   float l = 0.0f;
   for (int j = first + tid; j <= last; j += NT) {
-    const T* kr = k + base + static_cast<size_t>(j) * HD;
-    const T* vr = v + base + static_cast<size_t>(j) * HD;
+    const T* kr = j == last ? knew : k + base + static_cast<size_t>(j) * HD;
+    const T* vr = j == last ? vnew : v + base + static_cast<size_t>(j) * HD;
     float s = 0.0f;
 #pragma unroll
     for (int d = 0; d < HD; ++d) s += q[d] * static_cast<float>(kr[d]);
@@ -184,55 +196,136 @@ const GEMV: &str = r#"
   }
 "#;
 
-/// The cache write of one layer without scatter or views: `k_out`/`v_out` are copies of the
-/// buffers `[B, H, CAP, HD]` with position `offset` taken from the packed q|k|v projection
-/// `qkv [B, 3D]` (k at `D + h·HD`, v at `2D + h·HD`). Each thread moves `VEC` elements of one
-/// row of `HD`. A custom kernel cannot write its input in place, so this pays a copy of both
-/// buffers per layer; [`KV_COPY_MAX_BYTES`] keeps it to caches where that copy costs less than
-/// the seven graph nodes it replaces (two reshapes/slices per buffer, the position broadcast and
-/// two scatters: ~25 µs of host work on MLX's CUDA backend).
-const KV_WRITE: &str = r#"
-  constexpr int D = H * HD;
-  constexpr int VEC = 4;
-  const size_t t = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const size_t i = t * VEC;
-  if (i >= TOTAL) return;
-  const int d0 = static_cast<int>(i % HD);
-  const int j = static_cast<int>((i / HD) % CAP);
-  const size_t bh = i / (static_cast<size_t>(CAP) * HD);
-  if (j == offset[0]) {
-    const size_t b = bh / H;
-    const size_t h = bh - b * H;
-    const size_t src = b * 3 * D + h * HD + d0;
-#pragma unroll
-    for (int e = 0; e < VEC; ++e) {
-      k_out[i + e] = qkv[src + D + e];
-      v_out[i + e] = qkv[src + 2 * D + e];
+/// [`GEMV`] whose input rows are `LayerNorm(x + (y + rbias))`, computed by every block into
+/// shared memory (one warp per row; `R·K` floats) and written to `xn` by block 0, the residual
+/// of what follows. Replaces an add-norm kernel and its graph node; the few rows cost each block
+/// `2·R·K` reads from L2.
+const NORM_GEMV: &str = r#"
+  constexpr int NW = NT / 32;
+  __shared__ float xs[R * K];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  for (int r = warp; r < R; r += NW) {
+    const size_t row = static_cast<size_t>(r) * K;
+    float s = 0.0f;
+    for (int c = lane; c < K; c += 32) {
+      const float t = static_cast<float>(x[row + c]) + (static_cast<float>(y[row + c]) + static_cast<float>(rbias[c]));
+      xs[row + c] = t;
+      s += t;
     }
-  } else {
 #pragma unroll
-    for (int e = 0; e < VEC; ++e) {
-      k_out[i + e] = k[i + e];
-      v_out[i + e] = v[i + e];
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    const float mean = s / K;
+    float q = 0.0f;
+    for (int c = lane; c < K; c += 32) {
+      const float t = xs[row + c] - mean;
+      q += t * t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    const float rstd = rsqrtf(q / K + EPS);
+    for (int c = lane; c < K; c += 32) {
+      const float t = (xs[row + c] - mean) * rstd * static_cast<float>(gamma[c]) + static_cast<float>(beta[c]);
+      xs[row + c] = t;
+      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
+    }
+  }
+  __syncthreads();
+  const int n = static_cast<int>(blockIdx.x) * NW + warp;
+  if (n >= N) return;
+  const T* wr = w + static_cast<size_t>(n) * K;
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+#pragma unroll 4
+  for (int k = lane; k < K; k += 32) {
+    const float wk = static_cast<float>(wr[k]);
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] += wk * xs[r * K + k];
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    float a = acc[r];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    acc[r] = a;
+  }
+  if (lane == 0) {
+    const float b = {BIAS};
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const float v = acc[r] + b;
+      out[static_cast<size_t>(r) * N + n] = static_cast<T>(RELU ? fmaxf(v, 0.0f) : v);
     }
   }
 "#;
 
-/// Largest K (and V) buffer, in bytes, whose layer write goes through [`KV_WRITE`]'s copy; a
-/// larger one (long contexts, wide batches) uses the scatter, which writes in place.
+/// Threads per block of [`NORM_GEMV`] (8 warps: 8 output columns share one normalisation).
+const NORM_THREADS: i32 = 256;
+
+/// Shared memory [`NORM_GEMV`] may take for its rows (of the 48 KiB a block gets statically).
+const NORM_GEMV_MAX_SHARED_BYTES: i32 = 40 << 10;
+
+/// The copy blocks of [`ATTENTION`]: `4` elements per thread, grid-strided over the buffers
+/// `[B, H, CAP, HD]`; position `offset` comes from q|k|v (k at `D + h·HD`, v at `2D + h·HD`).
+const KV_COPY: &str = r#"
+    const int at = offset[0];
+    const size_t stride = static_cast<size_t>(gridDim.x - BH) * NT * 4;
+    for (size_t i = (static_cast<size_t>(blockIdx.x - BH) * NT + tid) * 4; i < TOTAL; i += stride) {
+      const int d0 = static_cast<int>(i % HD);
+      const int j = static_cast<int>((i / HD) % CAP);
+      if (j == at) {
+        const size_t bh = i / (static_cast<size_t>(CAP) * HD);
+        const size_t src = (bh / H) * 3 * D + (bh % H) * HD + d0;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          k_out[i + e] = qkv[src + D + e];
+          v_out[i + e] = qkv[src + 2 * D + e];
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          k_out[i + e] = k[i + e];
+          v_out[i + e] = v[i + e];
+        }
+      }
+    }
+"#;
+
+/// Copy blocks of one [`ATTENTION`] launch at most (each loops over its share).
+const KV_COPY_MAX_BLOCKS: i32 = 1024;
+
+/// Largest K (and V) buffer, in bytes, that [`ATTENTION`]'s copy blocks write; a larger one
+/// (long contexts, wide batches) is written in place by a scatter, then attended without a copy.
 pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 
-/// Rows (batch size) up to which the projections run through the matrix-vector kernel; above
+/// Rows (batch size) up to which the projections run through the matrix-vector kernels; above
 /// it a matrix product reads each weight once for every row tile anyway.
 pub const GEMV_MAX_ROWS: i32 = 16;
 
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).
 pub struct FusedKernels {
     attention: CudaKernel,
-    kv_write: CudaKernel,
+    attention_kv: CudaKernel,
     add_norm: CudaKernel,
+    norm_gemv: CudaKernel,
+    norm_gemv_bias: CudaKernel,
     gemv: CudaKernel,
     gemv_bias: CudaKernel,
+}
+
+/// What a layer starts from: the embedding, or the previous layer's output still before its
+/// last `residual + bias → LayerNorm`, which this layer's first kernel folds in.
+enum LayerInput<'a> {
+    Embedding(Array),
+    Pending(Pending<'a>),
+}
+
+struct Pending<'a> {
+    x: Array,
+    y: Array,
+    bias: &'a Array,
+    norm: &'a LayerNorm,
 }
 
 impl FusedKernels {
@@ -258,11 +351,28 @@ impl FusedKernels {
             return Err(Error::Invalid(format!("the fused CUDA step does not support {:?}", model.config)));
         }
         let eps = model.layers().first().map_or(1e-5, |l| l.norm1.eps);
-        let add_norm_src = format!("  constexpr float EPS = {eps:e}f;\n{ADD_NORM}");
+        let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
+        let attention_inputs = ["qkv", "k", "v", "offset", "left_pad"];
+        let norm_gemv = |name: &str, bias: bool| {
+            let mut inputs = vec!["x", "y", "rbias", "gamma", "beta", "w"];
+            if bias {
+                inputs.push("bias");
+            }
+            let body = NORM_GEMV.replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
+            CudaKernel::new(name, &inputs, &["xn", "out"], &format!("{eps_line}{body}"), "")
+        };
         Ok(Self {
-            attention: CudaKernel::new("gsv_decode_attention", &["qkv", "k", "v", "offset", "left_pad"], &["out"], ATTENTION, "")?,
-            kv_write: CudaKernel::new("gsv_kv_write", &["qkv", "k", "v", "offset"], &["k_out", "v_out"], KV_WRITE, "")?,
-            add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &add_norm_src, HEADER)?,
+            attention: CudaKernel::new("gsv_decode_attention", &attention_inputs, &["out"], &ATTENTION.replace("{COPY}", ""), "")?,
+            attention_kv: CudaKernel::new(
+                "gsv_decode_attention_kv",
+                &attention_inputs,
+                &["out", "k_out", "v_out"],
+                &ATTENTION.replace("{COPY}", KV_COPY),
+                "",
+            )?,
+            add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), HEADER)?,
+            norm_gemv: norm_gemv("gsv_norm_gemv", false)?,
+            norm_gemv_bias: norm_gemv("gsv_norm_gemv_bias", true)?,
             gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &GEMV.replace("{BIAS}", "0.0f"), "")?,
             gemv_bias: CudaKernel::new(
                 "gsv_gemv_bias",
@@ -286,73 +396,74 @@ impl FusedKernels {
             };
             return Ok(if relu { ops::maximum(&y, Array::from_f32(0.0))? } else { y });
         }
-        let template = [
-            ("T", TemplateArg::Dtype(x.dtype())),
-            ("R", TemplateArg::Int(r)),
-            ("K", TemplateArg::Int(k)),
-            ("N", TemplateArg::Int(n)),
-            ("RELU", TemplateArg::Bool(relu)),
-        ];
+        let template = gemv_template(x.dtype(), r, k, n, relu);
         let out_shape = [r, n];
         let outputs = [(&out_shape[..], x.dtype())];
-        let (grid, block) = ((n * 32, 1, 1), (THREADS, 1, 1));
+        let (grid, block) = (((n + 3) / 4 * THREADS, 1, 1), (THREADS, 1, 1));
         single(match &l.bias {
             Some(b) => self.gemv_bias.apply(&[x, &l.weight, b], &outputs, grid, block, &template)?,
             None => self.gemv.apply(&[x, &l.weight], &outputs, grid, block, &template)?,
         })
     }
 
-    /// The layer's cache buffers with the new position written: one [`KV_WRITE`] node for a
-    /// small cache, else views and two scatters.
-    fn write_kv(&self, qkv: &Array, k_buf: &Array, v_buf: &Array, offset: &Array) -> Result<(Array, Array)> {
-        let s = k_buf.shape();
-        let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
-        if k_buf.nbytes() > KV_COPY_MAX_BYTES {
-            let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
-            return super::cache::write_at(k_buf, v_buf, &heads.index((.., 1)), &heads.index((.., 2)), offset);
+    /// `LayerNorm(x + (y + rbias))` and that times `wᵀ` (+ bias, ReLU): `(xn [R, K], out [R, N])`,
+    /// one [`NORM_GEMV`] node while the rows fit its shared memory, else add-norm + [`Self::linear`].
+    fn norm_linear(&self, p: &Pending, l: &Linear, relu: bool) -> Result<(Array, Array)> {
+        let (r, k, n) = (p.x.shape()[0], p.x.shape()[1], l.weight.shape()[0]);
+        if r > GEMV_MAX_ROWS || k % 32 != 0 || r * k * 4 > NORM_GEMV_MAX_SHARED_BYTES {
+            let xn = self.add_norm(&p.x, &p.y, p.bias, p.norm)?;
+            let out = self.linear(&xn, l, relu)?;
+            return Ok((xn, out));
         }
-        let total = i32::try_from(k_buf.size()).map_err(|_| Error::Invalid(format!("cache of {} elements", k_buf.size())))?;
-        let threads = total / 4;
-        let mut out = self
-            .kv_write
-            .apply(
-                &[qkv, k_buf, v_buf, offset],
-                &[(s, k_buf.dtype()), (s, v_buf.dtype())],
-                ((threads + THREADS - 1) / THREADS * THREADS, 1, 1),
-                (THREADS, 1, 1),
-                &[
-                    ("T", TemplateArg::Dtype(k_buf.dtype())),
-                    ("H", TemplateArg::Int(h)),
-                    ("HD", TemplateArg::Int(hd)),
-                    ("CAP", TemplateArg::Int(cap)),
-                    ("TOTAL", TemplateArg::Int(total)),
-                ],
-            )?
-            .into_iter();
-        match (out.next(), out.next()) {
-            (Some(k), Some(v)) => Ok((k, v)),
-            _ => Err(Error::Invalid("kv write kernel returned fewer than two outputs".into())),
-        }
+        let dtype = p.x.dtype();
+        let mut template = gemv_template(dtype, r, k, n, relu).to_vec();
+        template.push(("NT", TemplateArg::Int(NORM_THREADS)));
+        let (xn_shape, out_shape) = ([r, k], [r, n]);
+        let outputs = [(&xn_shape[..], dtype), (&out_shape[..], dtype)];
+        let columns_per_block = NORM_THREADS / 32;
+        let (grid, block) = (((n + columns_per_block - 1) / columns_per_block * NORM_THREADS, 1, 1), (NORM_THREADS, 1, 1));
+        let (norm_w, norm_b) = (&p.norm.weight, &p.norm.bias);
+        let out = match &l.bias {
+            Some(b) => self.norm_gemv_bias.apply(&[&p.x, &p.y, p.bias, norm_w, norm_b, &l.weight, b], &outputs, grid, block, &template)?,
+            None => self.norm_gemv.apply(&[&p.x, &p.y, p.bias, norm_w, norm_b, &l.weight], &outputs, grid, block, &template)?,
+        };
+        pair(out)
     }
 
-    /// Attention of the one new query per row: `qkv [B, 3D]` (biased projection), the written
-    /// cache buffers `[B, H, capacity, hd]`, `offset [1]`, `left_pad [B]` → `[B, D]`.
-    fn attention(&self, qkv: &Array, k: &Array, v: &Array, offset: &Array, left_pad: &Array) -> Result<Array> {
-        let (b, h, cap, hd) = (k.shape()[0], k.shape()[1], k.shape()[2], k.shape()[3]);
-        let out = self.attention.apply(
-            &[qkv, k, v, offset, left_pad],
-            &[(&[b, h * hd], qkv.dtype())],
-            (b * h * THREADS, 1, 1),
-            (THREADS, 1, 1),
-            &[
-                ("T", TemplateArg::Dtype(qkv.dtype())),
-                ("H", TemplateArg::Int(h)),
-                ("HD", TemplateArg::Int(hd)),
-                ("CAP", TemplateArg::Int(cap)),
-                ("NT", TemplateArg::Int(THREADS)),
-            ],
-        )?;
-        single(out)
+    /// Attention of the one new query per row (`qkv [B, 3D]`, biased projection; the layer's
+    /// cache buffers `[B, H, capacity, hd]` holding positions `< offset`) → (`[B, D]`, the buffers
+    /// with position `offset` written): one node for a small cache, else a scatter in place and
+    /// the attention kernel alone.
+    fn attention(&self, qkv: &Array, k_buf: &Array, v_buf: &Array, offset: &Array, left_pad: &Array) -> Result<(Array, Array, Array)> {
+        let s = k_buf.shape();
+        let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
+        let total = i32::try_from(k_buf.size()).map_err(|_| Error::Invalid(format!("cache of {} elements", k_buf.size())))?;
+        let template = [
+            ("T", TemplateArg::Dtype(qkv.dtype())),
+            ("B", TemplateArg::Int(b)),
+            ("H", TemplateArg::Int(h)),
+            ("HD", TemplateArg::Int(hd)),
+            ("CAP", TemplateArg::Int(cap)),
+            ("NT", TemplateArg::Int(THREADS)),
+            ("TOTAL", TemplateArg::Int(total)),
+        ];
+        let out_shape = [b, h * hd];
+        let inputs = [qkv, k_buf, v_buf, offset, left_pad];
+        if k_buf.nbytes() > KV_COPY_MAX_BYTES {
+            let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
+            let (k, v) = super::cache::write_at(k_buf, v_buf, &heads.index((.., 1)), &heads.index((.., 2)), offset)?;
+            let inputs = [qkv, &k, &v, offset, left_pad];
+            let out = self.attention.apply(&inputs, &[(&out_shape, qkv.dtype())], (b * h * THREADS, 1, 1), (THREADS, 1, 1), &template)?;
+            return Ok((single(out)?, k, v));
+        }
+        let copy_blocks = ((total / 4 + THREADS - 1) / THREADS).clamp(1, KV_COPY_MAX_BLOCKS);
+        let outputs = [(&out_shape[..], qkv.dtype()), (s, k_buf.dtype()), (s, v_buf.dtype())];
+        let out = self.attention_kv.apply(&inputs, &outputs, ((b * h + copy_blocks) * THREADS, 1, 1), (THREADS, 1, 1), &template)?;
+        let mut out = out.into_iter();
+        match (out.next(), out.next(), out.next()) {
+            (Some(a), Some(k), Some(v)) => Ok((a, k, v)),
+            _ => Err(Error::Invalid("attention kernel returned fewer than three outputs".into())),
+        }
     }
 
     /// `LayerNorm(x + y + bias)` over the last axis of `[R, D]` rows.
@@ -368,20 +479,23 @@ impl FusedKernels {
         single(out)
     }
 
-    /// One layer for one position per row: `x [B, D]` → (`[B, D]`, written k, written v).
-    fn layer(&self, l: &Block, x: &Array, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Array, Array, Array)> {
-        let (b, d) = (x.shape()[0], x.shape()[1]);
-        let qkv = self.linear(x, &l.in_proj, false)?; // [B, 3D], biased
-        let (k, v) = self.write_kv(&qkv, k_buf, v_buf, offset)?;
-        let attn = self.attention(&qkv, &k, &v, offset, left_pad)?;
-        // The output and second FFN products leave their bias to the add-norm kernel.
+    /// One layer for one position per row: the previous layer's pending output (or the
+    /// embedding) → (this layer's pending output, written k, written v).
+    fn layer<'a>(&self, l: &'a Block, input: LayerInput, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Pending<'a>, Array, Array)> {
+        let (x, qkv) = match input {
+            LayerInput::Pending(p) => self.norm_linear(&p, &l.in_proj, false)?,
+            LayerInput::Embedding(x) => {
+                let qkv = self.linear(&x, &l.in_proj, false)?;
+                (x, qkv)
+            }
+        };
+        let (attn, k, v) = self.attention(&qkv, k_buf, v_buf, offset, left_pad)?;
+        // The output and second FFN products leave their bias and norm to the next kernel.
         let y = self.linear(&attn, &unbiased(&l.out_proj), false)?;
-        let x = self.add_norm(x, &y, bias(&l.out_proj)?, &l.norm1)?;
-        let f = self.linear(&x, &l.linear1, true)?;
-        let f = self.linear(&f, &unbiased(&l.linear2), false)?;
-        let y = self.add_norm(&x, &f, bias(&l.linear2)?, &l.norm2)?;
-        debug_assert_eq!(y.shape(), [b, d]);
-        Ok((y, k, v))
+        let after_attention = Pending { x, y, bias: bias(&l.out_proj)?, norm: &l.norm1 };
+        let (x, f) = self.norm_linear(&after_attention, &l.linear1, true)?;
+        let y = self.linear(&f, &unbiased(&l.linear2), false)?;
+        Ok((Pending { x, y, bias: bias(&l.linear2)?, norm: &l.norm2 }, k, v))
     }
 
     /// The traced step, same contract as the portable one: `[tokens, positions, offset,
@@ -390,23 +504,37 @@ impl FusedKernels {
         let [tokens, positions, offset, left_pad, buffers @ ..] = inputs else {
             return Err(Error::Invalid("fused step: too few inputs".into()));
         };
-        if buffers.len() != 2 * model.layers().len() {
+        if buffers.len() != 2 * model.layers().len() || buffers.is_empty() {
             return Err(Error::Invalid(format!("fused step: {} cache buffers for {} layers", buffers.len(), model.layers().len())));
         }
         let b = tokens.shape()[0];
         let d = model.config.hidden_dim;
-        let mut h = model.embed_step_at(tokens, positions)?.reshape(&[b, d])?;
+        let mut state = LayerInput::Embedding(model.embed_step_at(tokens, positions)?.reshape(&[b, d])?);
         let mut written = Vec::with_capacity(buffers.len());
         for (layer, kv) in model.layers().iter().zip(buffers.chunks(2)) {
-            let (y, k, v) = self.layer(layer, &h, offset, left_pad, &kv[0], &kv[1])?;
-            h = y;
+            let (pending, k, v) = self.layer(layer, state, offset, left_pad, &kv[0], &kv[1])?;
+            state = LayerInput::Pending(pending);
             written.push(k);
             written.push(v);
         }
-        let mut out = vec![model.predict(&h)?];
+        let LayerInput::Pending(last) = state else {
+            return Err(Error::Invalid("fused step: no layer ran".into()));
+        };
+        let (_, logits) = self.norm_linear(&last, model.predict_layer(), false)?;
+        let mut out = vec![logits.as_dtype(mlx_rs::Dtype::Float32)?];
         out.extend(written);
         Ok(out)
     }
+}
+
+fn gemv_template(dtype: mlx_rs::Dtype, r: i32, k: i32, n: i32, relu: bool) -> [(&'static str, TemplateArg); 5] {
+    [
+        ("T", TemplateArg::Dtype(dtype)),
+        ("R", TemplateArg::Int(r)),
+        ("K", TemplateArg::Int(k)),
+        ("N", TemplateArg::Int(n)),
+        ("RELU", TemplateArg::Bool(relu)),
+    ]
 }
 
 /// The same weight without its bias (a cheap handle copy; the bias is applied elsewhere).
@@ -423,6 +551,14 @@ fn bias(l: &Linear) -> Result<&Array> {
 
 fn single(out: Vec<Array>) -> Result<Array> {
     out.into_iter().next().ok_or_else(|| Error::Invalid("custom kernel returned no output".into()))
+}
+
+fn pair(out: Vec<Array>) -> Result<(Array, Array)> {
+    let mut out = out.into_iter();
+    match (out.next(), out.next()) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(Error::Invalid("custom kernel returned fewer than two outputs".into())),
+    }
 }
 
 #[cfg(test)]

@@ -441,6 +441,11 @@ impl Text2SemanticDecoder {
     }
 
     /// `ar_predict_layer` on `[.., D]` → f32 logits `[.., vocab]`.
+    /// The output head (`ar_predict_layer`).
+    pub fn predict_layer(&self) -> &Linear {
+        &self.predict
+    }
+
     pub fn predict(&self, h: &Array) -> Result<Array> {
         Ok(self.predict.forward(h)?.as_dtype(Dtype::Float32)?)
     }
