@@ -192,18 +192,37 @@ pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Resul
 /// the matrix-vector kernels), 16 rows with a cache over [`KV_COPY_MAX_BYTES`] (scatter, then
 /// attention alone) and 17 rows (matrix products and the add-norm kernel). Deduplicated by
 /// kernel and template arguments; `scripts/cuda-kernel-check.py` compiles them with NVRTC.
+/// A one-layer model twice as wide covers the kernels that take over when rows do not fit.
 ///
 /// [`KV_COPY_MAX_BYTES`]: crate::models::gpt::fused::KV_COPY_MAX_BYTES
 pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>> {
+    let cfg = config.unwrap_or_else(GptConfig::v2);
+    // One layer twice as wide: its rows no longer fit the normalising kernels' shared memory, so
+    // the add-norm kernel and the biased matrix-vector kernel take over.
+    let wide = GptConfig { embedding_dim: 2 * cfg.hidden_dim, hidden_dim: 2 * cfg.hidden_dim, n_layer: 1, ..cfg.clone() };
+    let mut specs: Vec<serde_json::Value> = Vec::new();
+    for (cfg, shapes) in [(cfg, &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..]), (wide, &[(16, 256)][..])] {
+        for spec in record_step(cfg, shapes)? {
+            let key = |v: &serde_json::Value| (v["name"].clone(), v["template"].clone());
+            if !specs.iter().any(|s| key(s) == key(&spec)) {
+                specs.push(spec);
+            }
+        }
+    }
+    Ok(specs)
+}
+
+/// The fused step's launches for each `(rows, cache capacity)` on a random model of `cfg`.
+fn record_step(cfg: GptConfig, shapes: &[(i32, i32)]) -> Result<Vec<serde_json::Value>> {
     use crate::models::cuda_kernel::record_launches;
     use crate::models::gpt::fused::FusedKernels;
-    let model = Text2SemanticDecoder::random(config.unwrap_or_else(GptConfig::v2), Dtype::Float32, 5)?;
+    let model = Text2SemanticDecoder::random(cfg, Dtype::Float32, 5)?;
     // Made while recording: a build without CUDA kernels (this CPU) cannot create them.
     let (kernels, _) = record_launches(|| FusedKernels::new(&model));
     let kernels = kernels?;
     let (h, hd) = (model.config.n_head, model.config.head_dim());
-    let mut specs: Vec<serde_json::Value> = Vec::new();
-    for (rows, capacity) in [(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)] {
+    let mut specs = Vec::new();
+    for &(rows, capacity) in shapes {
         let mut inputs = vec![
             mlx_rs::Array::zeros::<i32>(&[rows])?,
             mlx_rs::Array::zeros::<i32>(&[rows])?,
@@ -215,12 +234,7 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
         }
         let (graph, recorded) = record_launches(|| kernels.step_graph(&model, &inputs));
         graph?;
-        for spec in recorded {
-            let key = |v: &serde_json::Value| (v["name"].clone(), v["template"].clone());
-            if !specs.iter().any(|s| key(s) == key(&spec)) {
-                specs.push(spec);
-            }
-        }
+        specs.extend(recorded);
     }
     Ok(specs)
 }
@@ -231,10 +245,11 @@ mod tests {
 
     #[test]
     fn kernel_specs_cover_every_fused_kernel() {
-        let cfg = GptConfig { embedding_dim: 128, hidden_dim: 128, n_head: 4, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
+        // 384 wide: the doubled layer (768) no longer fits the normalising kernels at 16 rows.
+        let cfg = GptConfig { embedding_dim: 384, hidden_dim: 384, n_head: 12, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
         let specs = kernel_specs(Some(cfg)).unwrap();
         let names: std::collections::BTreeSet<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
-        for name in ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_gemv", "gsv_gemv_bias"] {
+        for name in ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias"] {
             assert!(names.contains(name), "{name} not recorded: {names:?}");
         }
         for s in &specs {

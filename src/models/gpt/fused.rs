@@ -196,41 +196,17 @@ const GEMV: &str = r#"
   }
 "#;
 
-/// [`GEMV`] whose input rows are `LayerNorm(x + (y + rbias))`, computed by every block into
-/// shared memory (one warp per row; `R·K` floats) and written to `xn` by block 0, the residual
-/// of what follows. Replaces an add-norm kernel and its graph node; the few rows cost each block
-/// `2·R·K` reads from L2.
+/// [`GEMV`] whose input rows are computed by every block into shared memory by `{PROLOGUE}` (one
+/// warp per row; `R·K` floats) and written to `xn` by block 0, the residual of what follows:
+/// `LayerNorm(x + (y + rbias))` ([`ADD_NORM_ROWS`]) or the step's embedding ([`EMBED_ROWS`]).
+/// Replaces an add-norm kernel (or the embedding's gathers) and its graph nodes; the few rows
+/// cost each block `2·R·K` reads from L2.
 const NORM_GEMV: &str = r#"
   constexpr int NW = NT / 32;
   __shared__ float xs[R * K];
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  for (int r = warp; r < R; r += NW) {
-    const size_t row = static_cast<size_t>(r) * K;
-    float s = 0.0f;
-    for (int c = lane; c < K; c += 32) {
-      const float t = static_cast<float>(x[row + c]) + (static_cast<float>(y[row + c]) + static_cast<float>(rbias[c]));
-      xs[row + c] = t;
-      s += t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    const float mean = s / K;
-    float q = 0.0f;
-    for (int c = lane; c < K; c += 32) {
-      const float t = xs[row + c] - mean;
-      q += t * t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
-    const float rstd = rsqrtf(q / K + EPS);
-    for (int c = lane; c < K; c += 32) {
-      const float t = (xs[row + c] - mean) * rstd * static_cast<float>(gamma[c]) + static_cast<float>(beta[c]);
-      xs[row + c] = t;
-      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
-    }
-  }
-  __syncthreads();
+{PROLOGUE}  __syncthreads();
   const int n = static_cast<int>(blockIdx.x) * NW + warp;
   if (n >= N) return;
   const T* wr = w + static_cast<size_t>(n) * K;
@@ -256,6 +232,51 @@ const NORM_GEMV: &str = r#"
     for (int r = 0; r < R; ++r) {
       const float v = acc[r] + b;
       out[static_cast<size_t>(r) * N + n] = static_cast<T>(RELU ? fmaxf(v, 0.0f) : v);
+    }
+  }
+"#;
+
+/// [`NORM_GEMV`]'s prologue for a layer's input `LayerNorm(x + (y + rbias))`.
+const ADD_NORM_ROWS: &str = r#"
+  for (int r = warp; r < R; r += NW) {
+    const size_t row = static_cast<size_t>(r) * K;
+    float s = 0.0f;
+    for (int c = lane; c < K; c += 32) {
+      const float t = static_cast<float>(x[row + c]) + (static_cast<float>(y[row + c]) + static_cast<float>(rbias[c]));
+      xs[row + c] = t;
+      s += t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    const float mean = s / K;
+    float q = 0.0f;
+    for (int c = lane; c < K; c += 32) {
+      const float t = xs[row + c] - mean;
+      q += t * t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    const float rstd = rsqrtf(q / K + EPS);
+    for (int c = lane; c < K; c += 32) {
+      const float t = (xs[row + c] - mean) * rstd * static_cast<float>(gamma[c]) + static_cast<float>(beta[c]);
+      xs[row + c] = t;
+      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
+    }
+  }
+"#;
+
+/// [`NORM_GEMV`]'s prologue for the first layer: the step's embedding
+/// `emb[tokens[r]] + alpha·pe[positions[r]]` (ids clamped into the tables), also written to `xn`.
+const EMBED_ROWS: &str = r#"
+  for (int r = warp; r < R; r += NW) {
+    const int tok = min(max(static_cast<int>(tokens[r]), 0), VOCAB - 1);
+    const int pos = min(max(static_cast<int>(positions[r]), 0), PE_ROWS - 1);
+    const float a = static_cast<float>(alpha[0]);
+    const size_t row = static_cast<size_t>(r) * K;
+    for (int c = lane; c < K; c += 32) {
+      const float t = static_cast<float>(emb[static_cast<size_t>(tok) * K + c]) + a * static_cast<float>(pe[static_cast<size_t>(pos) * K + c]);
+      xs[row + c] = t;
+      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
     }
   }
 "#;
@@ -310,6 +331,7 @@ pub struct FusedKernels {
     add_norm: CudaKernel,
     norm_gemv: CudaKernel,
     norm_gemv_bias: CudaKernel,
+    embed_gemv_bias: CudaKernel,
     gemv: CudaKernel,
     gemv_bias: CudaKernel,
 }
@@ -317,7 +339,7 @@ pub struct FusedKernels {
 /// What a layer starts from: the embedding, or the previous layer's output still before its
 /// last `residual + bias → LayerNorm`, which this layer's first kernel folds in.
 enum LayerInput<'a> {
-    Embedding(Array),
+    Tokens { tokens: &'a Array, positions: &'a Array },
     Pending(Pending<'a>),
 }
 
@@ -353,12 +375,13 @@ impl FusedKernels {
         let eps = model.layers().first().map_or(1e-5, |l| l.norm1.eps);
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
         let attention_inputs = ["qkv", "k", "v", "offset", "left_pad"];
+        let with_bias = |body: &str, bias: bool| body.replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
         let norm_gemv = |name: &str, bias: bool| {
             let mut inputs = vec!["x", "y", "rbias", "gamma", "beta", "w"];
             if bias {
                 inputs.push("bias");
             }
-            let body = NORM_GEMV.replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
+            let body = with_bias(&NORM_GEMV.replace("{PROLOGUE}", ADD_NORM_ROWS), bias);
             CudaKernel::new(name, &inputs, &["xn", "out"], &format!("{eps_line}{body}"), "")
         };
         Ok(Self {
@@ -373,6 +396,13 @@ impl FusedKernels {
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), HEADER)?,
             norm_gemv: norm_gemv("gsv_norm_gemv", false)?,
             norm_gemv_bias: norm_gemv("gsv_norm_gemv_bias", true)?,
+            embed_gemv_bias: CudaKernel::new(
+                "gsv_embed_gemv_bias",
+                &["tokens", "positions", "emb", "pe", "alpha", "w", "bias"],
+                &["xn", "out"],
+                &with_bias(&NORM_GEMV.replace("{PROLOGUE}", EMBED_ROWS), true),
+                "",
+            )?,
             gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &GEMV.replace("{BIAS}", "0.0f"), "")?,
             gemv_bias: CudaKernel::new(
                 "gsv_gemv_bias",
@@ -430,6 +460,40 @@ impl FusedKernels {
         pair(out)
     }
 
+    /// The step's embedding rows `[R, D]` and their biased q|k|v product through `l` (the first
+    /// layer's): one [`EMBED_ROWS`] node while the rows fit, else MLX's gathers and [`Self::linear`].
+    fn embed_linear(&self, model: &Text2SemanticDecoder, tokens: &Array, positions: &Array, l: &Linear) -> Result<(Array, Array)> {
+        let r = tokens.shape()[0];
+        let d = model.config.hidden_dim;
+        let n = l.weight.shape()[0];
+        let (emb, pe, alpha) = model.step_embedding_tables();
+        let bias = l.bias.as_ref();
+        match bias {
+            Some(b) if r <= GEMV_MAX_ROWS && d % 32 == 0 && r * d * 4 <= NORM_GEMV_MAX_SHARED_BYTES => {
+                let dtype = emb.dtype();
+                let mut template = gemv_template(dtype, r, d, n, false).to_vec();
+                template.push(("NT", TemplateArg::Int(NORM_THREADS)));
+                template.push(("VOCAB", TemplateArg::Int(emb.shape()[0])));
+                template.push(("PE_ROWS", TemplateArg::Int(pe.shape()[0])));
+                let (xn_shape, out_shape) = ([r, d], [r, n]);
+                let columns_per_block = NORM_THREADS / 32;
+                let grid = ((n + columns_per_block - 1) / columns_per_block * NORM_THREADS, 1, 1);
+                pair(self.embed_gemv_bias.apply(
+                    &[tokens, positions, emb, pe, alpha, &l.weight, b],
+                    &[(&xn_shape, dtype), (&out_shape, dtype)],
+                    grid,
+                    (NORM_THREADS, 1, 1),
+                    &template,
+                )?)
+            }
+            _ => {
+                let x = model.embed_step_at(tokens, positions)?.reshape(&[r, d])?;
+                let qkv = self.linear(&x, l, false)?;
+                Ok((x, qkv))
+            }
+        }
+    }
+
     /// Attention of the one new query per row (`qkv [B, 3D]`, biased projection; the layer's
     /// cache buffers `[B, H, capacity, hd]` holding positions `< offset`) → (`[B, D]`, the buffers
     /// with position `offset` written): one node for a small cache, else a scatter in place and
@@ -481,13 +545,11 @@ impl FusedKernels {
 
     /// One layer for one position per row: the previous layer's pending output (or the
     /// embedding) → (this layer's pending output, written k, written v).
-    fn layer<'a>(&self, l: &'a Block, input: LayerInput, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Pending<'a>, Array, Array)> {
+    #[allow(clippy::too_many_arguments)]
+    fn layer<'a>(&self, model: &Text2SemanticDecoder, l: &'a Block, input: LayerInput, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Pending<'a>, Array, Array)> {
         let (x, qkv) = match input {
             LayerInput::Pending(p) => self.norm_linear(&p, &l.in_proj, false)?,
-            LayerInput::Embedding(x) => {
-                let qkv = self.linear(&x, &l.in_proj, false)?;
-                (x, qkv)
-            }
+            LayerInput::Tokens { tokens, positions } => self.embed_linear(model, tokens, positions, &l.in_proj)?,
         };
         let (attn, k, v) = self.attention(&qkv, k_buf, v_buf, offset, left_pad)?;
         // The output and second FFN products leave their bias and norm to the next kernel.
@@ -507,12 +569,10 @@ impl FusedKernels {
         if buffers.len() != 2 * model.layers().len() || buffers.is_empty() {
             return Err(Error::Invalid(format!("fused step: {} cache buffers for {} layers", buffers.len(), model.layers().len())));
         }
-        let b = tokens.shape()[0];
-        let d = model.config.hidden_dim;
-        let mut state = LayerInput::Embedding(model.embed_step_at(tokens, positions)?.reshape(&[b, d])?);
+        let mut state = LayerInput::Tokens { tokens, positions };
         let mut written = Vec::with_capacity(buffers.len());
         for (layer, kv) in model.layers().iter().zip(buffers.chunks(2)) {
-            let (pending, k, v) = self.layer(layer, state, offset, left_pad, &kv[0], &kv[1])?;
+            let (pending, k, v) = self.layer(model, layer, state, offset, left_pad, &kv[0], &kv[1])?;
             state = LayerInput::Pending(pending);
             written.push(k);
             written.push(v);

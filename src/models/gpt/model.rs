@@ -441,6 +441,12 @@ impl Text2SemanticDecoder {
     }
 
     /// `ar_predict_layer` on `[.., D]` → f32 logits `[.., vocab]`.
+    /// What the decode-step embedding reads: the audio token table `[vocab, D]`, the sine table
+    /// `[PE_ROWS, D]` and `alpha [1]` (`x = emb[token] + alpha·pe[position]`).
+    pub fn step_embedding_tables(&self) -> (&Array, &Array, &Array) {
+        (&self.audio_embedding.weight, &self.pe, &self.audio_alpha)
+    }
+
     /// The output head (`ar_predict_layer`).
     pub fn predict_layer(&self) -> &Linear {
         &self.predict
