@@ -480,6 +480,9 @@ def main():
     ap.add_argument("--warnings", action="store_true", help="print NVRTC's log for passing kernels too")
     ap.add_argument("--strict", action="store_true", help="count spec warnings as failures")
     ap.add_argument("--dump", metavar="DIR", help="write each generated .cu and its PTX/CUBIN here")
+    ap.add_argument("--resources", action="store_true",
+                    help="ask ptxas for registers and shared memory per kernel; fail a launch whose "
+                         "block needs more than 65536 registers or 48 KiB of static shared memory")
     ap.add_argument("--setup", metavar="WHEEL", help="unpack headers from an mlx_cuda_13-0.32.2 wheel")
     args = ap.parse_args()
 
@@ -498,6 +501,8 @@ def main():
     nvrtc = Nvrtc(NVRTC_LIB)
     headers = load_jit_headers()
     options = ["--device-as-default-execution-space", f"--gpu-architecture={args.arch}"] + include_args()
+    if args.resources:
+        options.append("--ptxas-options=--verbose")
     major, minor = nvrtc.version()
     print(f"NVRTC {major}.{minor} ({NVRTC_LIB}); options: {' '.join(options[:2])} + "
           f"{len(options) - 2} include paths")
@@ -522,10 +527,28 @@ def main():
             spec["source"], spec["kernel_name"] + ".cu", headers, options,
             "mlx::core::cu::" + spec["kernel_name"])
         dt = time.time() - t0
+        usage = ""
+        if ok and args.resources:
+            regs = re.search(r"Used (\d+) registers", log or "")
+            smem = re.search(r"(\d+) bytes smem", log or "")
+            threads = 1
+            for d in spec.get("block_dims", raw.get("block", [1, 1, 1])):
+                threads *= int(d)
+            r = int(regs.group(1)) if regs else 0
+            m = int(smem.group(1)) if smem else 0
+            usage = f"; {r} registers x {threads} threads, {m} B shared"
+            if r * threads > 65536:
+                warnings.append(f"block needs {r * threads} registers (> 65536): the launch would fail")
+                ok = False
+            if m > 48 * 1024:
+                warnings.append(f"{m} B of static shared memory (> 48 KiB)")
+                ok = False
+            if re.search(r"bytes spill (stores|loads)", log or "") and not re.search(r" 0 bytes spill stores", log or ""):
+                warnings.append("registers spill to local memory")
         bad = not ok or (args.strict and warnings)
         failed += bool(bad)
         status = "ok    " if not bad else "FAILED"
-        print(f"{status} {title}  ({spec['launch']}; {dt:.1f} s)")
+        print(f"{status} {title}  ({spec['launch']}{usage}; {dt:.1f} s)")
         for w in warnings:
             print(f"       warning: {w}")
         if log and (not ok or args.warnings):

@@ -157,7 +157,10 @@ pub fn breakdown(
     let mut noise = SeededExpNoise::new(3);
     let mut q = vec![0f32; batch * v as usize];
     // As the decoder samples: through the compiled sampler when the step is compiled.
-    let mut compiled_sampler = compiled.then(|| CompiledSampler::new(cfg.eos));
+    let mut compiled_sampler = match compiled {
+        true => Some(CompiledSampler::with_kernel(cfg.eos, v, fused)?),
+        false => None,
+    };
     let mut sample = |qa: &Array| -> Result<sampling::Sampled> {
         match compiled_sampler.as_mut() {
             Some(c) => c.sample(&logits, &presence, &blocked, &params, qa),

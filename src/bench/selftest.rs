@@ -6,8 +6,10 @@
 //! are left-padded) and decode `steps` tokens each, reading every step's logits:
 //! - greedy (top-k 1): the tokens must be identical at every step, and the logits within
 //!   [`LOGIT_TOLERANCE`] of the reference (relative to its largest magnitude);
-//! - sampled (api_v2 defaults, one seed per row, Exp(1) draws from the host): the tokens must
-//!   be identical too, since both paths see the same draws.
+//! - sampled (api_v2 defaults, and top-p at two temperatures on other rows; one seed per row,
+//!   Exp(1) draws from the host): the tokens must be identical too, since both paths see the
+//!   same draws, and the probabilities within [`PROB_TOLERANCE`]. The fused path samples with
+//!   the sampler kernel (`models::gpt::sampler_kernel`), so this checks that kernel too.
 //!
 //! `gsv-server selftest` turns MLX's TF32 matrix products off (unless `MLX_ENABLE_TF32` is set):
 //! the portable graph's `addmm` would run in TF32 on CUDA, the fused kernels always in f32, and
@@ -25,6 +27,9 @@ use crate::models::{Error, Result};
 /// Largest `|logit − reference|` allowed, relative to the reference's largest `|logit|` over the
 /// run (f32: both paths sum in f32 in different orders, far below this).
 pub const LOGIT_TOLERANCE: f32 = 1e-4;
+
+/// Largest `|prob − reference|` allowed: the sampler kernel sums in another order than MLX.
+pub const PROB_TOLERANCE: f32 = 1e-4;
 
 /// A way of running the decode step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,6 +55,8 @@ pub struct ModeReport {
     /// Largest |Δ logit| over every row and step before the first mismatch, relative to the
     /// reference's largest |logit|.
     pub max_rel_logit_diff: f32,
+    /// Largest |Δ probability| (after the whole sampling chain) over the same steps.
+    pub max_prob_diff: f32,
     pub passed: bool,
 }
 
@@ -70,6 +77,7 @@ pub struct SelftestReport {
 struct Run {
     tokens: Vec<Vec<u32>>,
     logits: Vec<Vec<Vec<f32>>>,
+    probs: Vec<Vec<Vec<f32>>>,
 }
 
 fn requests(m: &Text2SemanticDecoder, rows: usize, steps: usize, greedy: bool) -> Result<Vec<DecodeRequest>> {
@@ -83,7 +91,7 @@ fn requests(m: &Text2SemanticDecoder, rows: usize, steps: usize, greedy: bool) -
             let bert = mlx_rs::random::normal::<f32>(&[cfg.bert_dim, phones as i32], None, None, &key)?;
             let prompt: Vec<u32> = (0..prompt).map(|j| ((j * 131 + i * 7) % (cfg.vocab_size as usize - 1)) as u32).collect();
             let mut r = DecodeRequest::new(ids, bert, Some(prompt), usize::MAX);
-            r.sampling = if greedy { SamplingParams::greedy(1.35) } else { SamplingParams::default() };
+            r.sampling = if greedy { SamplingParams::greedy(1.35) } else { sampled_params(i) };
             r.seed = 1000 + i as u64;
             r.max_steps = steps;
             r.early_stop_num = None;
@@ -94,6 +102,16 @@ fn requests(m: &Text2SemanticDecoder, rows: usize, steps: usize, greedy: bool) -
         .collect()
 }
 
+/// Row `i`'s sampling in the sampled mode: api_v2's defaults, then top-p with a lower and a
+/// higher temperature, so that every branch of the sampler runs.
+fn sampled_params(i: usize) -> SamplingParams {
+    match i % 3 {
+        0 => SamplingParams::default(),
+        1 => SamplingParams { top_k: 50, top_p: 0.8, temperature: 0.8, repetition_penalty: 1.2 },
+        _ => SamplingParams { top_k: 5, top_p: 0.95, temperature: 1.3, repetition_penalty: 1.35 },
+    }
+}
+
 fn decode(model: &Arc<Text2SemanticDecoder>, choice: StepChoice, reqs: Vec<DecodeRequest>) -> Result<Run> {
     let n = reqs.len();
     let mut dec = BatchDecoder::with_step(Arc::clone(model), choice.compile, choice.fused);
@@ -101,6 +119,7 @@ fn decode(model: &Arc<Text2SemanticDecoder>, choice: StepChoice, reqs: Vec<Decod
     let mut run = Run {
         tokens: vec![Vec::new(); n],
         logits: vec![Vec::new(); n],
+        probs: vec![Vec::new(); n],
     };
     while !dec.is_empty() {
         for (id, out) in dec.step()? {
@@ -108,6 +127,7 @@ fn decode(model: &Arc<Text2SemanticDecoder>, choice: StepChoice, reqs: Vec<Decod
             if let Some(t) = out.trace {
                 run.tokens[row].push(t.sampled);
                 run.logits[row].push(t.logits);
+                run.probs[row].push(t.probs);
             }
         }
     }
@@ -117,7 +137,7 @@ fn decode(model: &Arc<Text2SemanticDecoder>, choice: StepChoice, reqs: Vec<Decod
 fn compare(mode: &str, steps: usize, reference: &Run, candidate: &Run) -> ModeReport {
     let rows = reference.tokens.len();
     let mut first_token_mismatch = Vec::with_capacity(rows);
-    let (mut max_diff, mut max_ref) = (0f32, 0f32);
+    let (mut max_diff, mut max_ref, mut max_prob_diff) = (0f32, 0f32, 0f32);
     for r in 0..rows {
         let (a, b) = (&reference.tokens[r], &candidate.tokens[r]);
         let mismatch = (0..a.len().max(b.len())).find(|&s| a.get(s) != b.get(s));
@@ -130,6 +150,10 @@ fn compare(mode: &str, steps: usize, reference: &Run, candidate: &Run) -> ModeRe
                 let d = (x - y).abs();
                 max_diff = if d.is_nan() { f32::INFINITY } else { max_diff.max(d) };
             }
+            for (x, y) in reference.probs[r][s].iter().zip(&candidate.probs[r][s]) {
+                let d = (x - y).abs();
+                max_prob_diff = if d.is_nan() { f32::INFINITY } else { max_prob_diff.max(d) };
+            }
         }
     }
     let rel = if max_ref > 0.0 { max_diff / max_ref } else { max_diff };
@@ -138,9 +162,10 @@ fn compare(mode: &str, steps: usize, reference: &Run, candidate: &Run) -> ModeRe
         mode: mode.into(),
         rows,
         steps,
-        passed: complete && first_token_mismatch.iter().all(Option::is_none) && rel <= LOGIT_TOLERANCE,
+        passed: complete && first_token_mismatch.iter().all(Option::is_none) && rel <= LOGIT_TOLERANCE && max_prob_diff <= PROB_TOLERANCE,
         first_token_mismatch,
         max_rel_logit_diff: rel,
+        max_prob_diff,
     }
 }
 
@@ -235,8 +260,25 @@ fn record_step(cfg: GptConfig, shapes: &[(i32, i32)]) -> Result<Vec<serde_json::
         let (graph, recorded) = record_launches(|| kernels.step_graph(&model, &inputs));
         graph?;
         specs.extend(recorded);
+        let (sampled, recorded) = record_launches(|| sample_with_kernel(&model, rows));
+        sampled?;
+        specs.extend(recorded);
     }
     Ok(specs)
+}
+
+/// One launch of the sampler kernel for `rows` rows (recorded: see [`record_step`]).
+fn sample_with_kernel(model: &Text2SemanticDecoder, rows: i32) -> Result<()> {
+    use crate::models::gpt::sampling::{BatchParams, CompiledSampler};
+    let v = model.config.vocab_size;
+    let mut sampler = CompiledSampler::with_kernel(model.config.eos, v, true)?;
+    let params = BatchParams::new(&vec![SamplingParams::default(); rows as usize], v);
+    let logits = mlx_rs::Array::zeros::<f32>(&[rows, v])?;
+    let presence = mlx_rs::ops::zeros_dtype(&[rows, v], Dtype::Bool)?;
+    let blocked = mlx_rs::ops::zeros_dtype(&[rows], Dtype::Bool)?;
+    let q = mlx_rs::Array::ones::<f32>(&[rows, v])?;
+    sampler.sample(&logits, &presence, &blocked, &params, &q)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -249,7 +291,7 @@ mod tests {
         let cfg = GptConfig { embedding_dim: 384, hidden_dim: 384, n_head: 12, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
         let specs = kernel_specs(Some(cfg)).unwrap();
         let names: std::collections::BTreeSet<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
-        for name in ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias"] {
+        for name in ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"] {
             assert!(names.contains(name), "{name} not recorded: {names:?}");
         }
         for s in &specs {
@@ -261,7 +303,8 @@ mod tests {
 
     fn run(tokens: Vec<Vec<u32>>, logit: f32) -> Run {
         let logits = tokens.iter().map(|t| t.iter().map(|_| vec![logit, -1.0, 0.5]).collect()).collect();
-        Run { tokens, logits }
+        let probs = tokens.iter().map(|t| t.iter().map(|_| vec![0.5, 0.25, 0.25]).collect()).collect();
+        Run { tokens, logits, probs }
     }
 
     #[test]
@@ -279,6 +322,10 @@ mod tests {
 
         assert!(!compare("greedy", 4, &a, &run(vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8]], f32::NAN)).passed);
         assert!(!compare("greedy", 5, &a, &a).passed, "a run shorter than asked must fail");
+        let mut probs = run(vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8]], 2.0);
+        probs.probs[1][3][0] += 1e-3;
+        let probs = compare("sampled", 4, &a, &probs);
+        assert!(!probs.passed && probs.max_prob_diff > PROB_TOLERANCE, "{probs:?}");
     }
 
     #[test]

@@ -294,7 +294,7 @@ impl BatchDecoder {
     pub fn with_step(model: Arc<Text2SemanticDecoder>, compile: bool, fused: bool) -> Self {
         Self {
             compiled: compile.then(|| CompiledStep::with_fused(Arc::clone(&model), fused)),
-            sampler: compile.then(|| CompiledSampler::new(model.config.eos)),
+            sampler: compile.then(|| sampler_for(&model, fused)),
             model,
             pending: Vec::new(),
             batch: None,
@@ -647,6 +647,16 @@ fn decode_graph(
     let steps: Vec<usize> = cur.steps.iter().map(|s| s + 1).collect();
     let (sampled, noise_errors) = sample_rows(model, sampler, batch, &logits, &cur.sampled.presence, &steps)?;
     Ok(Queued { steps, logits, sampled, noise_errors })
+}
+
+/// The compiled sampler, with the CUDA sampler kernel beside the fused step (the portable
+/// graphs if the kernel cannot be made).
+fn sampler_for(model: &Text2SemanticDecoder, fused: bool) -> CompiledSampler {
+    let (eos, vocab) = (model.config.eos, model.config.vocab_size);
+    CompiledSampler::with_kernel(eos, vocab, fused).unwrap_or_else(|e| {
+        tracing::warn!("sampler kernel unavailable, sampling with MLX ops: {e}");
+        CompiledSampler::new(eos)
+    })
 }
 
 /// The decode step op by op: embedding, layers over the cache views, output head.

@@ -7,12 +7,14 @@
 //! - `step`: the decode step as one compiled graph over whole cache buffers;
 //! - `fused`: the same step with custom CUDA kernels (fewer graph nodes per layer);
 //! - `sampling`: upstream's sampler on the device;
+//! - `sampler_kernel`: the same sampler as one custom CUDA kernel (with the fused step);
 //! - `decode`: the batched, pipelined decode loop with upstream's stop rules.
 pub mod cache;
 pub mod config;
 pub mod decode;
 pub mod fused;
 pub mod model;
+pub mod sampler_kernel;
 pub mod sampling;
 pub mod step;
 

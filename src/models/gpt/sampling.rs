@@ -139,6 +139,11 @@ pub struct BatchParams {
 }
 
 impl BatchParams {
+    /// `[top_k − 1, top_p (2 = off), temperature (≥ 1e-5), penalty]`, each `[B, 1]`.
+    pub fn columns(&self) -> [&Array; 4] {
+        [&self.top_k, &self.top_p, &self.temperature, &self.penalty]
+    }
+
     pub fn new(rows: &[SamplingParams], vocab: i32) -> Self {
         let b = rows.len() as i32;
         let col = |v: Vec<f32>| Array::from_slice(&v, &[b, 1]);
@@ -236,6 +241,8 @@ pub struct CompiledSampler {
     eos: i32,
     with_top_p: Option<SampleFn>,
     without_top_p: Option<SampleFn>,
+    /// The one-node CUDA sampler, used instead of the compiled graphs where given.
+    kernel: Option<super::sampler_kernel::SamplerKernel>,
 }
 
 impl CompiledSampler {
@@ -244,11 +251,30 @@ impl CompiledSampler {
             eos,
             with_top_p: None,
             without_top_p: None,
+            kernel: None,
         }
+    }
+
+    /// With `kernel`, samples through [`super::sampler_kernel::SamplerKernel`] (MLX's CUDA
+    /// backend only; the fused decode step's companion), else as [`Self::new`].
+    pub fn with_kernel(eos: i32, vocab: i32, kernel: bool) -> Result<Self> {
+        let kernel = if kernel && super::sampler_kernel::SamplerKernel::supports(vocab) {
+            Some(super::sampler_kernel::SamplerKernel::new(eos)?)
+        } else {
+            None
+        };
+        Ok(Self { kernel, ..Self::new(eos) })
+    }
+
+    pub fn uses_kernel(&self) -> bool {
+        self.kernel.is_some()
     }
 
     /// [`sample`] with the same arguments.
     pub fn sample(&mut self, logits: &Array, presence: &Array, eos_blocked: &Array, params: &BatchParams, q: &Array) -> Result<Sampled> {
+        if let Some(k) = &self.kernel {
+            return k.sample(logits, presence, eos_blocked, params, q);
+        }
         let (eos, any_top_p) = (self.eos, params.any_top_p);
         let slot = if any_top_p { &mut self.with_top_p } else { &mut self.without_top_p };
         let f = slot.get_or_insert_with(|| {
