@@ -104,6 +104,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
     let cfg = sovits_model::SovitsConfig::for_version(opts.sovits_version);
     let model = sovits_model::synthetic::random_model_of(&cfg, opts.sovits_version, 3, opts.dtype)?;
     let t = sovits::decode_rtf(&model, opts.sovits_tokens, 60, opts.repeats)?;
+    let (varied_rtf, varied_worst) = sovits::varied_lengths_rtf(&model, opts.sovits_tokens, 60, 8)?;
     if opts.sovits_version.is_pro() {
         // ERes2NetV2 in the released dimensions on a 10 s reference (resample + fbank + forward3).
         let sv = crate::models::sv::synthetic::random_released(5, opts.dtype)?;
@@ -122,6 +123,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
         "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
         "mean_seconds": t.mean_seconds, "rtf": t.rtf,
         "stages": {"enc_p": t.stages[0], "flow": t.stages[1], "generator": t.stages[2]},
+        "varied_lengths": {"count": 8, "mean_rtf": varied_rtf, "slowest_seconds": varied_worst},
     });
 
     if !opts.skip_features {

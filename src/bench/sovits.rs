@@ -20,9 +20,15 @@ pub struct DecodeTiming {
     pub stages: [f64; 3],
 }
 
-/// Times `decode` of `tokens` random codes (25 Hz) with `phones` random phone ids, noise_scale
-/// 0.5, after one warm-up run.
-pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: usize) -> Result<DecodeTiming> {
+/// Inputs of one decode: a style from a random spectrogram, codes, phones and noise.
+struct DecodeInputs {
+    style: crate::models::sovits::Style,
+    codes: Vec<i64>,
+    text: Vec<i64>,
+    noise: Array,
+}
+
+fn inputs(model: &SynthesizerTrn, tokens: usize, phones: usize) -> Result<DecodeInputs> {
     let cfg = model.config();
     let key = random::key(7)?;
     let spec = random::uniform::<f32, f32>(0.0, 1.0, &[1, cfg.spec_channels, 200], &key)?;
@@ -35,27 +41,37 @@ pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: us
     let codes: Vec<i64> = (0..tokens).map(|i| ((i * 7919 + 13) % cfg.codebook_size as usize) as i64).collect();
     let text: Vec<i64> = (0..phones).map(|i| ((i * 31 + 5) % cfg.n_symbols as usize) as i64).collect();
     let noise = model.noise(2 * tokens as i32, 11)?;
-    let run = || -> Result<(f64, [f64; 3])> {
-        let t0 = Instant::now();
-        let latent = model.prior(&codes, &text, &style, 1.0)?;
-        mlx_rs::transforms::eval([&latent.m, &latent.logs])?;
-        let t1 = Instant::now();
-        let n = noise.transpose_axes(&[0, 2, 1])?;
-        let z_p = latent.m.add(&n.multiply(&mlx_rs::ops::exp(&latent.logs)?)?.multiply(Array::from_f32(0.5))?)?;
-        let z = model.flow().reverse(&z_p, &style.ge)?;
-        z.eval()?;
-        let t2 = Instant::now();
-        let o = model.generator().forward(&z, Some(&style.ge))?;
-        o.eval()?;
-        let t3 = Instant::now();
-        let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
-        Ok((s(t0, t3), [s(t0, t1), s(t1, t2), s(t2, t3)]))
-    };
-    run()?;
+    Ok(DecodeInputs { style, codes, text, noise })
+}
+
+/// One full decode, evaluated stage by stage: (total, [enc_p, flow, Generator]) seconds.
+fn decode_once(model: &SynthesizerTrn, x: &DecodeInputs) -> Result<(f64, [f64; 3])> {
+    let t0 = Instant::now();
+    let latent = model.prior(&x.codes, &x.text, &x.style, 1.0)?;
+    mlx_rs::transforms::eval([&latent.m, &latent.logs])?;
+    let t1 = Instant::now();
+    let n = x.noise.transpose_axes(&[0, 2, 1])?;
+    let z_p = latent.m.add(&n.multiply(&mlx_rs::ops::exp(&latent.logs)?)?.multiply(Array::from_f32(0.5))?)?;
+    let z = model.flow().reverse(&z_p, &x.style.ge)?;
+    z.eval()?;
+    let t2 = Instant::now();
+    let o = model.generator().forward(&z, Some(&x.style.ge))?;
+    o.eval()?;
+    let t3 = Instant::now();
+    let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
+    Ok((s(t0, t3), [s(t0, t1), s(t1, t2), s(t2, t3)]))
+}
+
+/// Times `decode` of `tokens` random codes (25 Hz) with `phones` random phone ids, noise_scale
+/// 0.5, after one warm-up run.
+pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: usize) -> Result<DecodeTiming> {
+    let cfg = model.config();
+    let x = inputs(model, tokens, phones)?;
+    decode_once(model, &x)?;
     let mut best = (f64::INFINITY, [0.0; 3]);
     let mut total = 0.0;
     for _ in 0..runs.max(1) {
-        let r = run()?;
+        let r = decode_once(model, &x)?;
         total += r.0;
         if r.0 < best.0 {
             best = r;
@@ -70,4 +86,18 @@ pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: us
         rtf: best.0 / audio_seconds,
         stages: best.1,
     })
+}
+
+/// A server's view: `count` decodes of lengths `tokens + 1 ..= tokens + count`, each once (a
+/// new shape every time, as new sentences bring), after [`decode_rtf`] warmed `tokens`. Returns
+/// (mean RTF, slowest decode in seconds). What cuDNN plans per shape cost shows here.
+pub fn varied_lengths_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, count: usize) -> Result<(f64, f64)> {
+    let (mut rtf, mut worst) = (0.0, 0.0f64);
+    for len in tokens + 1..=tokens + count {
+        let x = inputs(model, len, phones)?;
+        let (seconds, _) = decode_once(model, &x)?;
+        rtf += seconds / ((len * model.samples_per_token()) as f64 / model.config().sampling_rate as f64);
+        worst = worst.max(seconds);
+    }
+    Ok((rtf / count.max(1) as f64, worst))
 }
