@@ -65,6 +65,9 @@ enum Command {
         /// | on | off (MLX's own convolution, cuDNN on CUDA; see docs/cuda.md).
         #[arg(long, env = "GSV_TAP_CONVS", default_value = "auto")]
         tap_convs: gsv_server::device::Switch,
+        /// The sampler as one CUDA kernel beside the fused step: on | off (MLX's sampler ops).
+        #[arg(long, env = "GSV_SAMPLER_KERNEL", default_value = "on")]
+        sampler_kernel: gsv_server::device::Switch,
         /// Zero-pad convolution inputs to bucketed lengths (exact; fewer cuDNN plans): auto (on
         /// CUDA) | on | off.
         #[arg(long, env = "GSV_CONV_BUCKETS", default_value = "auto")]
@@ -126,12 +129,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel } => {
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());
             gsv_server::models::sovits::modules::set_tap_convs(tap_convs.forced());
             gsv_server::models::layers::set_conv_buckets(conv_buckets.forced());
+            gsv_server::models::gpt::sampler_kernel::set_enabled(sampler_kernel.forced() != Some(false));
             let dtype = match dtype.as_str() {
                 "f32" => mlx_rs::Dtype::Float32,
                 "f16" => mlx_rs::Dtype::Float16,

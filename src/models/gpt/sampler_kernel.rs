@@ -202,6 +202,18 @@ const SAMPLE: &str = r#"
   }
 "#;
 
+/// Process-wide: whether decoders beside a fused step sample with the kernel (default on).
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// `false` keeps MLX's sampler ops beside the fused step (an A/B switch: `bench --sampler-kernel`).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The sampler kernel of one model (its EOS id and vocabulary are compiled in).
 pub struct SamplerKernel {
     kernel: CudaKernel,

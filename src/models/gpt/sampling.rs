@@ -258,7 +258,7 @@ impl CompiledSampler {
     /// With `kernel`, samples through [`super::sampler_kernel::SamplerKernel`] (MLX's CUDA
     /// backend only; the fused decode step's companion), else as [`Self::new`].
     pub fn with_kernel(eos: i32, vocab: i32, kernel: bool) -> Result<Self> {
-        let kernel = if kernel && super::sampler_kernel::SamplerKernel::supports(vocab) {
+        let kernel = if kernel && super::sampler_kernel::enabled() && super::sampler_kernel::SamplerKernel::supports(vocab) {
             Some(super::sampler_kernel::SamplerKernel::new(eos)?)
         } else {
             None
