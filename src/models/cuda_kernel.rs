@@ -16,6 +16,23 @@ use mlx_rs::{Array, Dtype, Stream};
 
 use super::{Error, Result};
 
+/// Device helper for kernel headers: the sum of `v` over a block of `NW` warps, returned to every
+/// thread, through `red` (`NW` floats of shared memory; safe to call repeatedly with one `red`).
+pub const BLOCK_SUM: &str = r#"
+template <int NW>
+__device__ __forceinline__ float gsv_block_sum(float v, float* red) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads(); // `red` may still be read by a previous call
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float t = 0.0f;
+#pragma unroll
+  for (int w = 0; w < NW; ++w) t += red[w];
+  return t;
+}
+"#;
+
 /// A compile-time argument of a kernel (a `constexpr int`, `constexpr bool` or a type alias).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TemplateArg {

@@ -25,28 +25,13 @@ use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
 use super::model::{Block, Text2SemanticDecoder};
-use crate::models::cuda_kernel::{CudaKernel, TemplateArg};
+use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM};
 use crate::models::layers::{LayerNorm, Linear};
 use crate::models::{Error, Result};
 
 /// Threads per block of both kernels (4 warps).
 const THREADS: i32 = 128;
 
-/// Block-wide sum over `NW` warps through `red` (`NW` floats of shared memory).
-const HEADER: &str = r#"
-template <int NW>
-__device__ __forceinline__ float gsv_block_sum(float v, float* red) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  __syncthreads(); // `red` may still be read by a previous call
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-  __syncthreads();
-  float t = 0.0f;
-#pragma unroll
-  for (int w = 0; w < NW; ++w) t += red[w];
-  return t;
-}
-"#;
 
 /// Blocks `0 .. B·H`: one per (row, head); each thread runs an online softmax over a strided
 /// share of the unpadded columns `left_pad[b] ..= offset`, then the block merges the partial
@@ -162,12 +147,11 @@ const ADD_NORM: &str = r#"
   }
 "#;
 
-/// One warp per output column, for all `R` rows: `out[r, n] = act(Σ_k x[r, k]·w[n, k] + bias[n])`
-/// with `w` in torch's `[out, in]` layout, read once and coalesced along `k`. `{BIAS}` is the
-/// bias term (or `0.0f`), so one body serves the kernels with and without a bias input.
-const GEMV: &str = r#"
-  const int n = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
-  const int lane = threadIdx.x & 31;
+/// One warp per output column `n`, for all `R` rows: `out[r, n] = act(Σ_k X(r, k)·w[n, k] +
+/// bias[n])` with `w` in torch's `[out, in]` layout, read once and coalesced along `k`. `{X}` reads
+/// an input element and `{BIAS}` is the bias term (or `0.0f`), so one body serves [`GEMV`] and
+/// [`NORM_GEMV`], with and without a bias input.
+const GEMV_COLUMN: &str = r#"
   if (n >= N) return;
   const T* wr = w + static_cast<size_t>(n) * K;
   float acc[R];
@@ -177,7 +161,7 @@ const GEMV: &str = r#"
   for (int k = lane; k < K; k += 32) {
     const float wk = static_cast<float>(wr[k]);
 #pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] += wk * static_cast<float>(x[static_cast<size_t>(r) * K + k]);
+    for (int r = 0; r < R; ++r) acc[r] += wk * {X};
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -196,11 +180,17 @@ const GEMV: &str = r#"
   }
 "#;
 
-/// [`GEMV`] whose input rows are computed by every block into shared memory by `{PROLOGUE}` (one
-/// warp per row; `R·K` floats) and written to `xn` by block 0, the residual of what follows:
-/// `LayerNorm(x + (y + rbias))` ([`ADD_NORM_ROWS`]) or the step's embedding ([`EMBED_ROWS`]).
-/// Replaces an add-norm kernel (or the embedding's gathers) and its graph nodes; the few rows
-/// cost each block `2·R·K` reads from L2.
+/// [`GEMV_COLUMN`] over the input rows `x [R, K]` in global memory.
+const GEMV: &str = r#"
+  const int n = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  const int lane = threadIdx.x & 31;
+{COLUMN}"#;
+
+/// [`GEMV_COLUMN`] whose input rows are computed by every block into shared memory by
+/// `{PROLOGUE}` (one warp per row; `R·K` floats) and written to `xn` by block 0, the residual of
+/// what follows: `LayerNorm(x + (y + rbias))` ([`ADD_NORM_ROWS`]) or the step's embedding
+/// ([`EMBED_ROWS`]). Replaces an add-norm kernel (or the embedding's gathers) and its graph
+/// nodes; the few rows cost each block `2·R·K` reads from L2.
 const NORM_GEMV: &str = r#"
   constexpr int NW = NT / 32;
   __shared__ float xs[R * K];
@@ -208,33 +198,15 @@ const NORM_GEMV: &str = r#"
   const int warp = threadIdx.x >> 5;
 {PROLOGUE}  __syncthreads();
   const int n = static_cast<int>(blockIdx.x) * NW + warp;
-  if (n >= N) return;
-  const T* wr = w + static_cast<size_t>(n) * K;
-  float acc[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-#pragma unroll 4
-  for (int k = lane; k < K; k += 32) {
-    const float wk = static_cast<float>(wr[k]);
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] += wk * xs[r * K + k];
-  }
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    float a = acc[r];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    acc[r] = a;
-  }
-  if (lane == 0) {
-    const float b = {BIAS};
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const float v = acc[r] + b;
-      out[static_cast<size_t>(r) * N + n] = static_cast<T>(RELU ? fmaxf(v, 0.0f) : v);
-    }
-  }
-"#;
+{COLUMN}"#;
+
+/// The body of a matrix-vector kernel: [`GEMV`] or [`NORM_GEMV`] with `prologue` and the bias
+/// term filled in.
+fn gemv_body(outer: &str, prologue: &str, bias: bool) -> String {
+    let x = if outer == NORM_GEMV { "xs[r * K + k]" } else { "static_cast<float>(x[static_cast<size_t>(r) * K + k])" };
+    let column = GEMV_COLUMN.replace("{X}", x).replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
+    outer.replace("{PROLOGUE}", prologue).replace("{COLUMN}", &column)
+}
 
 /// [`NORM_GEMV`]'s prologue for a layer's input `LayerNorm(x + (y + rbias))`.
 const ADD_NORM_ROWS: &str = r#"
@@ -375,13 +347,12 @@ impl FusedKernels {
         let eps = model.layers().first().map_or(1e-5, |l| l.norm1.eps);
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
         let attention_inputs = ["qkv", "k", "v", "offset", "left_pad"];
-        let with_bias = |body: &str, bias: bool| body.replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
         let norm_gemv = |name: &str, bias: bool| {
             let mut inputs = vec!["x", "y", "rbias", "gamma", "beta", "w"];
             if bias {
                 inputs.push("bias");
             }
-            let body = with_bias(&NORM_GEMV.replace("{PROLOGUE}", ADD_NORM_ROWS), bias);
+            let body = gemv_body(NORM_GEMV, ADD_NORM_ROWS, bias);
             CudaKernel::new(name, &inputs, &["xn", "out"], &format!("{eps_line}{body}"), "")
         };
         Ok(Self {
@@ -393,22 +364,22 @@ impl FusedKernels {
                 &ATTENTION.replace("{COPY}", KV_COPY),
                 "",
             )?,
-            add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), HEADER)?,
+            add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), BLOCK_SUM)?,
             norm_gemv: norm_gemv("gsv_norm_gemv", false)?,
             norm_gemv_bias: norm_gemv("gsv_norm_gemv_bias", true)?,
             embed_gemv_bias: CudaKernel::new(
                 "gsv_embed_gemv_bias",
                 &["tokens", "positions", "emb", "pe", "alpha", "w", "bias"],
                 &["xn", "out"],
-                &with_bias(&NORM_GEMV.replace("{PROLOGUE}", EMBED_ROWS), true),
+                &gemv_body(NORM_GEMV, EMBED_ROWS, true),
                 "",
             )?,
-            gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &GEMV.replace("{BIAS}", "0.0f"), "")?,
+            gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &gemv_body(GEMV, "", false), "")?,
             gemv_bias: CudaKernel::new(
                 "gsv_gemv_bias",
                 &["x", "w", "bias"],
                 &["out"],
-                &GEMV.replace("{BIAS}", "static_cast<float>(bias[n])"),
+                &gemv_body(GEMV, "", true),
                 "",
             )?,
         })

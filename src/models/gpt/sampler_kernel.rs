@@ -19,7 +19,7 @@
 use mlx_rs::{Array, Dtype};
 
 use super::sampling::{BatchParams, Sampled};
-use crate::models::cuda_kernel::{CudaKernel, TemplateArg};
+use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM};
 use crate::models::{Error, Result};
 
 /// Threads per block (one block per row).
@@ -31,20 +31,6 @@ pub const MAX_VOCAB: i32 = 4096;
 const HEADER: &str = r#"
 __device__ __forceinline__ bool gsv_before(float a, int ia, float b, int ib) {
   return a > b || (a == b && ia < ib);
-}
-
-// Block-wide sum; every thread gets the total. `red` holds NT/32 floats.
-template <int NW>
-__device__ __forceinline__ float gsv_sum(float v, float* red) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-  __syncthreads();
-  float t = 0.0f;
-#pragma unroll
-  for (int w = 0; w < NW; ++w) t += red[w];
-  return t;
 }
 "#;
 
@@ -114,7 +100,7 @@ const SAMPLE: &str = r#"
       e[q] = i < V ? expf(sv[i] - top) : 0.0f;
       local += e[q];
     }
-    const float total = gsv_sum<NW>(local, red);
+    const float total = gsv_block_sum<NW>(local, red);
     // Exclusive scan of the threads' sums (warp scan, then the warps' totals).
     const int lane = tid & 31;
     const int warp = tid >> 5;
@@ -137,7 +123,7 @@ const SAMPLE: &str = r#"
       const int i = tid * PER + q;
       if (i < V && cum / total <= topp) kept += 1.0f;
     }
-    const int n = static_cast<int>(gsv_sum<NW>(kept, red) + 0.5f);
+    const int n = static_cast<int>(gsv_block_sum<NW>(kept, red) + 0.5f);
     keep = n > 1 ? n : 1;
   }
 
@@ -154,7 +140,7 @@ const SAMPLE: &str = r#"
     f[q] = i < V ? expf(x - mx) : 0.0f;
     local += f[q];
   }
-  const float total = gsv_sum<NW>(local, red);
+  const float total = gsv_block_sum<NW>(local, red);
   float rv = -1.0f;
   int ri = V;
 #pragma unroll
@@ -231,7 +217,7 @@ impl SamplerKernel {
             &["logits", "presence", "eos_blocked", "top_k", "top_p", "temperature", "penalty", "noise"],
             &["tokens", "eos_argmax", "probs", "presence_out"],
             SAMPLE,
-            HEADER,
+            &format!("{BLOCK_SUM}{HEADER}"),
         )?;
         Ok(Self { kernel, eos })
     }
