@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Compile the GPT decode step into one MLX graph: auto (on for a GPU) | on | off.
     #[arg(long, env = "GSV_COMPILE")]
     pub compile: Option<Switch>,
+    /// The compiled step with custom CUDA kernels and the sampler kernel: auto | on | off
+    /// (docs/cuda.md says what auto means today).
+    #[arg(long, env = "GSV_FUSED")]
+    pub fused: Option<Switch>,
     /// Require `Authorization: Bearer <key>` on every route except /health, /metrics and docs.
     #[arg(long, env = "GSV_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -140,6 +144,8 @@ pub struct EngineSettings {
     pub device: DeviceChoice,
     /// Compile the GPT decode step (`auto` = on for a GPU, where per-op overhead dominates).
     pub compile: Switch,
+    /// The compiled step's custom CUDA kernels (`models::gpt::step::fused_enabled`).
+    pub fused: Switch,
     pub queue_size: usize,
     pub max_batch: usize,
     /// Chunks buffered per job toward its client before the worker keeps a backlog.
@@ -312,7 +318,7 @@ impl Default for ServerSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
+        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, fused: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
     }
 }
 
@@ -411,6 +417,9 @@ impl Settings {
         }
         if let Some(v) = a.compile {
             self.engine.compile = v;
+        }
+        if let Some(v) = a.fused {
+            self.engine.fused = v;
         }
         if let Some(v) = &a.api_key {
             self.server.api_key = v.clone();
@@ -552,6 +561,7 @@ impl Settings {
             backend: BackendConfig {
                 device: self.engine.device,
                 compile: self.engine.compile,
+                fused: self.engine.fused,
                 models: ModelPaths {
                     gpt: self.models.gpt.clone(),
                     sovits: self.models.sovits.clone(),
@@ -614,10 +624,12 @@ mod tests {
     #[test]
     fn flags_and_env_win_over_the_file() {
         let mut s: Settings = toml::from_str("[server]\nbind = \"127.0.0.1:1\"\n[engine]\nqueue_size = 3").unwrap();
-        let args = ServeArgs { bind: Some("0.0.0.0:9".into()), queue_size: Some(5), cors_origins: Some(vec![" * ".into()]), ..Default::default() };
+        assert_eq!(s.engine.fused, Switch::Auto);
+        let args = ServeArgs { bind: Some("0.0.0.0:9".into()), queue_size: Some(5), cors_origins: Some(vec![" * ".into()]), fused: Some(Switch::On), ..Default::default() };
         s.apply(&args);
         assert_eq!(s.server.bind, "0.0.0.0:9");
         assert_eq!(s.engine.queue_size, 5);
+        assert_eq!(s.engine_options().backend.fused, Switch::On);
         assert_eq!(s.server.cors_origins, vec!["*"]);
     }
 
@@ -627,6 +639,9 @@ mod tests {
         assert!(err.contains("bindd"), "{err}");
         let s: Settings = toml::from_str("[engine]\nqueue_size = 0").unwrap();
         assert!(s.validate().unwrap_err().to_string().contains("engine.queue_size"));
+        let s: Settings = toml::from_str("[engine]\nfused = \"off\"").unwrap();
+        assert_eq!(s.engine.fused, Switch::Off);
+        assert!(toml::from_str::<Settings>("[engine]\nfused = \"sometimes\"").is_err());
     }
 
     #[test]

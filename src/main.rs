@@ -58,11 +58,11 @@ enum Command {
         /// Compile the GPT decode step: auto (on for a GPU) | on | off.
         #[arg(long, env = "GSV_COMPILE", default_value = "auto")]
         compile: gsv_server::device::Switch,
-        /// Compiled GPT step with custom CUDA kernels: auto (wherever CUDA runs) | on | off.
+        /// Compiled GPT step with custom CUDA kernels: auto (see docs/cuda.md) | on | off.
         #[arg(long, env = "GSV_FUSED", default_value = "auto")]
         fused: gsv_server::device::Switch,
-        /// SoVITS ResBlock convolutions as gathered-tap GEMMs: auto (off on CUDA, on elsewhere)
-        /// | on | off (MLX's own convolution, cuDNN on CUDA; see docs/cuda.md).
+        /// SoVITS ResBlock convolutions as gathered-tap GEMMs: auto (= on) | on | off (MLX's own
+        /// convolution, cuDNN on CUDA; see docs/cuda.md).
         #[arg(long, env = "GSV_TAP_CONVS", default_value = "auto")]
         tap_convs: gsv_server::device::Switch,
         /// The sampler as one CUDA kernel beside the fused step: on | off (MLX's sampler ops).

@@ -48,7 +48,8 @@ pub fn factory() -> BackendFactory {
     Box::new(|cfg: &BackendConfig| {
         let backend = crate::device::select(cfg.device).map_err(EngineError::Unavailable)?;
         crate::models::gpt::step::set_compile(cfg.compile.forced());
-        tracing::info!(%backend, compile = crate::models::gpt::step::compile_enabled(), "MLX device selected");
+        crate::models::gpt::step::set_fused(cfg.fused.forced());
+        tracing::info!(%backend, compile = crate::models::gpt::step::compile_enabled(), fused = ?cfg.fused, "MLX device selected");
         Ok(Box::new(TtsBackend {
             registry: Registry::new(&cfg.models, mlx_rs::Dtype::Float32)?,
             specs: HashMap::new(),

@@ -173,13 +173,24 @@ pub fn set_compile(on: Option<bool>) {
     COMPILE.store(v, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Process-wide default for the fused step: 0 = where available, 1 = on, 2 = off.
+/// Process-wide default for the fused step: 0 = auto, 1 = on, 2 = off.
 static FUSED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
+/// What `auto` means for the fused step. Off while the current kernels (5 per layer and the
+/// sampler kernel, 2026-12-07) have not yet passed `gsv-server selftest --device gpu`: every
+/// change of a kernel is proven on the GPU before it becomes a default (docs/cuda.md), and no
+/// GPU was lent to the session that wrote these. `on` (`engine.fused`, `GSV_FUSED`) runs them.
+pub const FUSED_BY_DEFAULT: bool = false;
+
 /// Whether new compiled decoders use the fused custom-kernel step: as [`set_fused`] said (never
-/// where custom CUDA kernels cannot run), else wherever they can and the model fits them.
+/// where custom CUDA kernels cannot run or the model does not fit them), else
+/// [`FUSED_BY_DEFAULT`].
 pub fn fused_enabled(model: &Text2SemanticDecoder) -> bool {
-    let wanted = FUSED.load(std::sync::atomic::Ordering::Relaxed) != 2;
+    let wanted = match FUSED.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => FUSED_BY_DEFAULT,
+    };
     wanted && crate::models::cuda_kernel::available() && FusedKernels::supports(model)
 }
 

@@ -190,29 +190,26 @@ impl Wn {
 }
 
 /// How the Generator's ResBlock convolutions run: as gathered-tap GEMMs ([`TapConv`]) or as
-/// MLX's own convolution (cuDNN on CUDA). `0` = the default for the device.
+/// MLX's own convolution (cuDNN on CUDA). `0` = the default, taps.
 static TAP_CONVS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Sets how SoVITS models loaded from now on run their ResBlock convolutions: `Some(true)` tap
-/// GEMMs, `Some(false)` MLX convolutions, `None` the device's default: MLX convolutions where
-/// MLX's CUDA backend runs, taps elsewhere.
+/// GEMMs, `Some(false)` MLX convolutions, `None` the default (taps everywhere).
 ///
-/// Why (docs/benchmarks.md): on an H100 MLX's cuDNN convolutions decode a 10 s clip 1.2–1.45x
-/// faster than the taps (2026-12-07); they need bucketed input lengths
-/// ([`crate::models::layers::conv_bucket`]) so that a server does not build cuDNN plans for every
-/// new length. On the CPU the taps are the fast form (MLX's CPU convolution loops for
-/// dilation > 1); on Metal they are what has been measured.
+/// Why taps on CUDA too, for now (docs/cuda.md): on an H100 MLX's cuDNN convolutions decoded a
+/// 10 s clip in one go 1.2–1.45x faster (2026-12-07), but the streaming decoder then failed on
+/// MLX's lifetime cache-miss check. That check is now off and convolution inputs are padded to
+/// length buckets ([`crate::models::layers::conv_bucket`]), which should make MLX's
+/// convolutions the faster form there; until a GPU has measured the streaming decoder that way,
+/// the measured form stays the default. On the CPU the taps are the fast form (MLX's CPU
+/// convolution loops for dilation > 1).
 pub fn set_tap_convs(on: Option<bool>) {
     TAP_CONVS.store(on.map_or(0, |t| if t { 1 } else { 2 }), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Whether newly loaded ResBlocks use [`TapConv`] (see [`set_tap_convs`]).
 pub fn tap_convs_enabled() -> bool {
-    match TAP_CONVS.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => !crate::models::cuda_kernel::available(),
-    }
+    TAP_CONVS.load(std::sync::atomic::Ordering::Relaxed) != 2
 }
 
 /// One ResBlock convolution in the form [`tap_convs_enabled`] chose at load.
