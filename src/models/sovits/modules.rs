@@ -261,11 +261,16 @@ impl ResBlock1 {
     }
 }
 
-/// A `Conv1d` computed as one matrix product over the `k` (dilated) taps gathered side by side
-/// (im2col). MLX's CPU convolution falls back to a direct loop for dilation > 1, about 45×
-/// slower than its GEMM path (0.2 s vs 9 s for the 256-channel k11 d5 ResBlock conv of 10 s
-/// of audio); the gathered form runs at GEMM speed for every dilation. On a GPU it writes and
-/// reads `k` copies of the input, which MLX's own convolution does not.
+/// A `Conv1d` computed from matrix products over its `k` (dilated) taps. MLX's CPU convolution
+/// falls back to a direct loop for dilation > 1, about 45× slower than its GEMM path (0.2 s vs
+/// 9 s for the 256-channel k11 d5 ResBlock conv of 10 s of audio); these forms run at GEMM speed
+/// for every dilation:
+/// - **accumulated** (the CPU's): one product per tap on a view of the padded input, summed
+///   through `addmm`. The views need no copy and BLAS runs on every core, where a gathered copy
+///   is single-threaded: SoVITS v2 on the 2-core CPU went from RTF 1.13–1.20 to 0.42–0.47
+///   (2026-12-07, docs/benchmarks.md);
+/// - **gathered** (im2col, the GPU's, as measured there): the taps side by side and one product,
+///   which writes and reads `k` copies of the input.
 pub struct TapConv {
     /// `[k·in, out]`, tap-major rows.
     weight: Array,
@@ -273,11 +278,18 @@ pub struct TapConv {
     k: i32,
     dilation: i32,
     padding: i32,
+    accumulate: bool,
 }
 
 impl TapConv {
-    /// From the MLX-layout conv (`[out, k, in]`, as `layers::Conv1d` keeps it; stride 1, groups 1).
+    /// From the MLX-layout conv (`[out, k, in]`, as `layers::Conv1d` keeps it; stride 1, groups
+    /// 1), in the form for the default device (accumulated on the CPU, gathered on a GPU).
     pub fn from_conv(c: Conv1d) -> Result<Self> {
+        Self::with_form(c, !crate::models::default_device_is_gpu())
+    }
+
+    /// `accumulate`: one product per tap summed (else the gathered taps and one product).
+    pub fn with_form(c: Conv1d, accumulate: bool) -> Result<Self> {
         let s = c.weight.shape().to_vec();
         let (out, k, cin) = (s[0], s[1], s[2]);
         Ok(Self {
@@ -286,6 +298,7 @@ impl TapConv {
             k,
             dilation: c.dilation,
             padding: c.padding,
+            accumulate,
         })
     }
 
@@ -297,6 +310,19 @@ impl TapConv {
             x.clone()
         };
         let t_out = x.shape()[1] - self.dilation * (self.k - 1);
+        if self.accumulate && self.k > 1 {
+            let cin = x.shape()[2];
+            let mut acc: Option<Array> = self.bias.clone();
+            for j in 0..self.k {
+                let tap = x.index((.., j * self.dilation..j * self.dilation + t_out, ..));
+                let w = self.weight.index((j * cin..(j + 1) * cin, ..));
+                acc = Some(match acc {
+                    Some(a) => ops::addmm(&a, &tap, &w, None, None)?,
+                    None => ops::matmul(&tap, &w)?,
+                });
+            }
+            return acc.ok_or_else(|| crate::models::Error::Invalid("tap conv without taps".into()));
+        }
         let cols = if self.k == 1 {
             x
         } else {
@@ -309,5 +335,28 @@ impl TapConv {
             Some(b) => ops::addmm(b, &cols, &self.weight, None, None)?,
             None => ops::matmul(&cols, &self.weight)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_tap_forms_equal_the_plain_convolution() {
+        for (k, d, bias) in [(3, 1, true), (7, 3, true), (11, 5, true), (3, 1, false)] {
+            let (cin, cout, len) = (6, 5, 50);
+            let w = mlx_rs::random::normal::<f32>(&[cout, cin, k], None, None, None).unwrap();
+            let b = bias.then(|| mlx_rs::random::normal::<f32>(&[cout], None, None, None).unwrap());
+            let conv = Conv1d::from_torch(&w, b, 1, d * (k - 1) / 2, d, 1).unwrap();
+            let x = mlx_rs::random::normal::<f32>(&[1, len, cin], None, None, None).unwrap();
+            let want = conv.forward(&x).unwrap();
+            for accumulate in [true, false] {
+                let got = TapConv::with_form(conv.clone(), accumulate).unwrap().forward(&x).unwrap();
+                assert_eq!(got.shape(), want.shape(), "k {k} d {d}");
+                let diff = got.subtract(&want).unwrap().abs().unwrap().max(None).unwrap().item_cast::<f32>();
+                assert!(diff < 1e-4, "k {k} d {d} accumulate {accumulate}: {diff}");
+            }
+        }
     }
 }
