@@ -84,6 +84,35 @@ pub fn set_mlx_env_defaults() {
     }
 }
 
+/// A process-wide [`Switch`] that code reads when it builds a model or a decoder: forced on or
+/// off, or `auto` (the caller says what auto means where it reads it).
+pub struct SwitchCell(std::sync::atomic::AtomicU8);
+
+impl SwitchCell {
+    pub const fn auto() -> Self {
+        Self(std::sync::atomic::AtomicU8::new(0))
+    }
+
+    /// `None` = auto.
+    pub fn set(&self, on: Option<bool>) {
+        let v = match on {
+            None => 0,
+            Some(true) => 1,
+            Some(false) => 2,
+        };
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The forced value, else `auto()`.
+    pub fn get(&self, auto: impl FnOnce() -> bool) -> bool {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => auto(),
+        }
+    }
+}
+
 /// The GPU backend compiled into the loaded `libmlx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -65,8 +65,9 @@ enum Command {
         /// convolution, cuDNN on CUDA; see docs/cuda.md).
         #[arg(long, env = "GSV_TAP_CONVS", default_value = "auto")]
         tap_convs: gsv_server::device::Switch,
-        /// The sampler as one CUDA kernel beside the fused step: on | off (MLX's sampler ops).
-        #[arg(long, env = "GSV_SAMPLER_KERNEL", default_value = "on")]
+        /// The sampler as one CUDA kernel beside the fused step: auto (= on) | on | off (MLX's
+        /// sampler ops).
+        #[arg(long, env = "GSV_SAMPLER_KERNEL", default_value = "auto")]
         sampler_kernel: gsv_server::device::Switch,
         /// Zero-pad convolution inputs to bucketed lengths (exact; fewer cuDNN plans): auto (on
         /// CUDA) | on | off.
@@ -135,7 +136,7 @@ fn main() -> anyhow::Result<()> {
             gsv_server::models::gpt::step::set_fused(fused.forced());
             gsv_server::models::sovits::modules::set_tap_convs(tap_convs.forced());
             gsv_server::models::layers::set_conv_buckets(conv_buckets.forced());
-            gsv_server::models::gpt::sampler_kernel::set_enabled(sampler_kernel.forced() != Some(false));
+            gsv_server::models::gpt::sampler_kernel::set_enabled(sampler_kernel.forced());
             let dtype = match dtype.as_str() {
                 "f32" => mlx_rs::Dtype::Float32,
                 "f16" => mlx_rs::Dtype::Float16,

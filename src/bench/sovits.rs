@@ -28,7 +28,8 @@ struct DecodeInputs {
     noise: Array,
 }
 
-fn inputs(model: &SynthesizerTrn, tokens: usize, phones: usize) -> Result<DecodeInputs> {
+/// The style of a random reference spectrogram (and speaker embedding for v2Pro/v2ProPlus).
+fn random_style(model: &SynthesizerTrn) -> Result<crate::models::sovits::Style> {
     let cfg = model.config();
     let key = random::key(7)?;
     let spec = random::uniform::<f32, f32>(0.0, 1.0, &[1, cfg.spec_channels, 200], &key)?;
@@ -38,6 +39,11 @@ fn inputs(model: &SynthesizerTrn, tokens: usize, phones: usize) -> Result<Decode
     };
     let style = model.style(&spec, sv.as_ref())?;
     style.ge.eval()?;
+    Ok(style)
+}
+
+fn inputs(model: &SynthesizerTrn, style: crate::models::sovits::Style, tokens: usize, phones: usize) -> Result<DecodeInputs> {
+    let cfg = model.config();
     let codes: Vec<i64> = (0..tokens).map(|i| ((i * 7919 + 13) % cfg.codebook_size as usize) as i64).collect();
     let text: Vec<i64> = (0..phones).map(|i| ((i * 31 + 5) % cfg.n_symbols as usize) as i64).collect();
     let noise = model.noise(2 * tokens as i32, 11)?;
@@ -66,7 +72,7 @@ fn decode_once(model: &SynthesizerTrn, x: &DecodeInputs) -> Result<(f64, [f64; 3
 /// 0.5, after one warm-up run.
 pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: usize) -> Result<DecodeTiming> {
     let cfg = model.config();
-    let x = inputs(model, tokens, phones)?;
+    let x = inputs(model, random_style(model)?, tokens, phones)?;
     decode_once(model, &x)?;
     let mut best = (f64::INFINITY, [0.0; 3]);
     let mut total = 0.0;
@@ -93,8 +99,9 @@ pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: us
 /// (mean RTF, slowest decode in seconds). What cuDNN plans per shape cost shows here.
 pub fn varied_lengths_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, count: usize) -> Result<(f64, f64)> {
     let (mut rtf, mut worst) = (0.0, 0.0f64);
+    let style = random_style(model)?;
     for len in tokens + 1..=tokens + count {
-        let x = inputs(model, len, phones)?;
+        let x = inputs(model, style.clone(), len, phones)?;
         let (seconds, _) = decode_once(model, &x)?;
         rtf += seconds / ((len * model.samples_per_token()) as f64 / model.config().sampling_rate as f64);
         worst = worst.max(seconds);

@@ -194,21 +194,17 @@ pub fn conv_bucket(len: i32) -> i32 {
     (len + step - 1) / step * step
 }
 
-/// Process-wide: 0 = where MLX's CUDA backend runs, 1 = always, 2 = never.
-static CONV_BUCKETS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// Process-wide; auto = where MLX's CUDA backend runs.
+static CONV_BUCKETS: crate::device::SwitchCell = crate::device::SwitchCell::auto();
 
 /// Forces [`conv_bucket`] padding on or off (`None`: only on MLX's CUDA backend, where cuDNN
 /// plans are built per shape; elsewhere the padding is only extra work).
 pub fn set_conv_buckets(on: Option<bool>) {
-    CONV_BUCKETS.store(on.map_or(0, |t| if t { 1 } else { 2 }), std::sync::atomic::Ordering::Relaxed);
+    CONV_BUCKETS.set(on);
 }
 
 pub fn conv_buckets_enabled() -> bool {
-    match CONV_BUCKETS.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => super::cuda_kernel::available(),
-    }
+    CONV_BUCKETS.get(super::cuda_kernel::available)
 }
 
 /// `torch.nn.ConvTranspose1d` (groups 1) on channels-last input `[B, T, C]`.

@@ -200,12 +200,15 @@ const NORM_GEMV: &str = r#"
   const int n = static_cast<int>(blockIdx.x) * NW + warp;
 {COLUMN}"#;
 
-/// The body of a matrix-vector kernel: [`GEMV`] or [`NORM_GEMV`] with `prologue` and the bias
-/// term filled in.
-fn gemv_body(outer: &str, prologue: &str, bias: bool) -> String {
-    let x = if outer == NORM_GEMV { "xs[r * K + k]" } else { "static_cast<float>(x[static_cast<size_t>(r) * K + k])" };
+/// The body of a matrix-vector kernel: [`NORM_GEMV`] with `prologue` computing its rows, or
+/// [`GEMV`] reading them from `x` when `None`; with or without the bias term.
+fn gemv_body(prologue: Option<&str>, bias: bool) -> String {
+    let (outer, x) = match prologue {
+        Some(_) => (NORM_GEMV, "xs[r * K + k]"),
+        None => (GEMV, "static_cast<float>(x[static_cast<size_t>(r) * K + k])"),
+    };
     let column = GEMV_COLUMN.replace("{X}", x).replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
-    outer.replace("{PROLOGUE}", prologue).replace("{COLUMN}", &column)
+    outer.replace("{PROLOGUE}", prologue.unwrap_or("")).replace("{COLUMN}", &column)
 }
 
 /// [`NORM_GEMV`]'s prologue for a layer's input `LayerNorm(x + (y + rbias))`.
@@ -352,7 +355,7 @@ impl FusedKernels {
             if bias {
                 inputs.push("bias");
             }
-            let body = gemv_body(NORM_GEMV, ADD_NORM_ROWS, bias);
+            let body = gemv_body(Some(ADD_NORM_ROWS), bias);
             CudaKernel::new(name, &inputs, &["xn", "out"], &format!("{eps_line}{body}"), "")
         };
         Ok(Self {
@@ -371,15 +374,15 @@ impl FusedKernels {
                 "gsv_embed_gemv_bias",
                 &["tokens", "positions", "emb", "pe", "alpha", "w", "bias"],
                 &["xn", "out"],
-                &gemv_body(NORM_GEMV, EMBED_ROWS, true),
+                &gemv_body(Some(EMBED_ROWS), true),
                 "",
             )?,
-            gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &gemv_body(GEMV, "", false), "")?,
+            gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &gemv_body(None, false), "")?,
             gemv_bias: CudaKernel::new(
                 "gsv_gemv_bias",
                 &["x", "w", "bias"],
                 &["out"],
-                &gemv_body(GEMV, "", true),
+                &gemv_body(None, true),
                 "",
             )?,
         })

@@ -188,16 +188,17 @@ const SAMPLE: &str = r#"
   }
 "#;
 
-/// Process-wide: whether decoders beside a fused step sample with the kernel (default on).
-static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// Process-wide: whether decoders beside a fused step sample with the kernel (auto = on).
+static ENABLED: crate::device::SwitchCell = crate::device::SwitchCell::auto();
 
-/// `false` keeps MLX's sampler ops beside the fused step (an A/B switch: `bench --sampler-kernel`).
-pub fn set_enabled(on: bool) {
-    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+/// `Some(false)` keeps MLX's sampler ops beside the fused step (an A/B switch:
+/// `bench --sampler-kernel`).
+pub fn set_enabled(on: Option<bool>) {
+    ENABLED.set(on);
 }
 
 pub fn enabled() -> bool {
-    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+    ENABLED.get(|| true)
 }
 
 /// The sampler kernel of one model (its EOS id and vocabulary are compiled in).

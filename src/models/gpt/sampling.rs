@@ -266,10 +266,6 @@ impl CompiledSampler {
         Ok(Self { kernel, ..Self::new(eos) })
     }
 
-    pub fn uses_kernel(&self) -> bool {
-        self.kernel.is_some()
-    }
-
     /// [`sample`] with the same arguments.
     pub fn sample(&mut self, logits: &Array, presence: &Array, eos_blocked: &Array, params: &BatchParams, q: &Array) -> Result<Sampled> {
         if let Some(k) = &self.kernel {

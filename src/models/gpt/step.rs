@@ -28,6 +28,7 @@ use mlx_rs::{ops, Array, Dtype};
 use super::fused::FusedKernels;
 use super::model::Text2SemanticDecoder;
 use super::cache::KvCache;
+use crate::device::SwitchCell;
 use crate::models::{Error, Result};
 
 type StepFn = Box<dyn for<'a> FnMut(&'a [Array]) -> std::result::Result<Vec<Array>, Exception>>;
@@ -150,31 +151,22 @@ fn step_graph(model: &Text2SemanticDecoder, inputs: &[Array]) -> Result<Vec<Arra
     Ok(out)
 }
 
-/// Process-wide default for new decoders: 0 = follow the device, 1 = on, 2 = off.
-static COMPILE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// Process-wide default for new decoders (auto = follow the device).
+static COMPILE: SwitchCell = SwitchCell::auto();
 
 /// Whether new decoders compile their step: as [`set_compile`] said, else on for a GPU device
 /// (where per-op overhead dominates a decode step) and off on the CPU.
 pub fn compile_enabled() -> bool {
-    match COMPILE.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => crate::models::default_device_is_gpu(),
-    }
+    COMPILE.get(crate::models::default_device_is_gpu)
 }
 
 /// Sets the default of [`compile_enabled`]; `None` = follow the device.
 pub fn set_compile(on: Option<bool>) {
-    let v = match on {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    COMPILE.store(v, std::sync::atomic::Ordering::Relaxed);
+    COMPILE.set(on);
 }
 
-/// Process-wide default for the fused step: 0 = auto, 1 = on, 2 = off.
-static FUSED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// Process-wide default for the fused step (auto = [`FUSED_BY_DEFAULT`]).
+static FUSED: SwitchCell = SwitchCell::auto();
 
 /// What `auto` means for the fused step. Off while the current kernels (5 per layer and the
 /// sampler kernel, 2026-12-07) have not yet passed `gsv-server selftest --device gpu`: every
@@ -186,20 +178,10 @@ pub const FUSED_BY_DEFAULT: bool = false;
 /// where custom CUDA kernels cannot run or the model does not fit them), else
 /// [`FUSED_BY_DEFAULT`].
 pub fn fused_enabled(model: &Text2SemanticDecoder) -> bool {
-    let wanted = match FUSED.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => FUSED_BY_DEFAULT,
-    };
-    wanted && crate::models::cuda_kernel::available() && FusedKernels::supports(model)
+    FUSED.get(|| FUSED_BY_DEFAULT) && crate::models::cuda_kernel::available() && FusedKernels::supports(model)
 }
 
-/// Sets the default of [`fused_enabled`]; `None` = wherever available.
+/// Sets the default of [`fused_enabled`]; `None` = [`FUSED_BY_DEFAULT`].
 pub fn set_fused(on: Option<bool>) {
-    let v = match on {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    FUSED.store(v, std::sync::atomic::Ordering::Relaxed);
+    FUSED.set(on);
 }

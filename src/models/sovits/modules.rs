@@ -190,8 +190,8 @@ impl Wn {
 }
 
 /// How the Generator's ResBlock convolutions run: as gathered-tap GEMMs ([`TapConv`]) or as
-/// MLX's own convolution (cuDNN on CUDA). `0` = the default, taps.
-static TAP_CONVS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// MLX's own convolution (cuDNN on CUDA); auto = taps.
+static TAP_CONVS: crate::device::SwitchCell = crate::device::SwitchCell::auto();
 
 /// Sets how SoVITS models loaded from now on run their ResBlock convolutions: `Some(true)` tap
 /// GEMMs, `Some(false)` MLX convolutions, `None` the default (taps everywhere).
@@ -204,12 +204,12 @@ static TAP_CONVS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new
 /// the measured form stays the default. On the CPU the taps are the fast form (MLX's CPU
 /// convolution loops for dilation > 1).
 pub fn set_tap_convs(on: Option<bool>) {
-    TAP_CONVS.store(on.map_or(0, |t| if t { 1 } else { 2 }), std::sync::atomic::Ordering::Relaxed);
+    TAP_CONVS.set(on);
 }
 
 /// Whether newly loaded ResBlocks use [`TapConv`] (see [`set_tap_convs`]).
 pub fn tap_convs_enabled() -> bool {
-    TAP_CONVS.load(std::sync::atomic::Ordering::Relaxed) != 2
+    TAP_CONVS.get(|| true)
 }
 
 /// One ResBlock convolution in the form [`tap_convs_enabled`] chose at load.
