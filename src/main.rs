@@ -88,6 +88,14 @@ enum Command {
         /// file for `scripts/cuda-kernel-check.py`, and exit.
         #[arg(long)]
         dump_kernels: Option<std::path::PathBuf>,
+        /// Run the fused kernels on the CPU in the kernel emulator (host C++ compiler; no GPU):
+        /// proves what they compute, not their speed. Full size takes seconds a step: use few
+        /// `--steps`, or `--small` (128 wide, 2 layers).
+        #[arg(long)]
+        emulate: bool,
+        /// With `--emulate`: a 128-wide, 2-layer GPT instead of the full-size v2 one.
+        #[arg(long, requires = "emulate")]
+        small: bool,
     },
     /// Run a text-frontend corpus (JSONL in the fixture record format) and print per-language and
     /// per-record-kind match rates; exits non-zero when a selected language is below 100 %.
@@ -168,7 +176,20 @@ fn main() -> anyhow::Result<()> {
             println!("{} kernel launches written to {}", specs.len(), path.display());
             Ok(())
         }
-        Command::Selftest { device, rows, steps, dump_kernels: None } => {
+        Command::Selftest { rows, steps, dump_kernels: None, emulate: true, small, .. } => {
+            // The portable reference runs on MLX's CPU backend, where TF32 does not exist; said
+            // so in the report.
+            std::env::set_var("MLX_ENABLE_TF32", "0");
+            gsv_server::device::select(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
+            let config = small.then(gsv_server::bench::selftest::small_config);
+            let report = gsv_server::bench::selftest::emulated_decode(config, rows, steps)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Selftest { device, rows, steps, dump_kernels: None, emulate: false, .. } => {
             // MLX runs f32 `addmm` (the portable graph's projections) in TF32 on CUDA unless told
             // otherwise, the fused kernels in full f32: compare at full precision unless the
             // caller chose (read once by MLX, so it must be set before the first MLX call).

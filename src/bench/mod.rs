@@ -5,9 +5,11 @@
 //! - `gpt`: decode tokens/s at batch 1 and N; `gpt_step`: where one step's time goes;
 //! - `sovits`: decode real-time factor; `e2e`: one sentence through the real pipeline;
 //! - `toy`: a decode-like step with no model at all (`doctor --bench`);
-//! - `selftest`: the fused CUDA decode step against the portable one (`gsv-server selftest`).
+//! - `selftest`: the fused CUDA decode step against the portable one (`gsv-server selftest`);
+//! - `cuda_emulator`: runs those custom CUDA kernels on the CPU (`gsv-server selftest --emulate`).
 use std::time::Instant;
 
+pub mod cuda_emulator;
 pub mod e2e;
 pub mod gpt;
 pub mod gpt_step;

@@ -16,9 +16,10 @@
 //! TF32's 10-bit mantissa moves logits by ~5e-4 — enough to flip near-tied sampled tokens.
 use std::sync::Arc;
 
-use mlx_rs::Dtype;
+use mlx_rs::{Array, Dtype};
 use serde::Serialize;
 
+use super::cuda_emulator::{CpuEmulator, EmulatorStats};
 use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId};
 use crate::models::gpt::sampling::SamplingParams;
 use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
@@ -60,6 +61,23 @@ pub struct ModeReport {
     pub passed: bool,
 }
 
+/// One step graph, fused against portable, on random cache contents: the shapes the decode
+/// comparison does not reach (one row, more rows than the matrix-vector kernels take, a cache
+/// too large for the attention kernel's copy blocks, rows too wide for shared memory).
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphReport {
+    pub width: i32,
+    pub rows: i32,
+    pub capacity: i32,
+    pub offset: i32,
+    /// Largest |Δ logit| relative to the reference's largest |logit|.
+    pub max_rel_logit_diff: f32,
+    /// Largest |Δ| over every written cache buffer (the copied columns must match exactly; the
+    /// new one is computed, so float noise).
+    pub max_cache_diff: f32,
+    pub passed: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SelftestReport {
     pub reference: StepChoice,
@@ -70,7 +88,11 @@ pub struct SelftestReport {
     pub left_pads: Vec<usize>,
     pub logit_tolerance: f32,
     pub modes: Vec<ModeReport>,
+    pub graphs: Vec<GraphReport>,
     pub passed: bool,
+    /// Set when the fused kernels ran on the CPU emulator (`--emulate`), not on a GPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emulator: Option<EmulatorStats>,
 }
 
 /// Tokens and logits per row and step of one decoder run.
@@ -195,7 +217,81 @@ pub fn compare_steps(
         logit_tolerance: LOGIT_TOLERANCE,
         passed: modes.iter().all(|m| m.passed),
         modes,
+        graphs: Vec::new(),
+        emulator: None,
     })
+}
+
+/// Largest `|Δ cache|` allowed in [`GraphReport`] (only the new column is computed).
+pub const CACHE_TOLERANCE: f32 = 1e-4;
+
+/// The fused step graph against the portable one for `rows` rows over a cache of `capacity`
+/// positions holding `offset` (random contents, random left padding; `seed` picks them).
+pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
+    use crate::models::gpt::fused::FusedKernels;
+    use mlx_rs::random;
+    let cfg = &model.config;
+    if offset >= capacity {
+        return Err(Error::Invalid(format!("offset {offset} does not fit a cache of {capacity}")));
+    }
+    let key = |i: u64| random::key(seed * 1000 + i);
+    let tokens = random::randint::<_, i32>(0, cfg.vocab_size, &[rows], &key(0)?)?;
+    let left_pad = random::randint::<_, i32>(0, offset / 2 + 1, &[rows], &key(1)?)?;
+    let positions = Array::from_int(offset).subtract(&left_pad)?;
+    let mut inputs = vec![tokens, positions, Array::from_slice(&[offset], &[1]), left_pad];
+    let shape = [rows, cfg.n_head, capacity, cfg.head_dim()];
+    for i in 0..2 * model.layers().len() as u64 {
+        inputs.push(random::normal::<f32>(&shape, None, None, &key(2 + i)?)?);
+    }
+    mlx_rs::transforms::eval(inputs.iter())?;
+    let reference = crate::models::gpt::step::step_graph(model, &inputs)?;
+    mlx_rs::transforms::eval(reference.iter())?;
+    let candidate = FusedKernels::new(model)?.step_graph(model, &inputs)?;
+    mlx_rs::transforms::eval(candidate.iter())?;
+    if reference.len() != candidate.len() {
+        return Err(Error::Invalid(format!("{} outputs against {}", candidate.len(), reference.len())));
+    }
+    let max_abs_diff = |a: &Array, b: &Array| -> Result<f32> {
+        let d = a.subtract(b)?.abs()?.max(None)?.item_cast::<f32>();
+        Ok(if d.is_nan() { f32::INFINITY } else { d })
+    };
+    let largest = reference[0].abs()?.max(None)?.item_cast::<f32>();
+    let logit = max_abs_diff(&reference[0], &candidate[0])? / largest.max(f32::MIN_POSITIVE);
+    let mut cache = 0f32;
+    for (a, b) in reference[1..].iter().zip(&candidate[1..]) {
+        cache = cache.max(max_abs_diff(a, b)?);
+    }
+    Ok(GraphReport {
+        width: cfg.hidden_dim,
+        rows,
+        capacity,
+        offset,
+        max_rel_logit_diff: logit,
+        max_cache_diff: cache,
+        passed: logit <= LOGIT_TOLERANCE && cache <= CACHE_TOLERANCE,
+    })
+}
+
+/// The step-graph comparisons of the selftest for a model of `cfg`: one row, 16 (the most the
+/// matrix-vector kernels take) over a cache too large for the attention kernel's copy blocks,
+/// 17 (matrix products and the add-norm kernel), and 16 rows of a one-layer model at least twice
+/// as wide (rows that no longer fit the normalising kernels' shared memory).
+pub fn compare_step_graphs(cfg: &GptConfig) -> Result<Vec<GraphReport>> {
+    use crate::models::gpt::fused::KV_COPY_MAX_BYTES;
+    let model = Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 7)?;
+    // Positions per row that make one buffer exceed the copy blocks' limit.
+    let row_bytes = (cfg.hidden_dim as usize) * std::mem::size_of::<f32>();
+    let large = ((KV_COPY_MAX_BYTES / (16 * row_bytes)) as i32 / 256 + 1) * 256;
+    let mut reports = Vec::new();
+    for (rows, capacity, offset) in [(1, 256, 100), (16, large, large - 7), (17, 256, 200)] {
+        reports.push(compare_step_graph(&model, rows, capacity, offset, 11 + rows as u64)?);
+    }
+    // 16 rows of 768 floats are 48 KiB, over the 40 KiB the normalising kernels take.
+    let width = (2 * cfg.hidden_dim).max(768);
+    let wide = GptConfig { embedding_dim: width, hidden_dim: width, n_head: width / cfg.head_dim(), n_layer: 1, ..cfg.clone() };
+    let wide = Text2SemanticDecoder::random(wide, Dtype::Float32, 8)?;
+    reports.push(compare_step_graph(&wide, 16, 256, 130, 31)?);
+    Ok(reports)
 }
 
 /// The GPU selftest: fused vs portable compiled step on random v2 weights (`config` = v2 when
@@ -208,8 +304,41 @@ pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Resul
                 .into(),
         ));
     }
-    let model = Arc::new(Text2SemanticDecoder::random(config.unwrap_or_else(GptConfig::v2), Dtype::Float32, 5)?);
-    compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)
+    let cfg = config.unwrap_or_else(GptConfig::v2);
+    let model = Arc::new(Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5)?);
+    let mut report = compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)?;
+    report.add_graphs(compare_step_graphs(&cfg)?);
+    Ok(report)
+}
+
+impl SelftestReport {
+    fn add_graphs(&mut self, graphs: Vec<GraphReport>) {
+        self.passed &= graphs.iter().all(|g| g.passed);
+        self.graphs.extend(graphs);
+    }
+}
+
+/// A GPT the fused kernels take, small enough for the emulator: 128 wide in 4 heads of 32 (as
+/// v2's heads), 2 layers, 129 tokens.
+pub fn small_config() -> GptConfig {
+    GptConfig { embedding_dim: 128, hidden_dim: 128, n_head: 4, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() }
+}
+
+/// The selftest with the fused kernels run by the CPU emulator ([`super::cuda_emulator`]) on
+/// any device: what proves a kernel's arithmetic before a GPU runs it (`config` = v2 when
+/// `None`; a full-size step takes seconds there, so small configs suit tests).
+pub fn emulated_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Result<SelftestReport> {
+    let cfg = config.unwrap_or_else(GptConfig::v2);
+    let model = Arc::new(Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5)?);
+    let emulator = std::rc::Rc::new(CpuEmulator::in_temp_dir()?);
+    let dyn_emulator: std::rc::Rc<dyn crate::models::cuda_kernel::KernelEmulator> = emulator.clone();
+    let mut report = crate::models::cuda_kernel::with_emulator(dyn_emulator, || -> Result<SelftestReport> {
+        let mut report = compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)?;
+        report.add_graphs(compare_step_graphs(&cfg)?);
+        Ok(report)
+    })?;
+    report.emulator = Some(emulator.stats());
+    Ok(report)
 }
 
 /// The launch specs of every fused-step kernel, recorded (not run) on any device for the shapes
@@ -326,6 +455,21 @@ mod tests {
         probs.probs[1][3][0] += 1e-3;
         let probs = compare("sampled", 4, &a, &probs);
         assert!(!probs.passed && probs.max_prob_diff > PROB_TOLERANCE, "{probs:?}");
+    }
+
+    #[test]
+    fn emulated_fused_step_matches_the_portable_step() {
+        // Decoding 3 rows takes the matrix-vector kernels with their normalising prologues, the
+        // attention kernel with its copy blocks and the sampler kernel; the step graphs take
+        // every other branch.
+        let report = emulated_decode(Some(small_config()), 3, 12).unwrap();
+        assert!(report.passed, "{report:#?}");
+        assert_eq!(report.graphs.len(), 4);
+        let stats = report.emulator.as_ref().unwrap();
+        let every = ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"];
+        for name in every {
+            assert!(stats.launches.get(name).is_some_and(|&n| n > 0), "{name} never ran: {stats:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //!
 //! The kernel is JIT-compiled (NVRTC) on first use per distinct source and template arguments,
 //! and only runs on MLX's CUDA backend; [`available`] says whether that is the device in use.
+//!
+//! Two diagnostics hook in without a GPU: [`record_launches`] writes each launch's
+//! [`LaunchSpec`] instead of launching (offline NVRTC compilation), and [`with_emulator`] hands
+//! each launch to a [`KernelEmulator`] that runs it on the CPU (`gsv-server selftest --emulate`).
 use std::ffi::{c_char, CString};
 
 use mlx_rs::{Array, Dtype, Stream};
@@ -42,8 +46,11 @@ pub enum TemplateArg {
 }
 
 /// Whether custom CUDA kernels can run here: the loaded `libmlx` has the CUDA backend and the
-/// default device is the GPU.
+/// default device is the GPU (or this thread runs them in a [`KernelEmulator`]).
 pub fn available() -> bool {
+    if emulated() {
+        return true;
+    }
     let mut cuda = false;
     // SAFETY: writes one bool.
     unsafe { mlx_sys::mlx_cuda_is_available(&mut cuda) };
@@ -61,9 +68,79 @@ pub struct CudaKernel {
     header: String,
 }
 
+/// One launch as MLX would make it: what [`record_launches`] writes (the JSON that
+/// `scripts/cuda-kernel-check.py` reads) and what a [`KernelEmulator`] runs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LaunchSpec {
+    pub name: String,
+    pub inputs: Vec<ArgSpec>,
+    pub outputs: Vec<ArgSpec>,
+    pub source: String,
+    pub header: String,
+    /// `[name, value]` pairs: an int, a bool or a dtype name.
+    pub template: Vec<(String, TemplateArg)>,
+    /// Threads (not blocks) per dimension, as MLX takes them.
+    pub grid: [i32; 3],
+    pub block: [i32; 3],
+    pub ensure_row_contiguous: bool,
+}
+
+/// A kernel parameter: its name in the source, dtype and shape.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ArgSpec {
+    pub name: String,
+    #[serde(serialize_with = "serialize_dtype")]
+    pub dtype: Dtype,
+    pub shape: Vec<i32>,
+}
+
+fn serialize_dtype<S: serde::Serializer>(d: &Dtype, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&dtype_name(*d))
+}
+
+impl serde::Serialize for TemplateArg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            TemplateArg::Int(i) => s.serialize_i32(*i),
+            TemplateArg::Bool(b) => s.serialize_bool(*b),
+            TemplateArg::Dtype(d) => serialize_dtype(d, s),
+        }
+    }
+}
+
+/// Runs launches somewhere other than MLX's CUDA backend (a diagnostic: see [`with_emulator`]).
+pub trait KernelEmulator {
+    /// Runs `spec` on `inputs` (in the spec's order) and returns the outputs, evaluated.
+    fn launch(&self, spec: &LaunchSpec, inputs: &[&Array]) -> Result<Vec<Array>>;
+}
+
 thread_local! {
     /// Launch specs written instead of launches while [`record_launches`] runs.
     static RECORDING: std::cell::RefCell<Option<Vec<serde_json::Value>>> = const { std::cell::RefCell::new(None) };
+    /// The emulator of [`with_emulator`], while it runs.
+    static EMULATOR: std::cell::RefCell<Option<std::rc::Rc<dyn KernelEmulator>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every [`CudaKernel::apply`] on this thread handed to `emulator`, eagerly (the
+/// inputs are evaluated, the outputs come back evaluated). Meanwhile [`available`] is true on
+/// this thread, so the fused step and the sampler kernel are chosen as on a GPU, and the fused
+/// step is not traced by `compile` (an emulated launch needs values, not tracers). Other threads
+/// are unaffected.
+pub fn with_emulator<T>(emulator: std::rc::Rc<dyn KernelEmulator>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<std::rc::Rc<dyn KernelEmulator>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            EMULATOR.with(|e| *e.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(EMULATOR.with(|e| e.borrow_mut().replace(emulator)));
+    f()
+}
+
+/// Whether launches on this thread go to a [`KernelEmulator`].
+pub fn emulated() -> bool {
+    EMULATOR.with(|e| e.borrow().is_some())
 }
 
 /// Runs `f` with every [`CudaKernel::apply`] on this thread *recorded* instead of added to the
@@ -148,7 +225,7 @@ impl CudaKernel {
         };
         let raw = if !raw.ctx.is_null() {
             Some(raw)
-        } else if RECORDING.with(|r| r.borrow().is_some()) {
+        } else if RECORDING.with(|r| r.borrow().is_some()) || emulated() {
             None
         } else {
             return Err(failed("creating the kernel", name));
@@ -186,8 +263,15 @@ impl CudaKernel {
                 self.output_names.len()
             )));
         }
-        if let Some(zeros) = self.record(inputs, outputs, grid, block, template)? {
-            return Ok(zeros);
+        let emulator = EMULATOR.with(|e| e.borrow().clone());
+        if emulator.is_some() || RECORDING.with(|r| r.borrow().is_some()) {
+            let spec = self.spec(inputs, outputs, grid, block, template);
+            if let Some(zeros) = record(&spec)? {
+                return Ok(zeros);
+            }
+            if let Some(emulator) = emulator {
+                return emulator.launch(&spec, inputs);
+            }
         }
         let raw = self.raw.ok_or_else(|| failed("creating the kernel", name))?;
         // SAFETY: a fresh config, freed by `Config`'s drop.
@@ -251,43 +335,48 @@ impl CudaKernel {
 }
 
 impl CudaKernel {
-    /// While [`record_launches`] runs: writes this launch's spec and returns zero outputs.
-    fn record(
+    fn spec(
         &self,
         inputs: &[&Array],
         outputs: &[(&[i32], Dtype)],
         grid: (i32, i32, i32),
         block: (i32, i32, i32),
         template: &[(&str, TemplateArg)],
-    ) -> Result<Option<Vec<Array>>> {
-        let spec = serde_json::json!({
-            "name": self.name,
-            "inputs": self.input_names.iter().zip(inputs).map(|(n, a)| serde_json::json!({"name": n, "dtype": dtype_name(a.dtype()), "shape": a.shape()})).collect::<Vec<_>>(),
-            "outputs": self.output_names.iter().zip(outputs).map(|(n, (s, d))| serde_json::json!({"name": n, "dtype": dtype_name(*d), "shape": s})).collect::<Vec<_>>(),
-            "source": self.source,
-            "header": self.header,
-            "template": template.iter().map(|(k, v)| match v {
-                TemplateArg::Int(i) => serde_json::json!([k, i]),
-                TemplateArg::Bool(b) => serde_json::json!([k, b]),
-                TemplateArg::Dtype(d) => serde_json::json!([k, dtype_name(*d)]),
-            }).collect::<Vec<_>>(),
-            "grid": [grid.0, grid.1, grid.2],
-            "block": [block.0, block.1, block.2],
-            "ensure_row_contiguous": true,
-        });
-        let recorded = RECORDING.with(|r| match r.borrow_mut().as_mut() {
-            Some(specs) => {
-                specs.push(spec);
-                true
-            }
-            None => false,
-        });
-        if !recorded {
-            return Ok(None);
+    ) -> LaunchSpec {
+        let arg = |name: &String, dtype: Dtype, shape: &[i32]| ArgSpec { name: name.clone(), dtype, shape: shape.to_vec() };
+        LaunchSpec {
+            name: self.name.clone(),
+            inputs: self.input_names.iter().zip(inputs).map(|(n, a)| arg(n, a.dtype(), a.shape())).collect(),
+            outputs: self.output_names.iter().zip(outputs).map(|(n, (s, d))| arg(n, *d, s)).collect(),
+            source: self.source.clone(),
+            header: self.header.clone(),
+            template: template.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            grid: [grid.0, grid.1, grid.2],
+            block: [block.0, block.1, block.2],
+            ensure_row_contiguous: true,
         }
-        let zeros = outputs.iter().map(|(s, d)| Array::zeros::<f32>(s).and_then(|z| z.as_dtype(*d))).collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Some(zeros))
     }
+}
+
+/// While [`record_launches`] runs: writes the launch's spec and returns zero outputs.
+fn record(spec: &LaunchSpec) -> Result<Option<Vec<Array>>> {
+    let json = serde_json::to_value(spec).map_err(|e| Error::Invalid(format!("launch spec of `{}`: {e}", spec.name)))?;
+    let recorded = RECORDING.with(|r| match r.borrow_mut().as_mut() {
+        Some(specs) => {
+            specs.push(json);
+            true
+        }
+        None => false,
+    });
+    if !recorded {
+        return Ok(None);
+    }
+    let zeros = spec
+        .outputs
+        .iter()
+        .map(|o| Array::zeros::<f32>(&o.shape).and_then(|z| z.as_dtype(o.dtype)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Some(zeros))
 }
 
 impl Drop for CudaKernel {

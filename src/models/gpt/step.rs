@@ -70,7 +70,9 @@ impl CompiledStep {
                 }
                 .map_err(|e| Exception::custom(e.to_string()))
             };
-            self.step = Some(Box::new(compile(f, false)));
+            // An emulated kernel (`cuda_kernel::with_emulator`) runs when applied, on values:
+            // it cannot be traced.
+            self.step = Some(if self.fused && crate::models::cuda_kernel::emulated() { Box::new(f) } else { Box::new(compile(f, false)) });
         }
         self.step.as_mut().ok_or_else(|| Error::Invalid("compiled step missing".into()))
     }
@@ -131,8 +133,8 @@ impl CompiledStep {
 }
 
 /// The traced function: `[tokens, positions, offset, left_pad, k_0, v_0, …]` →
-/// `[logits, k_0', v_0', …]`.
-fn step_graph(model: &Text2SemanticDecoder, inputs: &[Array]) -> Result<Vec<Array>> {
+/// `[logits, k_0', v_0', …]` (public as the reference the fused step is checked against).
+pub fn step_graph(model: &Text2SemanticDecoder, inputs: &[Array]) -> Result<Vec<Array>> {
     let [tokens, positions, offset, left_pad, buffers @ ..] = inputs else {
         return Err(Error::Invalid("compiled step: too few inputs".into()));
     };

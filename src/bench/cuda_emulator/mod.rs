@@ -1,0 +1,349 @@
+//! Runs our MLX custom CUDA kernels on the CPU, so that a kernel is exercised — not only
+//! compiled — on a machine without a GPU (this one and CI's), and GPU time goes to speed.
+//!
+//! Each launch's [`LaunchSpec`] becomes a C++ translation unit: [`RUNTIME`] (CUDA's built-ins
+//! as fibers, one per thread of a block; see `runtime.hpp`), the kernel's header, and its body
+//! under the signature MLX would write (`const T* in…, T* out…`, template arguments as
+//! `constexpr`/`using` lines). The host compiler (`$CXX`, else `c++`) builds it once into a
+//! shared library cached by content hash; the launch runs it over the grid, block after block.
+//!
+//! Buffers are laid out with guard bytes on both sides: inputs' guards read as NaN (a read past
+//! a float input shows up in the results), and a launch fails if an output's guards changed
+//! (a write out of bounds) or if a float output still holds the fill pattern (an element the
+//! kernel never wrote, which on a GPU would be garbage).
+//!
+//! This is a diagnostic (`gsv-server selftest --emulate`, and the tests): it proves what a kernel
+//! computes, not how fast or how racy it is on a GPU — blocks run one at a time, memory is
+//! coherent, and `expf` and FMA contraction round like the host's, not like the GPU's.
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Mutex;
+
+use mlx_rs::{Array, Dtype};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::models::cuda_kernel::{KernelEmulator, LaunchSpec, TemplateArg};
+use crate::models::{Error, Result};
+
+/// CUDA's built-ins for the host compiler.
+pub const RUNTIME: &str = include_str!("runtime.hpp");
+
+/// Guard bytes before and after every buffer.
+const GUARD: usize = 4096;
+/// What guards and fresh outputs are filled with: as f32, a NaN no arithmetic produces.
+const FILL: u8 = 0xff;
+
+/// `int gsv_emu_launch(void** buffers, const unsigned grid_blocks[3], const unsigned block[3],
+/// char* err, size_t err_len, unsigned* warnings)`.
+type LaunchFn = unsafe extern "C" fn(*mut *mut c_void, *const c_uint, *const c_uint, *mut c_char, usize, *mut c_uint) -> c_int;
+
+/// The libraries' globals (`threadIdx`, fibers, `static` shared memory) are per library, and a
+/// library is loaded once per process: one launch at a time, process-wide.
+static LAUNCH: Mutex<()> = Mutex::new(());
+
+/// What an emulator ran, per kernel name.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EmulatorStats {
+    pub launches: BTreeMap<String, usize>,
+    /// Distinct kernel builds (source and template arguments) compiled or found in the cache.
+    pub builds: usize,
+    /// Kernels whose blocks passed `__syncthreads()` after some of their threads returned
+    /// (allowed on current GPUs, but worth knowing).
+    pub barrier_after_exit: Vec<String>,
+}
+
+struct Compiled {
+    _library: libloading::Library,
+    launch: LaunchFn,
+}
+
+/// The CPU emulator; one per thread (see [`crate::models::cuda_kernel::with_emulator`]).
+pub struct CpuEmulator {
+    dir: PathBuf,
+    compiler: String,
+    built: RefCell<BTreeMap<String, Rc<Compiled>>>,
+    stats: RefCell<EmulatorStats>,
+}
+
+impl CpuEmulator {
+    /// Builds kernels into `dir` (created if missing; reused across runs).
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("kernel emulator cache {}: {e}", dir.display())))?;
+        let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        Ok(Self { dir: dir.to_path_buf(), compiler, built: RefCell::new(BTreeMap::new()), stats: RefCell::default() })
+    }
+
+    /// In `$TMPDIR/gsv-cuda-emulator`.
+    pub fn in_temp_dir() -> Result<Self> {
+        Self::new(&std::env::temp_dir().join("gsv-cuda-emulator"))
+    }
+
+    pub fn stats(&self) -> EmulatorStats {
+        self.stats.borrow().clone()
+    }
+
+    fn compiled(&self, spec: &LaunchSpec) -> Result<Rc<Compiled>> {
+        let source = translation_unit(spec)?;
+        let hash = hex(&Sha256::digest(source.as_bytes())[..10]);
+        if let Some(c) = self.built.borrow().get(&hash) {
+            return Ok(Rc::clone(c));
+        }
+        let library = self.dir.join(format!("{}-{hash}.so", spec.name));
+        if !library.exists() {
+            // Per process until renamed: another process may build the same kernel meanwhile.
+            let cpp = self.dir.join(format!("{}-{hash}.{}.cpp", spec.name, std::process::id()));
+            let partial = self.dir.join(format!("{}-{hash}.{}.so", spec.name, std::process::id()));
+            std::fs::write(&cpp, &source).map_err(|e| Error::Invalid(format!("writing {}: {e}", cpp.display())))?;
+            let out = std::process::Command::new(&self.compiler)
+                .args(["-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-w", "-o"])
+                .arg(&partial)
+                .arg(&cpp)
+                .output()
+                .map_err(|e| Error::Invalid(format!("kernel emulator: running `{}`: {e} (install a C++ compiler or set CXX)", self.compiler)))?;
+            if !out.status.success() {
+                return Err(Error::Invalid(format!(
+                    "kernel emulator: `{}` does not compile on the host ({}):\n{}",
+                    spec.name,
+                    cpp.display(),
+                    String::from_utf8_lossy(&out.stderr).lines().take(30).collect::<Vec<_>>().join("\n")
+                )));
+            }
+            std::fs::rename(&partial, &library).map_err(|e| Error::Invalid(format!("kernel emulator cache: {e}")))?;
+            let _ = std::fs::rename(&cpp, self.dir.join(format!("{}-{hash}.cpp", spec.name)));
+        }
+        // SAFETY: a library we just built from our runtime; its initialisers only zero globals.
+        let lib = unsafe { libloading::Library::new(&library) }.map_err(|e| Error::Invalid(format!("loading {}: {e}", library.display())))?;
+        // SAFETY: the symbol is defined by `translation_unit` with exactly this signature.
+        let launch = unsafe { lib.get::<LaunchFn>(b"gsv_emu_launch\0") }
+            .map(|f| *f)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", library.display())))?;
+        let c = Rc::new(Compiled { _library: lib, launch });
+        self.built.borrow_mut().insert(hash, Rc::clone(&c));
+        self.stats.borrow_mut().builds += 1;
+        Ok(c)
+    }
+}
+
+impl KernelEmulator for CpuEmulator {
+    fn launch(&self, spec: &LaunchSpec, inputs: &[&Array]) -> Result<Vec<Array>> {
+        let kernel = self.compiled(spec)?;
+        let mut buffers: Vec<Guarded> = Vec::with_capacity(inputs.len() + spec.outputs.len());
+        for (a, arg) in inputs.iter().zip(&spec.inputs) {
+            buffers.push(Guarded::from_array(a, &arg.name)?);
+        }
+        for o in &spec.outputs {
+            buffers.push(Guarded::fresh(elements(&o.shape)? * dtype_bytes(o.dtype)?));
+        }
+        let mut ptrs: Vec<*mut c_void> = buffers.iter_mut().map(|b| b.data_ptr()).collect();
+        let (grid, block) = launch_dims(spec)?;
+        let mut err = vec![0u8; 512];
+        let mut warnings: c_uint = 0;
+        let status = {
+            let _one_at_a_time = LAUNCH.lock().unwrap_or_else(|p| p.into_inner());
+            // SAFETY: one pointer per parameter, in the signature's order, each to a buffer of the
+            // spec's size (plus guards); the kernel's bounds are what the guards check below.
+            unsafe { (kernel.launch)(ptrs.as_mut_ptr(), grid.as_ptr(), block.as_ptr(), err.as_mut_ptr().cast(), err.len(), &mut warnings) }
+        };
+        if status != 0 {
+            let msg = String::from_utf8_lossy(&err[..err.iter().position(|&b| b == 0).unwrap_or(err.len())]).into_owned();
+            return Err(Error::Invalid(format!("kernel emulator: `{}`: {msg}", spec.name)));
+        }
+        let mut outputs = Vec::with_capacity(spec.outputs.len());
+        for (o, b) in spec.outputs.iter().zip(&buffers[inputs.len()..]) {
+            b.check_guards(&spec.name, &o.name)?;
+            if o.dtype == Dtype::Float32 {
+                let unwritten = b.data().chunks_exact(4).filter(|w| w.iter().all(|&x| x == FILL)).count();
+                if unwritten > 0 {
+                    return Err(Error::Invalid(format!("kernel emulator: `{}` left {unwritten} elements of `{}` unwritten", spec.name, o.name)));
+                }
+            }
+            // SAFETY: `b` holds exactly the shape's elements of the dtype; MLX copies them.
+            outputs.push(unsafe { Array::from_raw_data(b.data().as_ptr().cast(), &o.shape, o.dtype) });
+        }
+        let mut stats = self.stats.borrow_mut();
+        *stats.launches.entry(spec.name.clone()).or_default() += 1;
+        if warnings & 1 != 0 && !stats.barrier_after_exit.contains(&spec.name) {
+            stats.barrier_after_exit.push(spec.name.clone());
+        }
+        Ok(outputs)
+    }
+}
+
+/// MLX's launch: `block = min(block, grid)` per dimension, `ceil(grid / block)` blocks (the grid
+/// counts threads).
+fn launch_dims(spec: &LaunchSpec) -> Result<([c_uint; 3], [c_uint; 3])> {
+    let (mut grid, mut block) = ([0; 3], [0; 3]);
+    for d in 0..3 {
+        let (g, b) = (spec.grid[d], spec.block[d]);
+        if g <= 0 || b <= 0 {
+            return Err(Error::Invalid(format!("kernel emulator: `{}`: grid {:?} / block {:?}", spec.name, spec.grid, spec.block)));
+        }
+        let b = b.min(g);
+        block[d] = b as c_uint;
+        grid[d] = ((g + b - 1) / b) as c_uint;
+    }
+    Ok((grid, block))
+}
+
+fn elements(shape: &[i32]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |n, &d| usize::try_from(d).ok().and_then(|d| n.checked_mul(d))).ok_or_else(|| Error::Invalid(format!("bad shape {shape:?}")))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn dtype_bytes(d: Dtype) -> Result<usize> {
+    Ok(match d {
+        Dtype::Bool | Dtype::Int8 | Dtype::Uint8 => 1,
+        Dtype::Float16 | Dtype::Bfloat16 | Dtype::Int16 | Dtype::Uint16 => 2,
+        Dtype::Float32 | Dtype::Int32 | Dtype::Uint32 => 4,
+        Dtype::Float64 | Dtype::Int64 | Dtype::Uint64 => 8,
+        other => return Err(Error::Invalid(format!("kernel emulator: no host type for {other:?}"))),
+    })
+}
+
+fn c_type(d: Dtype) -> Result<&'static str> {
+    Ok(match d {
+        Dtype::Float32 => "float",
+        Dtype::Float16 => "_Float16",
+        Dtype::Float64 => "double",
+        Dtype::Bool => "bool",
+        Dtype::Int8 => "int8_t",
+        Dtype::Int16 => "int16_t",
+        Dtype::Int32 => "int32_t",
+        Dtype::Int64 => "int64_t",
+        Dtype::Uint8 => "uint8_t",
+        Dtype::Uint16 => "uint16_t",
+        Dtype::Uint32 => "uint32_t",
+        Dtype::Uint64 => "uint64_t",
+        other => return Err(Error::Invalid(format!("kernel emulator: no host type for {other:?}"))),
+    })
+}
+
+/// The C++ the host compiler builds for `spec` (what MLX hands NVRTC, on [`RUNTIME`]).
+pub fn translation_unit(spec: &LaunchSpec) -> Result<String> {
+    for arg in &spec.inputs {
+        for suffix in ["_shape", "_strides", "_ndim"] {
+            if spec.source.contains(&format!("{}{suffix}", arg.name)) {
+                return Err(Error::Invalid(format!("kernel emulator: `{}` reads {}{suffix}, which it does not pass", spec.name, arg.name)));
+            }
+        }
+    }
+    let mut params = Vec::new();
+    let mut casts = Vec::new();
+    for (i, a) in spec.inputs.iter().enumerate() {
+        let t = c_type(a.dtype)?;
+        params.push(format!("const {t}* {}", a.name));
+        casts.push(format!("static_cast<const {t}*>(p[{i}])"));
+    }
+    for (i, o) in spec.outputs.iter().enumerate() {
+        let t = c_type(o.dtype)?;
+        params.push(format!("{t}* {}", o.name));
+        casts.push(format!("static_cast<{t}*>(p[{}])", spec.inputs.len() + i));
+    }
+    let mut consts = String::new();
+    for (name, v) in &spec.template {
+        consts += &match v {
+            TemplateArg::Int(i) => format!("  constexpr int {name} = {i};\n"),
+            TemplateArg::Bool(b) => format!("  constexpr bool {name} = {b};\n"),
+            TemplateArg::Dtype(d) => format!("  using {name} = {};\n", c_type(*d)?),
+        };
+    }
+    Ok(format!(
+        "{RUNTIME}\n// header\n{header}\nnamespace mlx::core::cu {{\nnamespace cg = cooperative_groups;\n\
+         static void gsv_kernel({params}) {{\n{consts}\n{source}\n}}\n}}  // namespace mlx::core::cu\n\n\
+         static void gsv_entry(void* ctx) {{\n  void** p = static_cast<void**>(ctx);\n  mlx::core::cu::gsv_kernel({casts});\n}}\n\n\
+         extern \"C\" __attribute__((visibility(\"default\"))) int gsv_emu_launch(void** p, const unsigned* grid, \
+         const unsigned* block, char* err, size_t err_len, unsigned* warnings) {{\n  \
+         return gsv_emu::run(grid, block, &gsv_entry, p, err, err_len, warnings);\n}}\n",
+        header = spec.header,
+        params = params.join(", "),
+        source = spec.source,
+        casts = casts.join(", "),
+    ))
+}
+
+/// A host buffer with [`GUARD`] bytes of [`FILL`] on each side (data 8-byte aligned).
+struct Guarded {
+    bytes: Vec<u64>,
+    len: usize,
+}
+
+impl Guarded {
+    fn fresh(len: usize) -> Self {
+        let words = (2 * GUARD + len).div_ceil(8);
+        Self { bytes: vec![u64::from_ne_bytes([FILL; 8]); words], len }
+    }
+
+    /// The array's elements, row-major.
+    fn from_array(a: &Array, name: &str) -> Result<Self> {
+        let a = a.contiguous()?;
+        a.eval()?;
+        let len = a.nbytes();
+        let mut g = Self::fresh(len);
+        if len > 0 {
+            let src = host_bytes(&a).map_err(|e| Error::Invalid(format!("kernel emulator: input `{name}`: {e}")))?;
+            g.data_mut().copy_from_slice(src);
+        }
+        Ok(g)
+    }
+
+    fn data(&self) -> &[u8] {
+        // SAFETY: `bytes` holds at least 2·GUARD + len bytes.
+        let all = unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.bytes.len() * 8) };
+        &all[GUARD..GUARD + self.len]
+    }
+
+    fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`.
+        let all = unsafe { std::slice::from_raw_parts_mut(self.bytes.as_mut_ptr().cast::<u8>(), self.bytes.len() * 8) };
+        &mut all[GUARD..GUARD + self.len]
+    }
+
+    fn data_ptr(&mut self) -> *mut c_void {
+        self.data_mut().as_mut_ptr().cast()
+    }
+
+    fn check_guards(&self, kernel: &str, output: &str) -> Result<()> {
+        // SAFETY: as in `data`.
+        let all = unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.bytes.len() * 8) };
+        let (before, after) = (&all[..GUARD], &all[GUARD + self.len..]);
+        if let Some(i) = before.iter().rposition(|&b| b != FILL) {
+            return Err(Error::Invalid(format!("kernel emulator: `{kernel}` wrote {} bytes before `{output}`", GUARD - i)));
+        }
+        if let Some(i) = after.iter().position(|&b| b != FILL) {
+            return Err(Error::Invalid(format!("kernel emulator: `{kernel}` wrote past the end of `{output}` (byte {i} after it)")));
+        }
+        Ok(())
+    }
+}
+
+/// An evaluated, row-contiguous array's bytes.
+fn host_bytes(a: &Array) -> std::result::Result<&[u8], mlx_rs::error::AsSliceError> {
+    fn bytes<T: mlx_rs::ArrayElement>(a: &Array) -> std::result::Result<&[u8], mlx_rs::error::AsSliceError> {
+        let s = a.try_as_slice::<T>()?;
+        // SAFETY: plain old data viewed as bytes, same lifetime.
+        Ok(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), std::mem::size_of_val(s)) })
+    }
+    match a.dtype() {
+        Dtype::Float32 => bytes::<f32>(a),
+        Dtype::Float16 => bytes::<half::f16>(a),
+        Dtype::Bfloat16 => bytes::<half::bf16>(a),
+        Dtype::Float64 => bytes::<f64>(a),
+        Dtype::Bool => bytes::<bool>(a),
+        Dtype::Int8 => bytes::<i8>(a),
+        Dtype::Int16 => bytes::<i16>(a),
+        Dtype::Int32 => bytes::<i32>(a),
+        Dtype::Int64 => bytes::<i64>(a),
+        Dtype::Uint8 => bytes::<u8>(a),
+        Dtype::Uint16 => bytes::<u16>(a),
+        Dtype::Uint32 => bytes::<u32>(a),
+        Dtype::Uint64 => bytes::<u64>(a),
+        d => Err(mlx_rs::error::AsSliceError::DtypeMismatch { expecting: Dtype::Float32, found: d }),
+    }
+}

@@ -1,0 +1,261 @@
+// CPU runtime for emulating MLX custom CUDA kernels (src/bench/cuda_emulator/mod.rs).
+//
+// A kernel body written for `mlx::core::fast::cuda_kernel` is compiled by the host C++ compiler
+// against this header and run block by block: every thread of a block is a fiber with its own
+// stack, switched by a few instructions of assembly (x86-64 System V), and each fiber runs until
+// it finishes or reaches `__syncthreads()` or a warp shuffle. A block barrier releases when every
+// live thread of the block waits at it; a shuffle releases when all 32 lanes of its warp wait at
+// one. Anything else is a deadlock (divergent barriers, a shuffle after lanes exited) and is
+// reported as an error instead of hanging. `__shared__` becomes `static`: blocks run one after
+// another, so one copy serves them all.
+//
+// What a GPU does that this does not: concurrent blocks (a kernel that communicates between
+// blocks through global memory is not emulated), memory ordering, and the exact rounding of
+// `expf`/FMA contraction (results differ by float noise).
+#include <cfloat>
+#include <cmath>
+#include <math.h>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sys/mman.h>
+#include <type_traits>
+
+struct gsv_uint3 {
+  unsigned x, y, z;
+};
+using uint3 = gsv_uint3;
+using dim3 = gsv_uint3;
+
+static gsv_uint3 threadIdx, blockIdx, blockDim, gridDim;
+static constexpr int warpSize = 32;
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __noinline__
+#define __shared__ static
+#define __restrict__ __restrict
+#define __grid_constant__
+#define __launch_bounds__(...)
+
+namespace cooperative_groups {}
+
+namespace gsv_emu {
+
+enum State : unsigned char { RUN = 0, BLOCK_BAR = 1, WARP_BAR = 2, DONE = 3 };
+
+struct Fiber {
+  void* sp;
+  State state;
+  unsigned shuffles;
+};
+
+constexpr size_t STACK_BYTES = 256 << 10;
+constexpr unsigned MAX_THREADS = 1024;
+
+static Fiber fibers[MAX_THREADS];
+static char* stacks = nullptr;
+static void* scheduler_sp = nullptr;
+static unsigned current = 0;
+static unsigned n_threads = 0;
+static unsigned long long slots[2][MAX_THREADS];
+static void (*entry)(void*) = nullptr;
+static void* entry_ctx = nullptr;
+static const char* fault = nullptr;
+
+extern "C" void gsv_emu_switch(void** save_sp, void* next_sp);
+asm(R"(
+  .text
+  .p2align 4
+  .hidden gsv_emu_switch
+  .type gsv_emu_switch, @function
+gsv_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size gsv_emu_switch, .-gsv_emu_switch
+)");
+
+inline void park(State s) {
+  fibers[current].state = s;
+  gsv_emu_switch(&fibers[current].sp, scheduler_sp);
+}
+
+[[noreturn]] static void trampoline() {
+  entry(entry_ctx);
+  fibers[current].state = DONE;
+  gsv_emu_switch(&fibers[current].sp, scheduler_sp);
+  __builtin_trap();
+}
+
+// A fresh stack whose first switch "returns" into `trampoline` as if it had been called.
+static void* fresh_stack(unsigned t) {
+  char* top = stacks + static_cast<size_t>(t + 1) * STACK_BYTES;
+  void** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;                                        // trampoline's return address
+  *--sp = reinterpret_cast<void*>(&trampoline);          // popped by `ret`
+  for (int i = 0; i < 6; ++i) *--sp = nullptr;            // rbp rbx r12 r13 r14 r15
+  return sp;
+}
+
+// Publishes `v` for this thread, waits for the whole warp, and returns lane `src`'s value
+// (own value when `src` is outside the block).
+template <class V>
+inline V shuffle(V v, unsigned src) {
+  static_assert(sizeof(V) <= 8, "shuffle of a value over 8 bytes");
+  const unsigned me = current;
+  const unsigned parity = fibers[me].shuffles++ & 1u;
+  unsigned long long bits = 0;
+  std::memcpy(&bits, &v, sizeof(V));
+  slots[parity][me] = bits;
+  park(WARP_BAR);
+  if (src >= n_threads) return v;
+  V out;
+  std::memcpy(&out, &slots[parity][src], sizeof(V));
+  return out;
+}
+
+inline unsigned lane_base() { return current & ~31u; }
+inline unsigned lane_id() { return current & 31u; }
+
+// Runs the kernel over the grid. Returns 0, or 1 with a message in `err`.
+static int run(const unsigned grid[3], const unsigned block[3], void (*fn)(void*), void* ctx, char* err, size_t err_len,
+               unsigned* warnings) {
+  const unsigned n = block[0] * block[1] * block[2];
+  if (n == 0 || n > MAX_THREADS) {
+    std::snprintf(err, err_len, "block of %u threads (1..=%u)", n, MAX_THREADS);
+    return 1;
+  }
+  if (stacks == nullptr) {
+    void* p = mmap(nullptr, STACK_BYTES * MAX_THREADS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      std::snprintf(err, err_len, "cannot map fiber stacks");
+      return 1;
+    }
+    stacks = static_cast<char*>(p);
+  }
+  entry = fn;
+  entry_ctx = ctx;
+  n_threads = n;
+  fault = nullptr;
+  blockDim = {block[0], block[1], block[2]};
+  gridDim = {grid[0], grid[1], grid[2]};
+  for (unsigned bz = 0; bz < grid[2]; ++bz)
+    for (unsigned by = 0; by < grid[1]; ++by)
+      for (unsigned bx = 0; bx < grid[0]; ++bx) {
+        blockIdx = {bx, by, bz};
+        for (unsigned t = 0; t < n; ++t) fibers[t] = Fiber{fresh_stack(t), RUN, 0};
+        unsigned alive = n;
+        while (alive > 0) {
+          for (unsigned t = 0; t < n; ++t) {
+            if (fibers[t].state != RUN) continue;
+            current = t;
+            threadIdx = {t % block[0], (t / block[0]) % block[1], t / (block[0] * block[1])};
+            gsv_emu_switch(&scheduler_sp, fibers[t].sp);
+            if (fibers[t].state == DONE) --alive;
+          }
+          if (alive == 0) break;
+          bool released = false;
+          unsigned at_block = 0, at_warp = 0;
+          for (unsigned w = 0; w < n; w += 32) {
+            const unsigned end = w + 32 < n ? w + 32 : n;
+            unsigned waiting = 0;
+            for (unsigned t = w; t < end; ++t) waiting += fibers[t].state == WARP_BAR;
+            if (waiting == 0) continue;
+            if (waiting == end - w) {
+              for (unsigned t = w; t < end; ++t) fibers[t].state = RUN;
+              released = true;
+            } else {
+              at_warp += waiting;
+            }
+          }
+          if (released) continue;
+          for (unsigned t = 0; t < n; ++t) at_block += fibers[t].state == BLOCK_BAR;
+          if (at_warp == 0 && at_block == alive) {
+            if (alive < n) *warnings |= 1u;  // __syncthreads after some threads returned
+            for (unsigned t = 0; t < n; ++t)
+              if (fibers[t].state == BLOCK_BAR) fibers[t].state = RUN;
+            continue;
+          }
+          std::snprintf(err, err_len,
+                        "deadlock in block (%u,%u,%u): %u threads at __syncthreads, %u at a warp shuffle whose "
+                        "warp is incomplete, %u returned",
+                        bx, by, bz, at_block, at_warp, n - alive);
+          return 1;
+        }
+      }
+  return 0;
+}
+
+}  // namespace gsv_emu
+
+inline void __syncthreads() { gsv_emu::park(gsv_emu::BLOCK_BAR); }
+inline void __syncwarp(unsigned = 0xffffffffu) { gsv_emu::shuffle(0, 0); }
+
+template <class V>
+inline V __shfl_sync(unsigned, V v, int src, int width = 32) {
+  const unsigned lane = gsv_emu::lane_id();
+  const unsigned seg = lane & ~static_cast<unsigned>(width - 1);
+  return gsv_emu::shuffle(v, gsv_emu::lane_base() + seg + (static_cast<unsigned>(src) & (width - 1)));
+}
+template <class V>
+inline V __shfl_xor_sync(unsigned, V v, int mask, int width = 32) {
+  const unsigned lane = gsv_emu::lane_id();
+  unsigned src = lane ^ static_cast<unsigned>(mask);
+  if ((src & ~static_cast<unsigned>(width - 1)) != (lane & ~static_cast<unsigned>(width - 1))) src = lane;
+  return gsv_emu::shuffle(v, gsv_emu::lane_base() + src);
+}
+template <class V>
+inline V __shfl_up_sync(unsigned, V v, unsigned delta, int width = 32) {
+  const unsigned lane = gsv_emu::lane_id();
+  const unsigned in_seg = lane & static_cast<unsigned>(width - 1);
+  const unsigned src = in_seg >= delta ? lane - delta : lane;
+  return gsv_emu::shuffle(v, gsv_emu::lane_base() + src);
+}
+template <class V>
+inline V __shfl_down_sync(unsigned, V v, unsigned delta, int width = 32) {
+  const unsigned lane = gsv_emu::lane_id();
+  const unsigned in_seg = lane & static_cast<unsigned>(width - 1);
+  const unsigned src = in_seg + delta < static_cast<unsigned>(width) ? lane + delta : lane;
+  return gsv_emu::shuffle(v, gsv_emu::lane_base() + src);
+}
+
+inline float __int_as_float(int v) { float f; std::memcpy(&f, &v, 4); return f; }
+inline int __float_as_int(float v) { int i; std::memcpy(&i, &v, 4); return i; }
+inline float __uint_as_float(unsigned v) { float f; std::memcpy(&f, &v, 4); return f; }
+inline unsigned __float_as_uint(float v) { unsigned i; std::memcpy(&i, &v, 4); return i; }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+
+// CUDA's overloaded device min/max: NaN-ignoring for floats, plain comparison otherwise.
+template <class A, class B>
+inline auto min(A a, B b) -> decltype(a + b) {
+  using R = decltype(a + b);
+  if constexpr (std::is_floating_point<R>::value) return std::fmin(static_cast<R>(a), static_cast<R>(b));
+  else return static_cast<R>(b) < static_cast<R>(a) ? static_cast<R>(b) : static_cast<R>(a);
+}
+template <class A, class B>
+inline auto max(A a, B b) -> decltype(a + b) {
+  using R = decltype(a + b);
+  if constexpr (std::is_floating_point<R>::value) return std::fmax(static_cast<R>(a), static_cast<R>(b));
+  else return static_cast<R>(a) < static_cast<R>(b) ? static_cast<R>(b) : static_cast<R>(a);
+}
