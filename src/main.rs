@@ -73,6 +73,10 @@ enum Command {
         /// CUDA) | on | off.
         #[arg(long, env = "GSV_CONV_BUCKETS", default_value = "auto")]
         conv_buckets: gsv_server::device::Switch,
+        /// Largest batch the fused step's matrix-vector kernels take (0..=16; above it `matmul`
+        /// and the add-norm kernel), for an A/B at a batch size.
+        #[arg(long, env = "GSV_GEMV_MAX_ROWS")]
+        gemv_max_rows: Option<i32>,
     },
     /// Check the fused CUDA decode step against the portable one on random full-size weights
     /// (same tokens, greedy and sampled, logits within tolerance, left-padded rows). Prints
@@ -138,7 +142,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows } => {
+            gsv_server::models::gpt::fused::set_gemv_max_rows(gemv_max_rows);
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());

@@ -10,7 +10,8 @@
 //!   device-bound rate of the layer graph when the host keeps ahead;
 //! - `sampler_sync_ms`: the device sampler on fixed logits, including the host Exp(1) draw and its
 //!   upload, evaluated each step;
-//! - `noise_fill_ms`: the host Exp(1) draw of one vocabulary row alone.
+//! - `noise_fill_ms`: the host Exp(1) draw of one vocabulary row alone;
+//! - `kernels`: with the fused step, each of its kernels replayed alone ([`super::kernel_times`]).
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +48,10 @@ pub struct StepBreakdown {
     pub layers_pipelined_ms: f64,
     pub sampler_sync_ms: f64,
     pub noise_fill_ms: f64,
+    /// With the fused step: each of its kernels (and the sampler kernel) replayed alone, slowest
+    /// per step first ([`super::kernel_times`]); their `us_per_step` sum is `kernels_ms`.
+    pub kernels: Vec<super::kernel_times::KernelTime>,
+    pub kernels_ms: f64,
 }
 
 /// One decode step's graph over `caches` (compiled or eager), logits `[B, vocab]` (lazy).
@@ -203,12 +208,16 @@ pub fn breakdown(
     }
     let sync_roundtrip_ms = ms_per(steps, t);
 
+    let fused = step_fn.as_ref().is_some_and(|c| c.is_fused());
+    let kernels = if fused { super::kernel_times::kernel_times(model, batch, cache_len, steps)? } else { Vec::new() };
     Ok(StepBreakdown {
+        kernels_ms: kernels.iter().map(|k| k.us_per_step).sum::<f64>() / 1e3,
+        kernels,
         batch,
         cache_len,
         steps,
         compiled,
-        fused: step_fn.as_ref().is_some_and(|c| c.is_fused()),
+        fused,
         nodes_per_step: nodes_by_kind.values().sum(),
         nodes_by_kind,
         sampler_nodes,

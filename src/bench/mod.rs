@@ -4,6 +4,7 @@
 //!
 //! - `gpt`: decode tokens/s at batch 1 and N; `gpt_step`: where one step's time goes;
 //! - `sovits`: decode real-time factor; `e2e`: one sentence through the real pipeline;
+//! - `kernel_times`: the fused step's kernels replayed one by one (in the step breakdown);
 //! - `toy`: a decode-like step with no model at all (`doctor --bench`);
 //! - `selftest`: the fused CUDA decode step against the portable one (`gsv-server selftest`);
 //! - `cuda_emulator`: runs those custom CUDA kernels on the CPU (`gsv-server selftest --emulate`).
@@ -13,6 +14,7 @@ pub mod cuda_emulator;
 pub mod e2e;
 pub mod gpt;
 pub mod gpt_step;
+pub mod kernel_times;
 pub mod selftest;
 pub mod sovits;
 pub mod toy;

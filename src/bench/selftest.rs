@@ -225,15 +225,12 @@ pub fn compare_steps(
 /// Largest `|Δ cache|` allowed in [`GraphReport`] (only the new column is computed).
 pub const CACHE_TOLERANCE: f32 = 1e-4;
 
-/// The fused step graph against the portable one for `rows` rows over a cache of `capacity`
-/// positions holding `offset` (random contents, random left padding; `seed` picks them).
-pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
-    use crate::models::gpt::fused::FusedKernels;
+/// Evaluated inputs of a step graph (`[tokens, positions, offset, left_pad, k_0, v_0, …]`) for
+/// `rows` rows over caches of `capacity` positions holding `offset`: random tokens, left padding
+/// up to half the written positions, and random cache contents (`seed` picks them).
+pub fn random_step_inputs(model: &Text2SemanticDecoder, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<Vec<Array>> {
     use mlx_rs::random;
     let cfg = &model.config;
-    if offset >= capacity {
-        return Err(Error::Invalid(format!("offset {offset} does not fit a cache of {capacity}")));
-    }
     let key = |i: u64| random::key(seed * 1000 + i);
     let tokens = random::randint::<_, i32>(0, cfg.vocab_size, &[rows], &key(0)?)?;
     let left_pad = random::randint::<_, i32>(0, offset / 2 + 1, &[rows], &key(1)?)?;
@@ -244,6 +241,18 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32
         inputs.push(random::normal::<f32>(&shape, None, None, &key(2 + i)?)?);
     }
     mlx_rs::transforms::eval(inputs.iter())?;
+    Ok(inputs)
+}
+
+/// The fused step graph against the portable one for `rows` rows over a cache of `capacity`
+/// positions holding `offset` (random contents, random left padding; `seed` picks them).
+pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
+    use crate::models::gpt::fused::FusedKernels;
+    let cfg = &model.config;
+    if offset >= capacity {
+        return Err(Error::Invalid(format!("offset {offset} does not fit a cache of {capacity}")));
+    }
+    let inputs = random_step_inputs(model, rows, capacity, offset, seed)?;
     let reference = crate::models::gpt::step::step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(reference.iter())?;
     let candidate = FusedKernels::new(model)?.step_graph(model, &inputs)?;

@@ -117,8 +117,35 @@ pub trait KernelEmulator {
 thread_local! {
     /// Launch specs written instead of launches while [`record_launches`] runs.
     static RECORDING: std::cell::RefCell<Option<Vec<serde_json::Value>>> = const { std::cell::RefCell::new(None) };
+    /// Launches (spec and inputs) kept while [`capture_launches`] runs.
+    static CAPTURE: std::cell::RefCell<Option<Vec<(LaunchSpec, Vec<Array>)>>> = const { std::cell::RefCell::new(None) };
     /// The emulator of [`with_emulator`], while it runs.
     static EMULATOR: std::cell::RefCell<Option<std::rc::Rc<dyn KernelEmulator>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every [`CudaKernel::apply`] on this thread launched as usual *and* kept: its
+/// spec and its input arrays, so that a benchmark can replay each launch alone on real inputs
+/// ([`launch_spec`]). Call it outside `compile` (traced inputs are placeholders).
+pub fn capture_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<(LaunchSpec, Vec<Array>)>) {
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let launches = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (out, launches)
+}
+
+/// Launches `spec` again on `inputs` (a kernel made from the spec; MLX's JIT cache makes the
+/// second build of the same source free).
+pub fn launch_spec(spec: &LaunchSpec, inputs: &[&Array]) -> Result<Vec<Array>> {
+    let names = |args: &[ArgSpec]| args.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+    let (ins, outs) = (names(&spec.inputs), names(&spec.outputs));
+    let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+    let outs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    let kernel = CudaKernel::new(&spec.name, &ins, &outs, &spec.source, &spec.header)?;
+    let shapes: Vec<(&[i32], Dtype)> = spec.outputs.iter().map(|o| (&o.shape[..], o.dtype)).collect();
+    let template: Vec<(&str, TemplateArg)> = spec.template.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let [gx, gy, gz] = spec.grid;
+    let [bx, by, bz] = spec.block;
+    kernel.apply(inputs, &shapes, (gx, gy, gz), (bx, by, bz), &template)
 }
 
 /// Runs `f` with every [`CudaKernel::apply`] on this thread handed to `emulator`, eagerly (the
@@ -264,10 +291,15 @@ impl CudaKernel {
             )));
         }
         let emulator = EMULATOR.with(|e| e.borrow().clone());
-        if emulator.is_some() || RECORDING.with(|r| r.borrow().is_some()) {
+        let capturing = CAPTURE.with(|c| c.borrow().is_some());
+        if emulator.is_some() || capturing || RECORDING.with(|r| r.borrow().is_some()) {
             let spec = self.spec(inputs, outputs, grid, block, template);
             if let Some(zeros) = record(&spec)? {
                 return Ok(zeros);
+            }
+            if capturing {
+                let kept = (spec.clone(), inputs.iter().map(|&a| a.clone()).collect());
+                CAPTURE.with(|c| c.borrow_mut().as_mut().map(|v| v.push(kept)));
             }
             if let Some(emulator) = emulator {
                 return emulator.launch(&spec, inputs);

@@ -299,6 +299,21 @@ pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 /// it a matrix product reads each weight once for every row tile anyway.
 pub const GEMV_MAX_ROWS: i32 = 16;
 
+/// The row limit in use (≤ [`GEMV_MAX_ROWS`]; `bench --gemv-max-rows` lowers it for an A/B of
+/// the matrix-vector kernels against `matmul` + the add-norm kernel at a given batch size).
+static GEMV_ROWS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(GEMV_MAX_ROWS);
+
+/// Sets the row limit of the matrix-vector kernels for steps built from now on (`None` =
+/// [`GEMV_MAX_ROWS`]; clamped to `0 ..= GEMV_MAX_ROWS`, 0 = always `matmul`).
+pub fn set_gemv_max_rows(rows: Option<i32>) {
+    let rows = rows.unwrap_or(GEMV_MAX_ROWS).clamp(0, GEMV_MAX_ROWS);
+    GEMV_ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn gemv_max_rows() -> i32 {
+    GEMV_ROWS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).
 pub struct FusedKernels {
     attention: CudaKernel,
@@ -389,10 +404,11 @@ impl FusedKernels {
     }
 
     /// `x [R, K]` · `wᵀ` (`w [N, K]`) (+ `bias [N]`) (then ReLU) → `[R, N]`: the matrix-vector
-    /// kernel for up to [`GEMV_MAX_ROWS`] rows, else `matmul` and element-wise ops.
+    /// kernel for up to [`GEMV_MAX_ROWS`] rows (see [`set_gemv_max_rows`]), else `matmul` and
+    /// element-wise ops.
     fn linear(&self, x: &Array, l: &Linear, relu: bool) -> Result<Array> {
         let (r, k, n) = (x.shape()[0], x.shape()[1], l.weight.shape()[0]);
-        if r > GEMV_MAX_ROWS || k % 32 != 0 {
+        if r > gemv_max_rows() || k % 32 != 0 {
             let y = ops::matmul(x, &l.weight.t())?;
             let y = match &l.bias {
                 Some(b) => y.add(b)?,
@@ -414,7 +430,7 @@ impl FusedKernels {
     /// one [`NORM_GEMV`] node while the rows fit its shared memory, else add-norm + [`Self::linear`].
     fn norm_linear(&self, p: &Pending, l: &Linear, relu: bool) -> Result<(Array, Array)> {
         let (r, k, n) = (p.x.shape()[0], p.x.shape()[1], l.weight.shape()[0]);
-        if r > GEMV_MAX_ROWS || k % 32 != 0 || r * k * 4 > NORM_GEMV_MAX_SHARED_BYTES {
+        if r > gemv_max_rows() || k % 32 != 0 || r * k * 4 > NORM_GEMV_MAX_SHARED_BYTES {
             let xn = self.add_norm(&p.x, &p.y, p.bias, p.norm)?;
             let out = self.linear(&xn, l, relu)?;
             return Ok((xn, out));
@@ -443,7 +459,7 @@ impl FusedKernels {
         let (emb, pe, alpha) = model.step_embedding_tables();
         let bias = l.bias.as_ref();
         match bias {
-            Some(b) if r <= GEMV_MAX_ROWS && d % 32 == 0 && r * d * 4 <= NORM_GEMV_MAX_SHARED_BYTES => {
+            Some(b) if r <= gemv_max_rows() && d % 32 == 0 && r * d * 4 <= NORM_GEMV_MAX_SHARED_BYTES => {
                 let dtype = emb.dtype();
                 let mut template = gemv_template(dtype, r, d, n, false).to_vec();
                 template.push(("NT", TemplateArg::Int(NORM_THREADS)));
