@@ -118,15 +118,18 @@ thread_local! {
     /// Launch specs written instead of launches while [`record_launches`] runs.
     static RECORDING: std::cell::RefCell<Option<Vec<serde_json::Value>>> = const { std::cell::RefCell::new(None) };
     /// Launches (spec and inputs) kept while [`capture_launches`] runs.
-    static CAPTURE: std::cell::RefCell<Option<Vec<(LaunchSpec, Vec<Array>)>>> = const { std::cell::RefCell::new(None) };
+    static CAPTURE: std::cell::RefCell<Option<Vec<Captured>>> = const { std::cell::RefCell::new(None) };
     /// The emulator of [`with_emulator`], while it runs.
     static EMULATOR: std::cell::RefCell<Option<std::rc::Rc<dyn KernelEmulator>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// A launch kept by [`capture_launches`]: its spec and its input arrays.
+pub type Captured = (LaunchSpec, Vec<Array>);
+
 /// Runs `f` with every [`CudaKernel::apply`] on this thread launched as usual *and* kept: its
 /// spec and its input arrays, so that a benchmark can replay each launch alone on real inputs
 /// ([`launch_spec`]). Call it outside `compile` (traced inputs are placeholders).
-pub fn capture_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<(LaunchSpec, Vec<Array>)>) {
+pub fn capture_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<Captured>) {
     CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
     let out = f();
     let launches = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
