@@ -77,6 +77,11 @@ enum Command {
         /// and the add-norm kernel), for an A/B at a batch size.
         #[arg(long, env = "GSV_GEMV_MAX_ROWS")]
         gemv_max_rows: Option<i32>,
+        /// Batch size from which the fused step's products take the tiled matrix-vector form
+        /// (4 columns per block, K split over its warps) instead of one warp per column; off
+        /// (above 16) by default, for an A/B.
+        #[arg(long, env = "GSV_GEMV_TILED_MIN_ROWS")]
+        gemv_tiled_min_rows: Option<i32>,
     },
     /// Check the fused CUDA decode step against the portable one on random full-size weights
     /// (same tokens, greedy and sampled, logits within tolerance, left-padded rows). Prints
@@ -142,8 +147,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows } => {
-            gsv_server::models::gpt::fused::set_gemv_max_rows(gemv_max_rows);
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows } => {
+            gsv_server::models::gpt::gemv::set_gemv_max_rows(gemv_max_rows);
+            gsv_server::models::gpt::gemv::set_tiled_min_rows(gemv_tiled_min_rows);
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());

@@ -66,6 +66,8 @@ pub struct ModeReport {
 /// too large for the attention kernel's copy blocks, rows too wide for shared memory).
 #[derive(Debug, Clone, Serialize)]
 pub struct GraphReport {
+    /// The matrix-vector form the products took where they could: `column` or `tiled`.
+    pub gemv: String,
     pub width: i32,
     pub rows: i32,
     pub capacity: i32,
@@ -246,8 +248,9 @@ pub fn random_step_inputs(model: &Text2SemanticDecoder, rows: i32, capacity: i32
 
 /// The fused step graph against the portable one for `rows` rows over a cache of `capacity`
 /// positions holding `offset` (random contents, random left padding; `seed` picks them).
-pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
+pub fn compare_step_graph(model: &Text2SemanticDecoder, tiled: bool, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
     use crate::models::gpt::fused::FusedKernels;
+    use crate::models::gpt::gemv::GEMV_MAX_ROWS;
     let cfg = &model.config;
     if offset >= capacity {
         return Err(Error::Invalid(format!("offset {offset} does not fit a cache of {capacity}")));
@@ -255,7 +258,8 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32
     let inputs = random_step_inputs(model, rows, capacity, offset, seed)?;
     let reference = crate::models::gpt::step::step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(reference.iter())?;
-    let candidate = FusedKernels::new(model)?.step_graph(model, &inputs)?;
+    let kernels = FusedKernels::with_gemv_rows(model, GEMV_MAX_ROWS, if tiled { 1 } else { GEMV_MAX_ROWS + 1 })?;
+    let candidate = kernels.step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(candidate.iter())?;
     if reference.len() != candidate.len() {
         return Err(Error::Invalid(format!("{} outputs against {}", candidate.len(), reference.len())));
@@ -271,6 +275,7 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32
         cache = cache.max(max_abs_diff(a, b)?);
     }
     Ok(GraphReport {
+        gemv: if tiled { "tiled" } else { "column" }.into(),
         width: cfg.hidden_dim,
         rows,
         capacity,
@@ -283,8 +288,9 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32
 
 /// The step-graph comparisons of the selftest for a model of `cfg`: one row, 16 (the most the
 /// matrix-vector kernels take) over a cache too large for the attention kernel's copy blocks,
-/// 17 (matrix products and the add-norm kernel), and 16 rows of a one-layer model at least twice
-/// as wide (rows that no longer fit the normalising kernels' shared memory).
+/// 17 (matrix products and the add-norm kernel), 1, 3 and 16 rows with the tiled matrix-vector
+/// form, and 16 rows of a one-layer model at least twice as wide (rows that no longer fit the
+/// normalising kernels' shared memory).
 pub fn compare_step_graphs(cfg: &GptConfig) -> Result<Vec<GraphReport>> {
     use crate::models::gpt::fused::KV_COPY_MAX_BYTES;
     let model = Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 7)?;
@@ -293,13 +299,16 @@ pub fn compare_step_graphs(cfg: &GptConfig) -> Result<Vec<GraphReport>> {
     let large = ((KV_COPY_MAX_BYTES / (16 * row_bytes)) as i32 / 256 + 1) * 256;
     let mut reports = Vec::new();
     for (rows, capacity, offset) in [(1, 256, 100), (16, large, large - 7), (17, 256, 200)] {
-        reports.push(compare_step_graph(&model, rows, capacity, offset, 11 + rows as u64)?);
+        reports.push(compare_step_graph(&model, false, rows, capacity, offset, 11 + rows as u64)?);
+    }
+    for (rows, capacity, offset) in [(1, 256, 60), (3, 256, 90), (16, 256, 150)] {
+        reports.push(compare_step_graph(&model, true, rows, capacity, offset, 21 + rows as u64)?);
     }
     // 16 rows of 768 floats are 48 KiB, over the 40 KiB the normalising kernels take.
     let width = (2 * cfg.hidden_dim).max(768);
     let wide = GptConfig { embedding_dim: width, hidden_dim: width, n_head: width / cfg.head_dim(), n_layer: 1, ..cfg.clone() };
     let wide = Text2SemanticDecoder::random(wide, Dtype::Float32, 8)?;
-    reports.push(compare_step_graph(&wide, 16, 256, 130, 31)?);
+    reports.push(compare_step_graph(&wide, false, 16, 256, 130, 31)?);
     Ok(reports)
 }
 
@@ -364,8 +373,13 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
     // the add-norm kernel and the biased matrix-vector kernel take over.
     let wide = GptConfig { embedding_dim: 2 * cfg.hidden_dim, hidden_dim: 2 * cfg.hidden_dim, n_layer: 1, ..cfg.clone() };
     let mut specs: Vec<serde_json::Value> = Vec::new();
-    for (cfg, shapes) in [(cfg, &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..]), (wide, &[(16, 256)][..])] {
-        for spec in record_step(cfg, shapes)? {
+    let tiled = [(1, 256), (3, 256), (16, 256)];
+    for (cfg, shapes, tiled) in [
+        (cfg.clone(), &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..], false),
+        (cfg, &tiled[..], true),
+        (wide, &[(16, 256)][..], false),
+    ] {
+        for spec in record_step(cfg, shapes, tiled)? {
             let key = |v: &serde_json::Value| (v["name"].clone(), v["template"].clone());
             if !specs.iter().any(|s| key(s) == key(&spec)) {
                 specs.push(spec);
@@ -375,13 +389,15 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
     Ok(specs)
 }
 
-/// The fused step's launches for each `(rows, cache capacity)` on a random model of `cfg`.
-fn record_step(cfg: GptConfig, shapes: &[(i32, i32)]) -> Result<Vec<serde_json::Value>> {
+/// The fused step's launches for each `(rows, cache capacity)` on a random model of `cfg`, with
+/// the tiled matrix-vector form wherever it fits when `tiled`.
+fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], tiled: bool) -> Result<Vec<serde_json::Value>> {
     use crate::models::cuda_kernel::record_launches;
     use crate::models::gpt::fused::FusedKernels;
+    use crate::models::gpt::gemv::GEMV_MAX_ROWS;
     let model = Text2SemanticDecoder::random(cfg, Dtype::Float32, 5)?;
     // Made while recording: a build without CUDA kernels (this CPU) cannot create them.
-    let (kernels, _) = record_launches(|| FusedKernels::new(&model));
+    let (kernels, _) = record_launches(|| FusedKernels::with_gemv_rows(&model, GEMV_MAX_ROWS, if tiled { 1 } else { GEMV_MAX_ROWS + 1 }));
     let kernels = kernels?;
     let (h, hd) = (model.config.n_head, model.config.head_dim());
     let mut specs = Vec::new();
@@ -429,7 +445,9 @@ mod tests {
         let cfg = GptConfig { embedding_dim: 384, hidden_dim: 384, n_head: 12, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
         let specs = kernel_specs(Some(cfg)).unwrap();
         let names: std::collections::BTreeSet<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
-        for name in ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"] {
+        let every = ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"];
+        let tiled = ["gsv_norm_gemv_t", "gsv_norm_gemv_bias_t", "gsv_embed_gemv_bias_t", "gsv_gemv_t"];
+        for name in every.into_iter().chain(tiled) {
             assert!(names.contains(name), "{name} not recorded: {names:?}");
         }
         for s in &specs {
@@ -473,9 +491,23 @@ mod tests {
         // every other branch.
         let report = emulated_decode(Some(small_config()), 3, 12).unwrap();
         assert!(report.passed, "{report:#?}");
-        assert_eq!(report.graphs.len(), 4);
+        assert_eq!(report.graphs.len(), 7);
         let stats = report.emulator.as_ref().unwrap();
-        let every = ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"];
+        let every = [
+            "gsv_decode_attention",
+            "gsv_decode_attention_kv",
+            "gsv_add_norm",
+            "gsv_norm_gemv",
+            "gsv_norm_gemv_bias",
+            "gsv_embed_gemv_bias",
+            "gsv_gemv",
+            "gsv_gemv_bias",
+            "gsv_sample",
+            "gsv_norm_gemv_t",
+            "gsv_norm_gemv_bias_t",
+            "gsv_embed_gemv_bias_t",
+            "gsv_gemv_t",
+        ];
         for name in every {
             assert!(stats.launches.get(name).is_some_and(|&n| n > 0), "{name} never ran: {stats:?}");
         }

@@ -7,15 +7,15 @@
 //! softmax, plus the cache writes' views and scatters. A layer here is **5 kernels**:
 //! 1. the previous layer's `residual + bias → LayerNorm` folded into the q|k|v product (each
 //!    block normalises the few rows into shared memory, block 0 also writes them out as the
-//!    next residual) — [`NORM_GEMV`];
+//!    next residual) — the normalising kernels of [`super::gemv`];
 //! 2. attention of the new query over the whole cache buffers (write position and each row's
 //!    left padding read from arrays, so a compiled step never retraces), with the cache copy
 //!    that writes the new position done by extra blocks of the same launch — [`ATTENTION`];
-//! 3. the output product (its bias goes to 4) — [`GEMV`];
+//! 3. the output product (its bias goes to 4) — a matrix-vector kernel of [`super::gemv`];
 //! 4. `residual + bias → LayerNorm` folded into the FFN's first product + bias + ReLU;
 //! 5. the FFN's second product (its bias and norm go to the next layer's 1, or to the head).
 //!
-//! The products are matrix-vector kernels for up to [`GEMV_MAX_ROWS`] rows that read the
+//! The products are matrix-vector kernels for up to [`super::gemv::GEMV_MAX_ROWS`] rows that read the
 //! torch-layout weight `[out, in]` directly; larger batches use `matmul`, and a cache larger than
 //! [`KV_COPY_MAX_BYTES`] is written in place by a scatter instead of copied. The math is the
 //! portable path's in f32 accumulators; `gsv-server selftest --device gpu` checks the two
@@ -24,6 +24,7 @@
 use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
+use super::gemv::{self, GemvForm, GemvKernels};
 use super::model::{Block, Text2SemanticDecoder};
 use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM};
 use crate::models::layers::{LayerNorm, Linear};
@@ -147,121 +148,6 @@ const ADD_NORM: &str = r#"
   }
 "#;
 
-/// One warp per output column `n`, for all `R` rows: `out[r, n] = act(Σ_k X(r, k)·w[n, k] +
-/// bias[n])` with `w` in torch's `[out, in]` layout, read once and coalesced along `k`. `{X}` reads
-/// an input element and `{BIAS}` is the bias term (or `0.0f`), so one body serves [`GEMV`] and
-/// [`NORM_GEMV`], with and without a bias input.
-const GEMV_COLUMN: &str = r#"
-  if (n >= N) return;
-  const T* wr = w + static_cast<size_t>(n) * K;
-  float acc[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-#pragma unroll 4
-  for (int k = lane; k < K; k += 32) {
-    const float wk = static_cast<float>(wr[k]);
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] += wk * {X};
-  }
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    float a = acc[r];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    acc[r] = a;
-  }
-  if (lane == 0) {
-    const float b = {BIAS};
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const float y = acc[r] + b;
-      out[static_cast<size_t>(r) * N + n] = static_cast<T>(RELU ? fmaxf(y, 0.0f) : y);
-    }
-  }
-"#;
-
-/// [`GEMV_COLUMN`] over the input rows `x [R, K]` in global memory.
-const GEMV: &str = r#"
-  const int n = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
-  const int lane = threadIdx.x & 31;
-{COLUMN}"#;
-
-/// [`GEMV_COLUMN`] whose input rows are computed by every block into shared memory by
-/// `{PROLOGUE}` (one warp per row; `R·K` floats) and written to `xn` by block 0, the residual of
-/// what follows: `LayerNorm(x + (y + rbias))` ([`ADD_NORM_ROWS`]) or the step's embedding
-/// ([`EMBED_ROWS`]). Replaces an add-norm kernel (or the embedding's gathers) and its graph
-/// nodes; the few rows cost each block `2·R·K` reads from L2.
-const NORM_GEMV: &str = r#"
-  constexpr int NW = NT / 32;
-  __shared__ float xs[R * K];
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-{PROLOGUE}  __syncthreads();
-  const int n = static_cast<int>(blockIdx.x) * NW + warp;
-{COLUMN}"#;
-
-/// The body of a matrix-vector kernel: [`NORM_GEMV`] with `prologue` computing its rows, or
-/// [`GEMV`] reading them from `x` when `None`; with or without the bias term.
-fn gemv_body(prologue: Option<&str>, bias: bool) -> String {
-    let (outer, x) = match prologue {
-        Some(_) => (NORM_GEMV, "xs[r * K + k]"),
-        None => (GEMV, "static_cast<float>(x[static_cast<size_t>(r) * K + k])"),
-    };
-    let column = GEMV_COLUMN.replace("{X}", x).replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
-    outer.replace("{PROLOGUE}", prologue.unwrap_or("")).replace("{COLUMN}", &column)
-}
-
-/// [`NORM_GEMV`]'s prologue for a layer's input `LayerNorm(x + (y + rbias))`.
-const ADD_NORM_ROWS: &str = r#"
-  for (int r = warp; r < R; r += NW) {
-    const size_t row = static_cast<size_t>(r) * K;
-    float s = 0.0f;
-    for (int c = lane; c < K; c += 32) {
-      const float t = static_cast<float>(x[row + c]) + (static_cast<float>(y[row + c]) + static_cast<float>(rbias[c]));
-      xs[row + c] = t;
-      s += t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    const float mean = s / K;
-    float q = 0.0f;
-    for (int c = lane; c < K; c += 32) {
-      const float t = xs[row + c] - mean;
-      q += t * t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
-    const float rstd = rsqrtf(q / K + EPS);
-    for (int c = lane; c < K; c += 32) {
-      const float t = (xs[row + c] - mean) * rstd * static_cast<float>(gamma[c]) + static_cast<float>(beta[c]);
-      xs[row + c] = t;
-      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
-    }
-  }
-"#;
-
-/// [`NORM_GEMV`]'s prologue for the first layer: the step's embedding
-/// `emb[tokens[r]] + alpha·pe[positions[r]]` (ids clamped into the tables), also written to `xn`.
-const EMBED_ROWS: &str = r#"
-  for (int r = warp; r < R; r += NW) {
-    const int tok = min(max(static_cast<int>(tokens[r]), 0), VOCAB - 1);
-    const int pos = min(max(static_cast<int>(positions[r]), 0), PE_ROWS - 1);
-    const float a = static_cast<float>(alpha[0]);
-    const size_t row = static_cast<size_t>(r) * K;
-    for (int c = lane; c < K; c += 32) {
-      const float t = static_cast<float>(emb[static_cast<size_t>(tok) * K + c]) + a * static_cast<float>(pe[static_cast<size_t>(pos) * K + c]);
-      xs[row + c] = t;
-      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
-    }
-  }
-"#;
-
-/// Threads per block of [`NORM_GEMV`] (8 warps: 8 output columns share one normalisation).
-const NORM_THREADS: i32 = 256;
-
-/// Shared memory [`NORM_GEMV`] may take for its rows (of the 48 KiB a block gets statically).
-const NORM_GEMV_MAX_SHARED_BYTES: i32 = 40 << 10;
-
 /// The copy blocks of [`ATTENTION`]: `4` elements per thread, grid-strided over the buffers
 /// `[B, H, CAP, HD]`; position `offset` comes from q|k|v (k at `D + h·HD`, v at `2D + h·HD`).
 const KV_COPY: &str = r#"
@@ -295,35 +181,16 @@ const KV_COPY_MAX_BLOCKS: i32 = 1024;
 /// (long contexts, wide batches) is written in place by a scatter, then attended without a copy.
 pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 
-/// Rows (batch size) up to which the projections run through the matrix-vector kernels; above
-/// it a matrix product reads each weight once for every row tile anyway.
-pub const GEMV_MAX_ROWS: i32 = 16;
-
-/// The row limit in use (≤ [`GEMV_MAX_ROWS`]; `bench --gemv-max-rows` lowers it for an A/B of
-/// the matrix-vector kernels against `matmul` + the add-norm kernel at a given batch size).
-static GEMV_ROWS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(GEMV_MAX_ROWS);
-
-/// Sets the row limit of the matrix-vector kernels for steps built from now on (`None` =
-/// [`GEMV_MAX_ROWS`]; clamped to `0 ..= GEMV_MAX_ROWS`, 0 = always `matmul`).
-pub fn set_gemv_max_rows(rows: Option<i32>) {
-    let rows = rows.unwrap_or(GEMV_MAX_ROWS).clamp(0, GEMV_MAX_ROWS);
-    GEMV_ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
-}
-
-fn gemv_max_rows() -> i32 {
-    GEMV_ROWS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).
 pub struct FusedKernels {
     attention: CudaKernel,
     attention_kv: CudaKernel,
     add_norm: CudaKernel,
-    norm_gemv: CudaKernel,
-    norm_gemv_bias: CudaKernel,
-    embed_gemv_bias: CudaKernel,
-    gemv: CudaKernel,
-    gemv_bias: CudaKernel,
+    column: GemvKernels,
+    tiled: GemvKernels,
+    /// Rows up to which products take a matrix-vector kernel, and from which the tiled one.
+    gemv_max_rows: i32,
+    tiled_min_rows: i32,
 }
 
 /// What a layer starts from: the embedding, or the previous layer's output still before its
@@ -358,21 +225,20 @@ impl FusedKernels {
             && model.layers().iter().all(|l| Some(l.norm1.eps) == eps && Some(l.norm2.eps) == eps)
     }
 
+    /// With the process-wide row limits of [`super::gemv`].
     pub fn new(model: &Text2SemanticDecoder) -> Result<Self> {
+        Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())
+    }
+
+    /// Products of up to `gemv_max_rows` rows take the matrix-vector kernels, the tiled form from
+    /// `tiled_min_rows` rows on.
+    pub fn with_gemv_rows(model: &Text2SemanticDecoder, gemv_max_rows: i32, tiled_min_rows: i32) -> Result<Self> {
         if !Self::supports(model) {
             return Err(Error::Invalid(format!("the fused CUDA step does not support {:?}", model.config)));
         }
         let eps = model.layers().first().map_or(1e-5, |l| l.norm1.eps);
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
         let attention_inputs = ["qkv", "k", "v", "offset", "left_pad"];
-        let norm_gemv = |name: &str, bias: bool| {
-            let mut inputs = vec!["x", "y", "rbias", "gamma", "beta", "w"];
-            if bias {
-                inputs.push("bias");
-            }
-            let body = gemv_body(Some(ADD_NORM_ROWS), bias);
-            CudaKernel::new(name, &inputs, &["xn", "out"], &format!("{eps_line}{body}"), "")
-        };
         Ok(Self {
             attention: CudaKernel::new("gsv_decode_attention", &attention_inputs, &["out"], &ATTENTION.replace("{COPY}", ""), "")?,
             attention_kv: CudaKernel::new(
@@ -383,99 +249,63 @@ impl FusedKernels {
                 "",
             )?,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), BLOCK_SUM)?,
-            norm_gemv: norm_gemv("gsv_norm_gemv", false)?,
-            norm_gemv_bias: norm_gemv("gsv_norm_gemv_bias", true)?,
-            embed_gemv_bias: CudaKernel::new(
-                "gsv_embed_gemv_bias",
-                &["tokens", "positions", "emb", "pe", "alpha", "w", "bias"],
-                &["xn", "out"],
-                &gemv_body(Some(EMBED_ROWS), true),
-                "",
-            )?,
-            gemv: CudaKernel::new("gsv_gemv", &["x", "w"], &["out"], &gemv_body(None, false), "")?,
-            gemv_bias: CudaKernel::new(
-                "gsv_gemv_bias",
-                &["x", "w", "bias"],
-                &["out"],
-                &gemv_body(None, true),
-                "",
-            )?,
+            column: GemvKernels::new(GemvForm::Column, eps)?,
+            tiled: GemvKernels::new(GemvForm::Tiled, eps)?,
+            gemv_max_rows: gemv_max_rows.min(gemv::GEMV_MAX_ROWS),
+            tiled_min_rows,
         })
     }
 
-    /// `x [R, K]` · `wᵀ` (`w [N, K]`) (+ `bias [N]`) (then ReLU) → `[R, N]`: the matrix-vector
-    /// kernel for up to [`GEMV_MAX_ROWS`] rows (see [`set_gemv_max_rows`]), else `matmul` and
-    /// element-wise ops.
-    fn linear(&self, x: &Array, l: &Linear, relu: bool) -> Result<Array> {
-        let (r, k, n) = (x.shape()[0], x.shape()[1], l.weight.shape()[0]);
-        if r > gemv_max_rows() || k % 32 != 0 {
-            let y = ops::matmul(x, &l.weight.t())?;
-            let y = match &l.bias {
-                Some(b) => y.add(b)?,
-                None => y,
-            };
-            return Ok(if relu { ops::maximum(&y, Array::from_f32(0.0))? } else { y });
+    /// The matrix-vector kernels for `r` rows of width `k`, if any takes them: the tiled form
+    /// from `tiled_min_rows` rows on where it fits, else the column form, up to `gemv_max_rows`.
+    fn gemv(&self, r: i32, k: i32) -> Option<&GemvKernels> {
+        if r > self.gemv_max_rows {
+            return None;
         }
-        let template = gemv_template(x.dtype(), r, k, n, relu);
-        let out_shape = [r, n];
-        let outputs = [(&out_shape[..], x.dtype())];
-        let (grid, block) = (((n + 3) / 4 * THREADS, 1, 1), (THREADS, 1, 1));
-        single(match &l.bias {
-            Some(b) => self.gemv_bias.apply(&[x, &l.weight, b], &outputs, grid, block, &template)?,
-            None => self.gemv.apply(&[x, &l.weight], &outputs, grid, block, &template)?,
-        })
+        [&self.tiled, &self.column].into_iter().find(|g| (g.form() == GemvForm::Column || r >= self.tiled_min_rows) && g.form().takes(k))
+    }
+
+    /// `x [R, K]` · `wᵀ` (`w [N, K]`) (+ `bias [N]`) (then ReLU) → `[R, N]`: a matrix-vector
+    /// kernel for a few rows ([`Self::gemv`]), else `matmul` and element-wise ops.
+    fn linear(&self, x: &Array, l: &Linear, relu: bool) -> Result<Array> {
+        let (r, k) = (x.shape()[0], x.shape()[1]);
+        match self.gemv(r, k) {
+            Some(g) => g.linear(x, &l.weight, l.bias.as_ref(), relu),
+            None => {
+                let y = ops::matmul(x, l.weight.t())?;
+                let y = match &l.bias {
+                    Some(b) => y.add(b)?,
+                    None => y,
+                };
+                Ok(if relu { ops::maximum(&y, Array::from_f32(0.0))? } else { y })
+            }
+        }
     }
 
     /// `LayerNorm(x + (y + rbias))` and that times `wᵀ` (+ bias, ReLU): `(xn [R, K], out [R, N])`,
-    /// one [`NORM_GEMV`] node while the rows fit its shared memory, else add-norm + [`Self::linear`].
+    /// one normalising matrix-vector node while the rows fit its shared memory, else add-norm +
+    /// [`Self::linear`].
     fn norm_linear(&self, p: &Pending, l: &Linear, relu: bool) -> Result<(Array, Array)> {
-        let (r, k, n) = (p.x.shape()[0], p.x.shape()[1], l.weight.shape()[0]);
-        if r > gemv_max_rows() || k % 32 != 0 || r * k * 4 > NORM_GEMV_MAX_SHARED_BYTES {
-            let xn = self.add_norm(&p.x, &p.y, p.bias, p.norm)?;
-            let out = self.linear(&xn, l, relu)?;
-            return Ok((xn, out));
+        let (r, k) = (p.x.shape()[0], p.x.shape()[1]);
+        match self.gemv(r, k).filter(|_| gemv::rows_fit_shared(r, k)) {
+            Some(g) => g.norm_linear(&p.x, &p.y, p.bias, p.norm, &l.weight, l.bias.as_ref(), relu),
+            None => {
+                let xn = self.add_norm(&p.x, &p.y, p.bias, p.norm)?;
+                let out = self.linear(&xn, l, relu)?;
+                Ok((xn, out))
+            }
         }
-        let dtype = p.x.dtype();
-        let mut template = gemv_template(dtype, r, k, n, relu).to_vec();
-        template.push(("NT", TemplateArg::Int(NORM_THREADS)));
-        let (xn_shape, out_shape) = ([r, k], [r, n]);
-        let outputs = [(&xn_shape[..], dtype), (&out_shape[..], dtype)];
-        let columns_per_block = NORM_THREADS / 32;
-        let (grid, block) = (((n + columns_per_block - 1) / columns_per_block * NORM_THREADS, 1, 1), (NORM_THREADS, 1, 1));
-        let (norm_w, norm_b) = (&p.norm.weight, &p.norm.bias);
-        let out = match &l.bias {
-            Some(b) => self.norm_gemv_bias.apply(&[&p.x, &p.y, p.bias, norm_w, norm_b, &l.weight, b], &outputs, grid, block, &template)?,
-            None => self.norm_gemv.apply(&[&p.x, &p.y, p.bias, norm_w, norm_b, &l.weight], &outputs, grid, block, &template)?,
-        };
-        pair(out)
     }
 
     /// The step's embedding rows `[R, D]` and their biased q|k|v product through `l` (the first
-    /// layer's): one [`EMBED_ROWS`] node while the rows fit, else MLX's gathers and [`Self::linear`].
+    /// layer's): one normalising matrix-vector node while the rows fit, else MLX's gathers and
+    /// [`Self::linear`].
     fn embed_linear(&self, model: &Text2SemanticDecoder, tokens: &Array, positions: &Array, l: &Linear) -> Result<(Array, Array)> {
         let r = tokens.shape()[0];
         let d = model.config.hidden_dim;
-        let n = l.weight.shape()[0];
         let (emb, pe, alpha) = model.step_embedding_tables();
-        let bias = l.bias.as_ref();
-        match bias {
-            Some(b) if r <= gemv_max_rows() && d % 32 == 0 && r * d * 4 <= NORM_GEMV_MAX_SHARED_BYTES => {
-                let dtype = emb.dtype();
-                let mut template = gemv_template(dtype, r, d, n, false).to_vec();
-                template.push(("NT", TemplateArg::Int(NORM_THREADS)));
-                template.push(("VOCAB", TemplateArg::Int(emb.shape()[0])));
-                template.push(("PE_ROWS", TemplateArg::Int(pe.shape()[0])));
-                let (xn_shape, out_shape) = ([r, d], [r, n]);
-                let columns_per_block = NORM_THREADS / 32;
-                let grid = ((n + columns_per_block - 1) / columns_per_block * NORM_THREADS, 1, 1);
-                pair(self.embed_gemv_bias.apply(
-                    &[tokens, positions, emb, pe, alpha, &l.weight, b],
-                    &[(&xn_shape, dtype), (&out_shape, dtype)],
-                    grid,
-                    (NORM_THREADS, 1, 1),
-                    &template,
-                )?)
-            }
+        match (self.gemv(r, d).filter(|_| gemv::rows_fit_shared(r, d)), l.bias.as_ref()) {
+            (Some(g), Some(b)) => g.embed_linear(tokens, positions, emb, pe, alpha, &l.weight, b),
             _ => {
                 let x = model.embed_step_at(tokens, positions)?.reshape(&[r, d])?;
                 let qkv = self.linear(&x, l, false)?;
@@ -577,16 +407,6 @@ impl FusedKernels {
     }
 }
 
-fn gemv_template(dtype: mlx_rs::Dtype, r: i32, k: i32, n: i32, relu: bool) -> [(&'static str, TemplateArg); 5] {
-    [
-        ("T", TemplateArg::Dtype(dtype)),
-        ("R", TemplateArg::Int(r)),
-        ("K", TemplateArg::Int(k)),
-        ("N", TemplateArg::Int(n)),
-        ("RELU", TemplateArg::Bool(relu)),
-    ]
-}
-
 /// The same weight without its bias (a cheap handle copy; the bias is applied elsewhere).
 fn unbiased(l: &Linear) -> Linear {
     Linear {
@@ -603,13 +423,6 @@ fn single(out: Vec<Array>) -> Result<Array> {
     out.into_iter().next().ok_or_else(|| Error::Invalid("custom kernel returned no output".into()))
 }
 
-fn pair(out: Vec<Array>) -> Result<(Array, Array)> {
-    let mut out = out.into_iter();
-    match (out.next(), out.next()) {
-        (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(Error::Invalid("custom kernel returned fewer than two outputs".into())),
-    }
-}
 
 #[cfg(test)]
 mod tests {
