@@ -128,27 +128,12 @@ pub type Captured = (LaunchSpec, Vec<Array>);
 
 /// Runs `f` with every [`CudaKernel::apply`] on this thread launched as usual *and* kept: its
 /// spec and its input arrays, so that a benchmark can replay each launch alone on real inputs
-/// ([`launch_spec`]). Call it outside `compile` (traced inputs are placeholders).
+/// ([`CudaKernel::apply_spec`]). Call it outside `compile` (traced inputs are placeholders).
 pub fn capture_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<Captured>) {
     CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
     let out = f();
     let launches = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
     (out, launches)
-}
-
-/// Launches `spec` again on `inputs` (a kernel made from the spec; MLX's JIT cache makes the
-/// second build of the same source free).
-pub fn launch_spec(spec: &LaunchSpec, inputs: &[&Array]) -> Result<Vec<Array>> {
-    let names = |args: &[ArgSpec]| args.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
-    let (ins, outs) = (names(&spec.inputs), names(&spec.outputs));
-    let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
-    let outs: Vec<&str> = outs.iter().map(String::as_str).collect();
-    let kernel = CudaKernel::new(&spec.name, &ins, &outs, &spec.source, &spec.header)?;
-    let shapes: Vec<(&[i32], Dtype)> = spec.outputs.iter().map(|o| (&o.shape[..], o.dtype)).collect();
-    let template: Vec<(&str, TemplateArg)> = spec.template.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let [gx, gy, gz] = spec.grid;
-    let [bx, by, bz] = spec.block;
-    kernel.apply(inputs, &shapes, (gx, gy, gz), (bx, by, bz), &template)
 }
 
 /// Runs `f` with every [`CudaKernel::apply`] on this thread handed to `emulator`, eagerly (the
@@ -370,6 +355,24 @@ impl CudaKernel {
 }
 
 impl CudaKernel {
+    /// The kernel of a recorded or captured launch (MLX's JIT cache makes a second build of the
+    /// same source free).
+    pub fn from_spec(spec: &LaunchSpec) -> Result<Self> {
+        fn names(args: &[ArgSpec]) -> Vec<&str> {
+            args.iter().map(|a| a.name.as_str()).collect()
+        }
+        Self::new(&spec.name, &names(&spec.inputs), &names(&spec.outputs), &spec.source, &spec.header)
+    }
+
+    /// Launches `spec` (this kernel's, see [`Self::from_spec`]) again on `inputs`.
+    pub fn apply_spec(&self, spec: &LaunchSpec, inputs: &[&Array]) -> Result<Vec<Array>> {
+        let shapes: Vec<(&[i32], Dtype)> = spec.outputs.iter().map(|o| (&o.shape[..], o.dtype)).collect();
+        let template: Vec<(&str, TemplateArg)> = spec.template.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let [gx, gy, gz] = spec.grid;
+        let [bx, by, bz] = spec.block;
+        self.apply(inputs, &shapes, (gx, gy, gz), (bx, by, bz), &template)
+    }
+
     fn spec(
         &self,
         inputs: &[&Array],

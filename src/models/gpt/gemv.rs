@@ -6,8 +6,10 @@
 //!   lane accumulates 4 columns × `R` rows, so an input element serves 4 weights, and the partial
 //!   sums are reduce-scattered across the warp (31 shuffles for 32 values, not 5 each) and summed
 //!   over the warps in shared memory. Meant for batches, where the column form spends most of its
-//!   loads on `x`; chosen from [`tiled_min_rows`] rows on (off until measured: `bench
-//!   --gemv-tiled-min-rows`).
+//!   loads on `x`; chosen from [`tiled_min_rows`] rows on (`bench --gemv-tiled-min-rows`; off by
+//!   default: at 16 rows it beat the column form, 2.9 against 4.0 ms per step of layers on an
+//!   H100, but not cuBLAS's `matmul`, 2.1–2.3 ms, which batches take by default,
+//!   [`DEFAULT_GEMV_ROWS`]).
 //!
 //! Each form has a plain kernel (`x` in global memory) and a normalising one whose every block
 //! first computes its rows into shared memory — `LayerNorm(x + (y + rbias))` of the previous
@@ -19,18 +21,25 @@ use crate::models::cuda_kernel::{CudaKernel, TemplateArg};
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
-/// Rows (batch size) up to which the projections run through the matrix-vector kernels; above
-/// it a matrix product reads each weight once for every row tile anyway.
+/// Most rows the matrix-vector kernels take (their per-lane accumulators); above it a matrix
+/// product reads each weight once for every row tile anyway.
 pub const GEMV_MAX_ROWS: i32 = 16;
 
-/// The row limit in use (≤ [`GEMV_MAX_ROWS`]; `bench --gemv-max-rows` lowers it for an A/B of
+/// Rows up to which the fused step uses the matrix-vector kernels by default: batch 1 only.
+/// Measured on an H100 (2026-12-07, docs/benchmarks.md): at 16 rows the decode layers took
+/// 2.1–2.3 ms per step with `matmul` (cuBLAS) + the add-norm kernel, 2.9 with the tiled form and
+/// 4.0 with the column form; at batch 1 the column form and `matmul` ran alike (1.18–1.27 ms), the
+/// kernels with 123 graph nodes per step instead of 323.
+pub const DEFAULT_GEMV_ROWS: i32 = 1;
+
+/// The row limit in use (≤ [`GEMV_MAX_ROWS`]; `bench --gemv-max-rows` moves it for an A/B of
 /// the matrix-vector kernels against `matmul` + the add-norm kernel at a given batch size).
-static GEMV_ROWS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(GEMV_MAX_ROWS);
+static GEMV_ROWS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(DEFAULT_GEMV_ROWS);
 
 /// Sets the row limit of the matrix-vector kernels for steps built from now on (`None` =
-/// [`GEMV_MAX_ROWS`]; clamped to `0 ..= GEMV_MAX_ROWS`, 0 = always `matmul`).
+/// [`DEFAULT_GEMV_ROWS`]; clamped to `0 ..= GEMV_MAX_ROWS`, 0 = always `matmul`).
 pub fn set_gemv_max_rows(rows: Option<i32>) {
-    let rows = rows.unwrap_or(GEMV_MAX_ROWS).clamp(0, GEMV_MAX_ROWS);
+    let rows = rows.unwrap_or(DEFAULT_GEMV_ROWS).clamp(0, GEMV_MAX_ROWS);
     GEMV_ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -282,7 +291,7 @@ impl GemvForm {
 }
 
 /// The rows from which products take the tiled form (`bench --gemv-tiled-min-rows`; above
-/// [`GEMV_MAX_ROWS`] = never, the default until a GPU has measured it).
+/// [`GEMV_MAX_ROWS`] = never, the default: see the module docs).
 static TILED_MIN_ROWS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(GEMV_MAX_ROWS + 1);
 
 /// Sets [`tiled_min_rows`] for steps built from now on (`None` = never).

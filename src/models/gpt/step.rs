@@ -170,11 +170,11 @@ pub fn set_compile(on: Option<bool>) {
 /// Process-wide default for the fused step (auto = [`FUSED_BY_DEFAULT`]).
 static FUSED: SwitchCell = SwitchCell::auto();
 
-/// What `auto` means for the fused step. Off while the current kernels (5 per layer and the
-/// sampler kernel, 2026-12-07) have not yet passed `gsv-server selftest --device gpu`: every
-/// change of a kernel is proven on the GPU before it becomes a default (docs/cuda.md), and no
-/// GPU was lent to the session that wrote these. `on` (`engine.fused`, `GSV_FUSED`) runs them.
-pub const FUSED_BY_DEFAULT: bool = false;
+/// What `auto` means for the fused step: on. Its kernels (5 per layer, the sampler kernel, the
+/// tiled matrix-vector form) passed `gsv-server selftest --device gpu` on an H100 (2026-12-07,
+/// commit 42bddb8: 3 rows x 500 steps and 16 rows x 100, greedy and sampled, and the step-graph
+/// branches; docs/benchmarks.md); every change of a kernel is proven there again before release.
+pub const FUSED_BY_DEFAULT: bool = true;
 
 /// Whether new compiled decoders use the fused custom-kernel step: as [`set_fused`] said (never
 /// where custom CUDA kernels cannot run or the model does not fit them), else

@@ -189,27 +189,25 @@ impl Wn {
     }
 }
 
-/// How the Generator's ResBlock convolutions run: as gathered-tap GEMMs ([`TapConv`]) or as
-/// MLX's own convolution (cuDNN on CUDA); auto = taps.
+/// How the Generator's ResBlock convolutions run: as tap GEMMs ([`TapConv`]) or as MLX's own
+/// convolution (cuDNN on CUDA); auto = MLX's on CUDA, taps elsewhere.
 static TAP_CONVS: crate::device::SwitchCell = crate::device::SwitchCell::auto();
 
 /// Sets how SoVITS models loaded from now on run their ResBlock convolutions: `Some(true)` tap
-/// GEMMs, `Some(false)` MLX convolutions, `None` the default (taps everywhere).
+/// GEMMs, `Some(false)` MLX convolutions, `None` the default.
 ///
-/// Why taps on CUDA too, for now (docs/cuda.md): on an H100 MLX's cuDNN convolutions decoded a
-/// 10 s clip in one go 1.2–1.45x faster (2026-12-07), but the streaming decoder then failed on
-/// MLX's lifetime cache-miss check. That check is now off and convolution inputs are padded to
-/// length buckets ([`crate::models::layers::conv_bucket`]), which should make MLX's
-/// convolutions the faster form there; until a GPU has measured the streaming decoder that way,
-/// the measured form stays the default. On the CPU the taps are the fast form (MLX's CPU
-/// convolution loops for dilation > 1).
+/// The default (docs/cuda.md): on CUDA, MLX's cuDNN convolutions with length buckets — measured
+/// on an H100 (2026-12-07) against the taps: the Generator of a 10 s decode 22.9 vs 32.4 ms, the
+/// streamed sentence's SoVITS stage 128 vs 179 ms; a length never seen before pays its cuDNN plan
+/// once (slowest new-length decode 169 vs 70 ms). Elsewhere the taps: MLX's CPU convolution
+/// loops for dilation > 1 (45x slower), and Metal has not been measured.
 pub fn set_tap_convs(on: Option<bool>) {
     TAP_CONVS.set(on);
 }
 
 /// Whether newly loaded ResBlocks use [`TapConv`] (see [`set_tap_convs`]).
 pub fn tap_convs_enabled() -> bool {
-    TAP_CONVS.get(|| true)
+    TAP_CONVS.get(|| !crate::models::cuda_kernel::available())
 }
 
 /// One ResBlock convolution in the form [`tap_convs_enabled`] chose at load.
