@@ -82,6 +82,10 @@ enum Command {
         /// (above 16) by default, for an A/B.
         #[arg(long, env = "GSV_GEMV_TILED_MIN_ROWS")]
         gemv_tiled_min_rows: Option<i32>,
+        /// SoVITS flow + Generator as one compiled graph per latent length: auto (see
+        /// docs/cuda.md) | on | off.
+        #[arg(long, env = "GSV_COMPILE_SOVITS", default_value = "auto")]
+        compile_sovits: gsv_server::device::Switch,
     },
     /// Check the fused CUDA decode step against the portable one on random full-size weights
     /// (same tokens, greedy and sampled, logits within tolerance, left-padded rows). Prints
@@ -147,7 +151,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, compile_sovits } => {
+            gsv_server::models::sovits::compiled::set_compile(compile_sovits.forced());
             gsv_server::models::gpt::gemv::set_gemv_max_rows(gemv_max_rows);
             gsv_server::models::gpt::gemv::set_tiled_min_rows(gemv_tiled_min_rows);
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;

@@ -123,6 +123,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
     out["sovits"] = json!({
         "version": opts.sovits_version.to_string(),
         "tap_convs": sovits_model::modules::tap_convs_enabled(),
+        "compiled": sovits_model::compiled::compile_enabled(),
         "conv_buckets": crate::models::layers::conv_buckets_enabled(),
         "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
         "mean_seconds": t.mean_seconds, "rtf": t.rtf,

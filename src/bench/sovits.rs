@@ -56,12 +56,11 @@ fn decode_once(model: &SynthesizerTrn, x: &DecodeInputs) -> Result<(f64, [f64; 3
     let latent = model.prior(&x.codes, &x.text, &x.style, 1.0)?;
     mlx_rs::transforms::eval([&latent.m, &latent.logs])?;
     let t1 = Instant::now();
-    let n = x.noise.transpose_axes(&[0, 2, 1])?;
-    let z_p = latent.m.add(&n.multiply(&mlx_rs::ops::exp(&latent.logs)?)?.multiply(Array::from_f32(0.5))?)?;
-    let z = model.flow().reverse(&z_p, &x.style.ge)?;
+    // As a decode runs it (compiled or not, `models::sovits::compiled`); with the compiled graph
+    // the flow's share is only what evaluating `z` first costs.
+    let (_, z, o) = model.synthesize(&latent.m, &latent.logs, &x.style, 0.5, Some(&x.noise))?;
     z.eval()?;
     let t2 = Instant::now();
-    let o = model.generator().forward(&z, Some(&x.style.ge))?;
     o.eval()?;
     let t3 = Instant::now();
     let s = |a: Instant, b: Instant| (b - a).as_secs_f64();

@@ -47,16 +47,16 @@ pub fn gemv_max_rows() -> i32 {
     GEMV_ROWS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Threads per block of [`NORM_GEMV`] (8 warps: 8 output columns share one normalisation).
+/// Threads per block of [`SHARED_ROWS`] (8 warps: 8 output columns share one normalisation).
 const NORM_THREADS: i32 = 256;
 
-/// Shared memory [`NORM_GEMV`] may take for its rows (of the 48 KiB a block gets statically).
+/// Shared memory [`SHARED_ROWS`] may take for its rows (of the 48 KiB a block gets statically).
 const NORM_GEMV_MAX_SHARED_BYTES: i32 = 40 << 10;
 
 /// One warp per output column `n`, for all `R` rows: `out[r, n] = act(Σ_k X(r, k)·w[n, k] +
 /// bias[n])` with `w` in torch's `[out, in]` layout, read once and coalesced along `k`. `{X}` reads
 /// an input element and `{BIAS}` is the bias term (or `0.0f`), so one body serves [`GEMV`] and
-/// [`NORM_GEMV`], with and without a bias input.
+/// [`SHARED_ROWS`], with and without a bias input.
 const GEMV_COLUMN: &str = r#"
   if (n >= N) return;
   const T* wr = w + static_cast<size_t>(n) * K;
@@ -92,21 +92,23 @@ const GEMV: &str = r#"
   const int lane = threadIdx.x & 31;
 {COLUMN}"#;
 
-/// [`GEMV_COLUMN`] whose input rows are computed by every block into shared memory by
-/// `{PROLOGUE}` (one warp per row; `R·K` floats) and written to `xn` by block 0, the residual of
-/// what follows: `LayerNorm(x + (y + rbias))` ([`ADD_NORM_ROWS`]) or the step's embedding
+/// The rows of a normalising kernel: computed by every block into shared memory by `{PROLOGUE}`
+/// (one warp per row; `R·K` floats) and written to `xn` by block 0, the residual of what
+/// follows: `LayerNorm(x + (y + rbias))` ([`ADD_NORM_ROWS`]) or the step's embedding
 /// ([`EMBED_ROWS`]). Replaces an add-norm kernel (or the embedding's gathers) and its graph
 /// nodes; the few rows cost each block `2·R·K` reads from L2.
-const NORM_GEMV: &str = r#"
+const SHARED_ROWS: &str = r#"
   constexpr int NW = NT / 32;
   __shared__ float xs[R * K];
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
 {PROLOGUE}  __syncthreads();
-  const int n = static_cast<int>(blockIdx.x) * NW + warp;
-{COLUMN}"#;
+"#;
 
-/// [`NORM_GEMV`]'s prologue for a layer's input `LayerNorm(x + (y + rbias))`.
+/// [`GEMV_COLUMN`]'s column in a normalising kernel: one per warp.
+const NORM_COLUMN_INDEX: &str = "  const int n = static_cast<int>(blockIdx.x) * NW + warp;\n";
+
+/// [`SHARED_ROWS`]'s prologue for a layer's input `LayerNorm(x + (y + rbias))`.
 const ADD_NORM_ROWS: &str = r#"
   for (int r = warp; r < R; r += NW) {
     const size_t row = static_cast<size_t>(r) * K;
@@ -135,7 +137,7 @@ const ADD_NORM_ROWS: &str = r#"
   }
 "#;
 
-/// [`NORM_GEMV`]'s prologue for the first layer: the step's embedding
+/// [`SHARED_ROWS`]'s prologue for the first layer: the step's embedding
 /// `emb[tokens[r]] + alpha·pe[positions[r]]` (ids clamped into the tables), also written to `xn`.
 const EMBED_ROWS: &str = r#"
   for (int r = warp; r < R; r += NW) {
@@ -234,15 +236,6 @@ const TILED: &str = r#"
   const int warp = threadIdx.x >> 5;
 {COLUMN}"#;
 
-/// [`GEMV_TILED`] on rows computed into shared memory by `{PROLOGUE}` (as [`NORM_GEMV`]).
-const TILED_NORM: &str = r#"
-  constexpr int NW = NT / 32;
-  __shared__ float xs[R * K];
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-{PROLOGUE}  __syncthreads();
-{COLUMN}"#;
-
 /// How a product's columns are spread over the GPU (module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GemvForm {
@@ -279,10 +272,10 @@ impl GemvForm {
     /// one reading them from `x` when `None`; with or without the bias term.
     fn body(self, prologue: Option<&str>, bias: bool) -> String {
         let (outer, inner) = match (self, prologue.is_some()) {
-            (GemvForm::Column, true) => (NORM_GEMV, GEMV_COLUMN),
-            (GemvForm::Column, false) => (GEMV, GEMV_COLUMN),
-            (GemvForm::Tiled, true) => (TILED_NORM, GEMV_TILED),
-            (GemvForm::Tiled, false) => (TILED, GEMV_TILED),
+            (GemvForm::Column, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), GEMV_COLUMN),
+            (GemvForm::Column, false) => (GEMV.to_string(), GEMV_COLUMN),
+            (GemvForm::Tiled, true) => (format!("{SHARED_ROWS}{{COLUMN}}"), GEMV_TILED),
+            (GemvForm::Tiled, false) => (TILED.to_string(), GEMV_TILED),
         };
         let x = if prologue.is_some() { "xs[r * K + k]" } else { "static_cast<float>(x[static_cast<size_t>(r) * K + k])" };
         let inner = inner.replace("{X}", x).replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });

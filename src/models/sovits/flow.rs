@@ -9,6 +9,7 @@ use crate::models::weights::Weights;
 use crate::models::Result;
 
 /// `modules.ResidualCouplingLayer(mean_only=True)`.
+#[derive(Clone)]
 struct Coupling {
     pre: Linear,
     enc: Wn,
@@ -29,6 +30,7 @@ impl Coupling {
     }
 }
 
+#[derive(Clone)]
 pub struct Flow {
     couplings: Vec<Coupling>,
     /// Reversed channel order for `modules.Flip`.

@@ -7,6 +7,7 @@ use crate::models::layers::{Conv1d, Linear};
 use crate::models::weights::Weights;
 use crate::models::Result;
 
+#[derive(Clone)]
 pub struct Generator {
     conv_pre: Conv1d,
     cond: Option<Linear>,
@@ -89,6 +90,7 @@ impl Generator {
 /// `ConvTranspose1d(stride u, padding p)` as one matrix product plus an overlap-add of
 /// `⌈k/u⌉` shifted blocks (polyphase form). MLX's CPU transposed convolution is a direct loop
 /// (3 s for the first 512→256 k16 ×10 stage of 10 s of audio); this runs at GEMM speed.
+#[derive(Clone)]
 struct UpConv {
     /// `[in, Q·u·out]`: taps zero-padded to `Q·u`, tap-major then output channel.
     weight: Array,

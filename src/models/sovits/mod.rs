@@ -13,6 +13,7 @@ use mlx_rs::{ops, random, Array, Dtype};
 use torch_archive::Value;
 
 pub mod attentions;
+pub mod compiled;
 pub mod config;
 pub mod flow;
 pub mod generator;
@@ -106,6 +107,8 @@ pub struct SynthesizerTrn {
     flow: Flow,
     dec: Generator,
     pro: Option<ProExtras>,
+    /// The flow and Generator compiled ([`compiled::compile_enabled`] when loaded), else eager.
+    compiled: Option<compiled::CompiledSynthesis>,
 }
 
 fn file_err(path: &Path, message: impl Into<String>) -> Error {
@@ -253,6 +256,7 @@ impl SynthesizerTrn {
             flow,
             dec,
             pro,
+            compiled: compiled::compile_enabled().then(compiled::CompiledSynthesis::default),
         })
     }
 
@@ -482,15 +486,22 @@ impl SynthesizerTrn {
             None => random::normal::<f32>(&[1, t, c], None, None, None)?.as_dtype(self.dtype)?,
         };
         let z_p = m.add(&eps.multiply(&ops::exp(logs)?)?.multiply(Array::from_f32(noise_scale))?)?;
-        let z = self.flow.reverse(&z_p, &style.ge)?;
-        let o = self.dec.forward(&z, Some(&style.ge))?;
+        let (z, o) = match &self.compiled {
+            Some(c) => c.run(&self.flow, &self.dec, &z_p, &style.ge)?,
+            None => {
+                let z = self.flow.reverse(&z_p, &style.ge)?;
+                (z.clone(), self.dec.forward(&z, Some(&style.ge))?)
+            }
+        };
         Ok((z_p, z, o))
     }
 
+    #[cfg(test)]
     pub(crate) fn flow(&self) -> &Flow {
         &self.flow
     }
 
+    #[cfg(test)]
     pub(crate) fn generator(&self) -> &Generator {
         &self.dec
     }

@@ -104,6 +104,7 @@ pub fn gated(a: &Array, b: &Array, h: i32) -> Result<Array> {
 }
 
 /// `modules.WN`: gated dilated convolutions conditioned on `g` (non-causal WaveNet).
+#[derive(Clone)]
 pub struct Wn {
     hidden: i32,
     in_layers: Vec<Conv1d>,
@@ -211,6 +212,7 @@ pub fn tap_convs_enabled() -> bool {
 }
 
 /// One ResBlock convolution in the form [`tap_convs_enabled`] chose at load.
+#[derive(Clone)]
 enum ResConv {
     Taps(TapConv),
     Mlx(Conv1d),
@@ -230,6 +232,7 @@ impl ResConv {
 }
 
 /// `modules.ResBlock1`: three (lrelu → dilated conv → lrelu → conv) residual units.
+#[derive(Clone)]
 pub struct ResBlock1 {
     convs1: Vec<ResConv>,
     convs2: Vec<ResConv>,
@@ -269,6 +272,7 @@ impl ResBlock1 {
 ///   (2026-12-07, docs/benchmarks.md);
 /// - **gathered** (im2col, the GPU's, as measured there): the taps side by side and one product,
 ///   which writes and reads `k` copies of the input.
+#[derive(Clone)]
 pub struct TapConv {
     /// `[k·in, out]`, tap-major rows.
     weight: Array,
