@@ -2,7 +2,8 @@
 //! few rows `r < R ≤ 16`, with `w` in torch's `[out, in]` layout read once, in two forms:
 //! - **column** ([`GEMV_COLUMN`]): one warp per output column, the `R` rows accumulated in
 //!   registers; every warp reads all of `x` (`R` loads per weight element). What batch 1 wants.
-//! - **tiled** ([`GEMV_TILED`]): one block of 4 warps per 4 columns, the warps splitting `K`; each
+//! - **tiled** ([`GEMV_TILED`]): one block of 4 warps per 4 columns, the warps splitting `K` (and
+//!   its normalising prologue spread over the whole block, [`ADD_NORM_ROWS_BLOCK`]); each
 //!   lane accumulates 4 columns × `R` rows, so an input element serves 4 weights, and the partial
 //!   sums are reduce-scattered across the warp (31 shuffles for 32 values, not 5 each) and summed
 //!   over the warps in shared memory. Meant for batches, where the column form spends most of its
@@ -17,7 +18,7 @@
 //! out as the next residual: the add-norm kernel and its graph node folded into the product.
 use mlx_rs::Array;
 
-use crate::models::cuda_kernel::{CudaKernel, TemplateArg};
+use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM};
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
@@ -150,6 +151,48 @@ const EMBED_ROWS: &str = r#"
       xs[row + c] = t;
       if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
     }
+  }
+"#;
+
+/// The tiled form's prologue for `LayerNorm(x + (y + rbias))`: every thread of the block on each
+/// row (block sums for the mean and variance), so that a row or two — batch 1 — is spread over
+/// all warps instead of the one warp [`ADD_NORM_ROWS`] gives it.
+const ADD_NORM_ROWS_BLOCK: &str = r#"
+  __shared__ float red[NW];
+  for (int r = 0; r < R; ++r) {
+    const size_t row = static_cast<size_t>(r) * K;
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < K; c += NT) {
+      const float t = static_cast<float>(x[row + c]) + (static_cast<float>(y[row + c]) + static_cast<float>(rbias[c]));
+      xs[row + c] = t;
+      s += t;
+    }
+    const float mean = gsv_block_sum<NW>(s, red) / K;
+    float q = 0.0f;
+    for (int c = threadIdx.x; c < K; c += NT) {
+      const float t = xs[row + c] - mean;
+      q += t * t;
+    }
+    const float rstd = rsqrtf(gsv_block_sum<NW>(q, red) / K + EPS);
+    for (int c = threadIdx.x; c < K; c += NT) {
+      const float t = (xs[row + c] - mean) * rstd * static_cast<float>(gamma[c]) + static_cast<float>(beta[c]);
+      xs[row + c] = t;
+      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
+    }
+  }
+"#;
+
+/// The tiled form's prologue for the step's embedding: the `R·K` elements spread over every
+/// thread of the block (as [`EMBED_ROWS`] computes them).
+const EMBED_ROWS_BLOCK: &str = r#"
+  for (int i = threadIdx.x; i < R * K; i += NT) {
+    const int r = i / K;
+    const int c = i - r * K;
+    const int tok = min(max(static_cast<int>(tokens[r]), 0), VOCAB - 1);
+    const int pos = min(max(static_cast<int>(positions[r]), 0), PE_ROWS - 1);
+    const float t = static_cast<float>(emb[static_cast<size_t>(tok) * K + c]) + static_cast<float>(alpha[0]) * static_cast<float>(pe[static_cast<size_t>(pos) * K + c]);
+    xs[i] = t;
+    if (blockIdx.x == 0) xn[i] = static_cast<T>(t);
   }
 "#;
 
@@ -317,12 +360,16 @@ impl GemvKernels {
         let suffix = if form == GemvForm::Tiled { "_t" } else { "" };
         let name = |base: &str| format!("{base}{suffix}");
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
+        let (add_norm_rows, embed_rows, header) = match form {
+            GemvForm::Column => (ADD_NORM_ROWS, EMBED_ROWS, ""),
+            GemvForm::Tiled => (ADD_NORM_ROWS_BLOCK, EMBED_ROWS_BLOCK, BLOCK_SUM),
+        };
         let norm = |base: &str, bias: bool| {
             let mut inputs = vec!["x", "y", "rbias", "gamma", "beta", "w"];
             if bias {
                 inputs.push("bias");
             }
-            CudaKernel::new(&name(base), &inputs, &["xn", "out"], &format!("{eps_line}{}", form.body(Some(ADD_NORM_ROWS), bias)), "")
+            CudaKernel::new(&name(base), &inputs, &["xn", "out"], &format!("{eps_line}{}", form.body(Some(add_norm_rows), bias)), header)
         };
         Ok(Self {
             form,
@@ -334,7 +381,7 @@ impl GemvKernels {
                 &name("gsv_embed_gemv_bias"),
                 &["tokens", "positions", "emb", "pe", "alpha", "w", "bias"],
                 &["xn", "out"],
-                &form.body(Some(EMBED_ROWS), true),
+                &form.body(Some(embed_rows), true),
                 "",
             )?,
         })
