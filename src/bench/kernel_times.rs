@@ -120,6 +120,7 @@ mod tests {
     use crate::models::cuda_kernel::{with_emulator, KernelEmulator};
 
     #[test]
+    #[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), ignore = "the kernel emulator runs on x86-64 Linux only")]
     fn every_launch_of_a_step_is_timed_once_per_kind() {
         let cfg = crate::bench::selftest::small_config();
         let model = Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5).unwrap();

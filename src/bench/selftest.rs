@@ -485,6 +485,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), ignore = "the kernel emulator runs on x86-64 Linux only")]
     fn emulated_fused_step_matches_the_portable_step() {
         // Decoding 3 rows takes the matrix-vector kernels with their normalising prologues, the
         // attention kernel with its copy blocks and the sampler kernel; the step graphs take

@@ -32,6 +32,9 @@ use crate::models::{Error, Result};
 /// CUDA's built-ins for the host compiler.
 pub const RUNTIME: &str = include_str!("runtime.hpp");
 
+/// Whether this platform can run the emulator's runtime (`runtime.hpp`).
+pub const SUPPORTED: bool = cfg!(all(target_arch = "x86_64", target_os = "linux"));
+
 /// Guard bytes before and after every buffer.
 const GUARD: usize = 4096;
 /// What guards and fresh outputs are filled with: as f32, a NaN no arithmetic produces.
@@ -70,8 +73,12 @@ pub struct CpuEmulator {
 }
 
 impl CpuEmulator {
-    /// Builds kernels into `dir` (created if missing; reused across runs).
+    /// Builds kernels into `dir` (created if missing; reused across runs). The runtime's fiber
+    /// switch is x86-64 System V assembly for ELF: elsewhere this is an error.
     pub fn new(dir: &Path) -> Result<Self> {
+        if !SUPPORTED {
+            return Err(Error::Invalid("the CUDA kernel emulator runs on x86-64 Linux only (its fiber switch is written for it)".into()));
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("kernel emulator cache {}: {e}", dir.display())))?;
         let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
         Ok(Self { dir: dir.to_path_buf(), compiler, built: RefCell::new(BTreeMap::new()), stats: RefCell::default() })
