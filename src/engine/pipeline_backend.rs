@@ -49,7 +49,14 @@ pub fn factory() -> BackendFactory {
         let backend = crate::device::select(cfg.device).map_err(EngineError::Unavailable)?;
         crate::models::gpt::step::set_compile(cfg.compile.forced());
         crate::models::gpt::step::set_fused(cfg.fused.forced());
-        tracing::info!(%backend, compile = crate::models::gpt::step::compile_enabled(), fused = ?cfg.fused, "MLX device selected");
+        tracing::info!(
+            %backend,
+            compile = crate::models::gpt::step::compile_enabled(),
+            fused = crate::models::gpt::step::fused_on_this_device(),
+            sovits_convolutions = if crate::models::sovits::modules::tap_convs_enabled() { "taps" } else { "mlx" },
+            conv_buckets = crate::models::layers::conv_buckets_enabled(),
+            "MLX device selected"
+        );
         Ok(Box::new(TtsBackend {
             registry: Registry::new(&cfg.models, mlx_rs::Dtype::Float32)?,
             specs: HashMap::new(),

@@ -180,7 +180,13 @@ pub const FUSED_BY_DEFAULT: bool = true;
 /// where custom CUDA kernels cannot run or the model does not fit them), else
 /// [`FUSED_BY_DEFAULT`].
 pub fn fused_enabled(model: &Text2SemanticDecoder) -> bool {
-    FUSED.get(|| FUSED_BY_DEFAULT) && crate::models::cuda_kernel::available() && FusedKernels::supports(model)
+    fused_on_this_device() && FusedKernels::supports(model)
+}
+
+/// Whether the fused step runs for the models that fit it (f32): as [`set_fused`] said, on the
+/// CUDA backend only.
+pub fn fused_on_this_device() -> bool {
+    FUSED.get(|| FUSED_BY_DEFAULT) && crate::models::cuda_kernel::available()
 }
 
 /// Sets the default of [`fused_enabled`]; `None` = [`FUSED_BY_DEFAULT`].
