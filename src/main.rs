@@ -198,12 +198,7 @@ fn main() -> anyhow::Result<()> {
             std::env::set_var("MLX_ENABLE_TF32", "0");
             gsv_server::device::select(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
             let config = small.then(gsv_server::bench::selftest::small_config);
-            let report = gsv_server::bench::selftest::emulated_decode(config, rows, steps)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if !report.passed {
-                std::process::exit(1);
-            }
-            Ok(())
+            print_selftest(&gsv_server::bench::selftest::emulated_decode(config, rows, steps)?)
         }
         Command::Selftest { device, rows, steps, dump_kernels: None, emulate: false, .. } => {
             // MLX runs f32 `addmm` (the portable graph's projections) in TF32 on CUDA unless told
@@ -213,12 +208,7 @@ fn main() -> anyhow::Result<()> {
                 std::env::set_var("MLX_ENABLE_TF32", "0");
             }
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
-            let report = gsv_server::bench::selftest::gpu_decode(None, rows, steps)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if !report.passed {
-                std::process::exit(1);
-            }
-            Ok(())
+            print_selftest(&gsv_server::bench::selftest::gpu_decode(None, rows, steps)?)
         }
         Command::Phonemize { check, langs, lid_model, replay_langdetect } => {
             let text = std::fs::read_to_string(&check).map_err(|e| anyhow::anyhow!("{}: {e}", check.display()))?;
@@ -250,4 +240,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints a selftest report as JSON; a failed one exits with status 1.
+fn print_selftest(report: &gsv_server::bench::selftest::SelftestReport) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(report)?);
+    if !report.passed {
+        std::process::exit(1);
+    }
+    Ok(())
 }

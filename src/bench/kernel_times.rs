@@ -48,16 +48,17 @@ pub fn kernel_times(model: &Text2SemanticDecoder, rows: usize, cache_len: usize,
     sampled?;
     launches.extend(sampler);
 
-    let mut kinds: Vec<(LaunchSpec, Vec<Array>, usize)> = Vec::new();
+    // One kind per kernel and template arguments, in launch order: (its text, first launch, count).
+    let mut kinds: Vec<(String, LaunchSpec, Vec<Array>, usize)> = Vec::new();
     for (spec, args) in launches {
-        let key = (spec.name.clone(), template_text(&spec));
-        match kinds.iter_mut().find(|(s, _, _)| (s.name.clone(), template_text(s)) == key) {
-            Some((_, _, n)) => *n += 1,
-            None => kinds.push((spec, args, 1)),
+        let template = template_text(&spec);
+        match kinds.iter_mut().find(|(t, s, _, _)| s.name == spec.name && *t == template) {
+            Some((_, _, _, n)) => *n += 1,
+            None => kinds.push((template, spec, args, 1)),
         }
     }
     let mut times = Vec::with_capacity(kinds.len());
-    for (spec, args, per_step) in kinds {
+    for (template, spec, args, per_step) in kinds {
         eval(args.iter())?;
         let args: Vec<&Array> = args.iter().collect();
         let kernel = CudaKernel::from_spec(&spec)?;
@@ -75,7 +76,7 @@ pub fn kernel_times(model: &Text2SemanticDecoder, rows: usize, cache_len: usize,
         }
         let us_per_launch = start.elapsed().as_secs_f64() * 1e6 / reps.max(1) as f64;
         times.push(KernelTime {
-            template: template_text(&spec),
+            template,
             name: spec.name,
             launches_per_step: per_step,
             us_per_launch,

@@ -322,7 +322,11 @@ pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Resul
                 .into(),
         ));
     }
-    let cfg = config.unwrap_or_else(GptConfig::v2);
+    fused_against_portable(config.unwrap_or_else(GptConfig::v2), rows, steps)
+}
+
+/// Decoding and the step graphs, fused against portable, on a random f32 model of `cfg`.
+fn fused_against_portable(cfg: GptConfig, rows: usize, steps: usize) -> Result<SelftestReport> {
     let model = Arc::new(Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5)?);
     let mut report = compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)?;
     report.add_graphs(compare_step_graphs(&cfg)?);
@@ -346,15 +350,10 @@ pub fn small_config() -> GptConfig {
 /// any device: what proves a kernel's arithmetic before a GPU runs it (`config` = v2 when
 /// `None`; a full-size step takes seconds there, so small configs suit tests).
 pub fn emulated_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Result<SelftestReport> {
-    let cfg = config.unwrap_or_else(GptConfig::v2);
-    let model = Arc::new(Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5)?);
     let emulator = std::rc::Rc::new(CpuEmulator::in_temp_dir()?);
     let dyn_emulator: std::rc::Rc<dyn crate::models::cuda_kernel::KernelEmulator> = emulator.clone();
-    let mut report = crate::models::cuda_kernel::with_emulator(dyn_emulator, || -> Result<SelftestReport> {
-        let mut report = compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)?;
-        report.add_graphs(compare_step_graphs(&cfg)?);
-        Ok(report)
-    })?;
+    let cfg = config.unwrap_or_else(GptConfig::v2);
+    let mut report = crate::models::cuda_kernel::with_emulator(dyn_emulator, || fused_against_portable(cfg, rows, steps))?;
     report.emulator = Some(emulator.stats());
     Ok(report)
 }

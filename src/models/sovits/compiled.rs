@@ -48,18 +48,17 @@ impl CompiledSynthesis {
     /// function must capture evaluated arrays, or it re-runs their computation every call).
     pub fn run(&self, flow: &Flow, dec: &Generator, z_p: &Array, g: &Array) -> Result<(Array, Array)> {
         let mut state = self.state.try_borrow_mut().map_err(|_| Error::Invalid("compiled synthesis re-entered".into()))?;
+        if state.f.is_none() {
+            let z = flow.reverse(z_p, g)?;
+            let o = dec.forward(&z, Some(g))?;
+            mlx_rs::transforms::eval([&z, &o])?;
+            state.f = Some(trace(flow, dec));
+            return Ok((z, o));
+        }
         let t = z_p.shape().get(1).copied().unwrap_or(0);
-        if state.f.is_none() || (!state.lengths.contains(&t) && state.lengths.len() >= MAX_LENGTHS) {
-            let first = state.f.is_none();
-            state.f = None;
+        if !state.lengths.contains(&t) && state.lengths.len() >= MAX_LENGTHS {
+            // Replacing the function drops the old one, which erases its traces.
             state.lengths.clear();
-            if first {
-                let z = flow.reverse(z_p, g)?;
-                let o = dec.forward(&z, Some(g))?;
-                mlx_rs::transforms::eval([&z, &o])?;
-                state.f = Some(trace(flow, dec));
-                return Ok((z, o));
-            }
             state.f = Some(trace(flow, dec));
         }
         state.lengths.insert(t);
