@@ -20,8 +20,8 @@ fn main() -> anyhow::Result<()> {
     let phones = (tokens * 12 / 25).max(1);
     let t = decode_rtf(&model, tokens, phones, runs)?;
     println!(
-        "sovits decode v2 dims, {backend}, f32: {} tokens ({:.1} s audio), {phones} phones: best {:.3} s, mean {:.3} s over {runs} runs, RTF {:.3} (enc_p {:.3} s, flow {:.3} s, generator {:.3} s)",
-        t.tokens, t.audio_seconds, t.best_seconds, t.mean_seconds, t.rtf, t.stages[0], t.stages[1], t.stages[2]
+        "sovits decode v2 dims, {backend}, f32: {} tokens ({:.1} s audio), {phones} phones: best {:.3} s, mean {:.3} s over {runs} runs, RTF {:.3} (enc_p {:.3} s, flow {:.3} s, generator {:.3} s; graph nodes {:?})",
+        t.tokens, t.audio_seconds, t.best_seconds, t.mean_seconds, t.rtf, t.stages[0], t.stages[1], t.stages[2], t.nodes
     );
     Ok(())
 }

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// (docs/cuda.md says what auto means today).
     #[arg(long, env = "GSV_FUSED")]
     pub fused: Option<Switch>,
+    /// SoVITS decodes as compiled MLX graphs over length buckets: auto (= off today) | on | off
+    /// (docs/cuda.md).
+    #[arg(long, env = "GSV_COMPILE_SOVITS")]
+    pub compile_sovits: Option<Switch>,
     /// Require `Authorization: Bearer <key>` on every route except /health, /metrics and docs.
     #[arg(long, env = "GSV_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -146,6 +150,8 @@ pub struct EngineSettings {
     pub compile: Switch,
     /// The compiled step's custom CUDA kernels (`models::gpt::step::fused_enabled`).
     pub fused: Switch,
+    /// SoVITS decodes compiled over length buckets (`models::sovits::compiled`).
+    pub compile_sovits: Switch,
     pub queue_size: usize,
     pub max_batch: usize,
     /// Chunks buffered per job toward its client before the worker keeps a backlog.
@@ -318,7 +324,7 @@ impl Default for ServerSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, fused: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
+        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, fused: Switch::Auto, compile_sovits: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
     }
 }
 
@@ -420,6 +426,9 @@ impl Settings {
         }
         if let Some(v) = a.fused {
             self.engine.fused = v;
+        }
+        if let Some(v) = a.compile_sovits {
+            self.engine.compile_sovits = v;
         }
         if let Some(v) = &a.api_key {
             self.server.api_key = v.clone();
@@ -562,6 +571,7 @@ impl Settings {
                 device: self.engine.device,
                 compile: self.engine.compile,
                 fused: self.engine.fused,
+                compile_sovits: self.engine.compile_sovits,
                 models: ModelPaths {
                     gpt: self.models.gpt.clone(),
                     sovits: self.models.sovits.clone(),
@@ -642,6 +652,8 @@ mod tests {
         let s: Settings = toml::from_str("[engine]\nfused = \"off\"").unwrap();
         assert_eq!(s.engine.fused, Switch::Off);
         assert!(toml::from_str::<Settings>("[engine]\nfused = \"sometimes\"").is_err());
+        let s: Settings = toml::from_str("[engine]\ncompile_sovits = \"on\"").unwrap();
+        assert_eq!(s.engine_options().backend.compile_sovits, Switch::On);
     }
 
     #[test]

@@ -82,8 +82,8 @@ enum Command {
         /// (above 16) by default, for an A/B.
         #[arg(long, env = "GSV_GEMV_TILED_MIN_ROWS")]
         gemv_tiled_min_rows: Option<i32>,
-        /// SoVITS flow + Generator as one compiled graph per latent length: auto (see
-        /// docs/cuda.md) | on | off.
+        /// SoVITS decode as compiled graphs over length buckets (enc_p's encoding; the flow
+        /// and Generator): auto (= off; see docs/cuda.md) | on | off.
         #[arg(long, env = "GSV_COMPILE_SOVITS", default_value = "auto")]
         compile_sovits: gsv_server::device::Switch,
     },

@@ -128,6 +128,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
         "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
         "mean_seconds": t.mean_seconds, "rtf": t.rtf,
         "stages": {"enc_p": t.stages[0], "flow": t.stages[1], "generator": t.stages[2]},
+        "nodes": {"enc_p": t.nodes[0], "flow": t.nodes[1], "generator": t.nodes[2]},
         "varied_lengths": {"count": 8, "mean_rtf": varied_rtf, "slowest_seconds": varied_worst},
     });
 

@@ -18,6 +18,9 @@ pub struct DecodeTiming {
     pub rtf: f64,
     /// Stage split of the best run: enc_p, flow, Generator (seconds).
     pub stages: [f64; 3],
+    /// Graph nodes of one decode, by stage as [`Self::stages`] (what bounds a decode where each
+    /// node costs host work, as on MLX's CUDA backend).
+    pub nodes: [usize; 3],
 }
 
 /// Inputs of one decode: a style from a random spectrogram, codes, phones and noise.
@@ -67,12 +70,28 @@ fn decode_once(model: &SynthesizerTrn, x: &DecodeInputs) -> Result<(f64, [f64; 3
     Ok((s(t0, t3), [s(t0, t1), s(t1, t2), s(t2, t3)]))
 }
 
+/// Graph nodes of one decode, built as [`decode_once`] runs it: `enc_p`, then the flow and the
+/// Generator (together where they are compiled as one graph, then counted as the Generator's).
+fn decode_nodes(model: &SynthesizerTrn, x: &DecodeInputs) -> Result<[usize; 3]> {
+    let count = |a: &[&Array]| -> Result<usize> { Ok(crate::models::graph::node_counts(a)?.values().sum()) };
+    let latent = model.prior(&x.codes, &x.text, &x.style, 1.0)?;
+    let prior = count(&[&latent.m, &latent.logs])?;
+    mlx_rs::transforms::eval([&latent.m, &latent.logs])?;
+    let (_, z, o) = model.synthesize(&latent.m, &latent.logs, &x.style, 0.5, Some(&x.noise))?;
+    let flow = count(&[&z])?;
+    let all = count(&[&z, &o])?;
+    // A compiled graph's `z` carries the whole graph: nothing is the Generator's alone.
+    let (flow, generator) = if model.compiled_decoder().is_some() { (0, all) } else { (flow, all - flow) };
+    Ok([prior, flow, generator])
+}
+
 /// Times `decode` of `tokens` random codes (25 Hz) with `phones` random phone ids, noise_scale
 /// 0.5, after one warm-up run.
 pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: usize) -> Result<DecodeTiming> {
     let cfg = model.config();
     let x = inputs(model, random_style(model)?, tokens, phones)?;
     decode_once(model, &x)?;
+    let nodes = decode_nodes(model, &x)?;
     let mut best = (f64::INFINITY, [0.0; 3]);
     let mut total = 0.0;
     for _ in 0..runs.max(1) {
@@ -90,6 +109,7 @@ pub fn decode_rtf(model: &SynthesizerTrn, tokens: usize, phones: usize, runs: us
         mean_seconds: total / runs.max(1) as f64,
         rtf: best.0 / audio_seconds,
         stages: best.1,
+        nodes,
     })
 }
 

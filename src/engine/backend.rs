@@ -217,6 +217,7 @@ pub struct BackendConfig {
     pub device: DeviceChoice,
     pub compile: crate::device::Switch,
     pub fused: crate::device::Switch,
+    pub compile_sovits: crate::device::Switch,
     pub models: ModelPaths,
     /// Most jobs decoded together; the worker never starts more than this many at once.
     pub max_batch: usize,

@@ -49,12 +49,14 @@ pub fn factory() -> BackendFactory {
         let backend = crate::device::select(cfg.device).map_err(EngineError::Unavailable)?;
         crate::models::gpt::step::set_compile(cfg.compile.forced());
         crate::models::gpt::step::set_fused(cfg.fused.forced());
+        crate::models::sovits::compiled::set_compile(cfg.compile_sovits.forced());
         tracing::info!(
             %backend,
             compile = crate::models::gpt::step::compile_enabled(),
             fused = crate::models::gpt::step::fused_on_this_device(),
             sovits_convolutions = if crate::models::sovits::modules::tap_convs_enabled() { "taps" } else { "mlx" },
             conv_buckets = crate::models::layers::conv_buckets_enabled(),
+            sovits_compiled = crate::models::sovits::compiled::compile_enabled(),
             "MLX device selected"
         );
         Ok(Box::new(TtsBackend {

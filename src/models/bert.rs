@@ -191,10 +191,7 @@ impl BertModel {
                 None => w.take(&format!("{p}{name}")),
             }
         };
-        let lin = |w: &mut Weights, n: &str| Linear {
-            weight: take(w, &format!("{n}.weight")),
-            bias: Some(take(w, &format!("{n}.bias"))),
-        };
+        let lin = |w: &mut Weights, n: &str| Linear::new(take(w, &format!("{n}.weight")), Some(take(w, &format!("{n}.bias"))));
         let ln = |w: &mut Weights, n: &str| LayerNorm {
             weight: take(w, &format!("{n}.weight")),
             bias: take(w, &format!("{n}.bias")),

@@ -381,10 +381,7 @@ impl Hubert {
         let proj_norm = config
             .feat_proj_layer_norm
             .then(|| ln(&mut w, &mut take, "feature_projection.layer_norm"));
-        let proj = Linear {
-            weight: take(&mut w, "feature_projection.projection.weight"),
-            bias: Some(take(&mut w, "feature_projection.projection.bias")),
-        };
+        let proj = Linear::new(take(&mut w, "feature_projection.projection.weight"), Some(take(&mut w, "feature_projection.projection.bias")));
         let pos_weight = pos_conv_weight(&mut w, p, &mut take)?;
         let k = config.num_conv_pos_embeddings;
         let pos_conv = Conv1d::from_torch(
@@ -399,10 +396,7 @@ impl Hubert {
         let mut layers = Vec::new();
         for i in 0..config.num_hidden_layers {
             let lp = format!("encoder.layers.{i}");
-            let lin = |w: &mut Weights, take: &mut dyn FnMut(&mut Weights, &str) -> Array, n: &str| Linear {
-                weight: take(w, &format!("{lp}.{n}.weight")),
-                bias: Some(take(w, &format!("{lp}.{n}.bias"))),
-            };
+            let lin = |w: &mut Weights, take: &mut dyn FnMut(&mut Weights, &str) -> Array, n: &str| Linear::new(take(w, &format!("{lp}.{n}.weight")), Some(take(w, &format!("{lp}.{n}.bias"))));
             layers.push(EncoderLayer {
                 attn: SelfAttention {
                     q: lin(&mut w, &mut take, "attention.q_proj"),

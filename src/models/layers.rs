@@ -14,20 +14,26 @@ use super::Result;
 pub struct Linear {
     pub weight: Array,
     pub bias: Option<Array>,
+    /// `weightᵀ`, a view made once: transposing in `forward` would add a graph node per call
+    /// (each costs host work on MLX's CUDA backend); this one is a leaf once first evaluated.
+    weight_t: Array,
 }
 
 impl Linear {
+    pub fn new(weight: Array, bias: Option<Array>) -> Self {
+        Self { weight_t: weight.t(), weight, bias }
+    }
+
     pub fn load(w: &mut Weights, prefix: &str, bias: bool) -> Self {
         let weight = w.take(&format!("{prefix}.weight"));
         let bias = bias.then(|| w.take(&format!("{prefix}.bias")));
-        Self { weight, bias }
+        Self::new(weight, bias)
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let wt = self.weight.t();
         Ok(match &self.bias {
-            Some(b) => ops::addmm(b, x, &wt, None, None)?,
-            None => ops::matmul(x, &wt)?,
+            Some(b) => ops::addmm(b, x, &self.weight_t, None, None)?,
+            None => ops::matmul(x, &self.weight_t)?,
         })
     }
 }
@@ -204,7 +210,25 @@ pub fn set_conv_buckets(on: Option<bool>) {
 }
 
 pub fn conv_buckets_enabled() -> bool {
-    CONV_BUCKETS.get(super::cuda_kernel::available)
+    !EXACT_LENGTHS.with(|e| e.get()) && CONV_BUCKETS.get(super::cuda_kernel::available)
+}
+
+thread_local! {
+    static EXACT_LENGTHS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with [`conv_bucket`] padding off on this thread: for graphs whose lengths are already
+/// bucketed as a whole (the compiled SoVITS decode), where padding each convolution again would
+/// only add nodes.
+pub fn with_exact_conv_lengths<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            EXACT_LENGTHS.with(|e| e.set(self.0));
+        }
+    }
+    let _restore = Restore(EXACT_LENGTHS.with(|e| e.replace(true)));
+    f()
 }
 
 /// `torch.nn.ConvTranspose1d` (groups 1) on channels-last input `[B, T, C]`.

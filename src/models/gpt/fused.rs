@@ -409,10 +409,7 @@ impl FusedKernels {
 
 /// The same weight without its bias (a cheap handle copy; the bias is applied elsewhere).
 fn unbiased(l: &Linear) -> Linear {
-    Linear {
-        weight: l.weight.clone(),
-        bias: None,
-    }
+    Linear::new(l.weight.clone(), None)
 }
 
 fn bias(l: &Linear) -> Result<&Array> {

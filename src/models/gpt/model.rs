@@ -36,20 +36,14 @@ pub struct Block {
 impl Block {
     fn load(w: &mut Weights, i: i32, d: i32) -> Self {
         let p = format!("h.layers.{i}");
-        let lin = |w: &mut Weights, name: &str, out: i32, inp: i32| Linear {
-            weight: w.take_shaped(&format!("{p}.{name}.weight"), &[out, inp]),
-            bias: Some(w.take_shaped(&format!("{p}.{name}.bias"), &[out])),
-        };
+        let lin = |w: &mut Weights, name: &str, out: i32, inp: i32| Linear::new(w.take_shaped(&format!("{p}.{name}.weight"), &[out, inp]), Some(w.take_shaped(&format!("{p}.{name}.bias"), &[out])));
         let ln = |w: &mut Weights, name: &str| LayerNorm {
             weight: w.take_shaped(&format!("{p}.{name}.weight"), &[d]),
             bias: w.take_shaped(&format!("{p}.{name}.bias"), &[d]),
             eps: 1e-5,
         };
         Self {
-            in_proj: Linear {
-                weight: w.take_shaped(&format!("{p}.self_attn.in_proj_weight"), &[3 * d, d]),
-                bias: Some(w.take_shaped(&format!("{p}.self_attn.in_proj_bias"), &[3 * d])),
-            },
+            in_proj: Linear::new(w.take_shaped(&format!("{p}.self_attn.in_proj_weight"), &[3 * d, d]), Some(w.take_shaped(&format!("{p}.self_attn.in_proj_bias"), &[3 * d]))),
             out_proj: lin(w, "self_attn.out_proj", d, d),
             linear1: lin(w, "linear1", 4 * d, d),
             linear2: lin(w, "linear2", d, 4 * d),
@@ -192,10 +186,7 @@ impl Text2SemanticDecoder {
         }
         cfg.validate(w.source())?;
         let d = cfg.hidden_dim;
-        let bert_proj = Linear {
-            weight: w.take_shaped("bert_proj.weight", &[d, cfg.bert_dim]),
-            bias: Some(w.take_shaped("bert_proj.bias", &[d])),
-        };
+        let bert_proj = Linear::new(w.take_shaped("bert_proj.weight", &[d, cfg.bert_dim]), Some(w.take_shaped("bert_proj.bias", &[d])));
         let text_embedding = Embedding {
             weight: w.take_shaped("ar_text_embedding.word_embeddings.weight", &[cfg.phoneme_vocab_size, d]),
         };
@@ -205,10 +196,7 @@ impl Text2SemanticDecoder {
         };
         let audio_alpha = w.take_shaped("ar_audio_position.alpha", &[1]);
         let layers = (0..cfg.n_layer).map(|i| Block::load(&mut w, i, d)).collect();
-        let predict = Linear {
-            weight: w.take_shaped("ar_predict_layer.weight", &[cfg.vocab_size, d]),
-            bias: None,
-        };
+        let predict = Linear::new(w.take_shaped("ar_predict_layer.weight", &[cfg.vocab_size, d]), None);
         w.finish()?;
         let pe = Array::from_slice(&sine_rows(0, PE_ROWS, d), &[PE_ROWS, d]).as_dtype(dtype)?;
         Ok(Self {

@@ -2,21 +2,25 @@
 //! multi-head attention, on channels-last `[B, T, C]`.
 use mlx_rs::{ops, Array};
 
+use super::mask::FrameMask;
 use super::modules::{channel_norm, pointwise, take};
 use crate::models::layers::{Conv1d, LayerNorm, Linear};
 use crate::models::weights::Weights;
 use crate::models::Result;
 
 /// Relative-position tables shared by all heads (`heads_share=True`): `[2w+1, d_k]` each.
+#[derive(Clone)]
 struct Relative {
     window: i32,
-    emb_k: Array,
+    /// `emb_rel_kᵀ` `[d_k, 2w+1]` (a view made once, not a node per call).
+    emb_k_t: Array,
     emb_v: Array,
 }
 
 /// `attentions.MultiHeadAttention` (q/k/v/o are kernel-1 convs). With a window the scores gain
 /// `q_i·E_k[j−i+w]` and the output `Σ p_ij·E_v[j−i+w]` for `|j−i| ≤ w`; beyond the window the
 /// relative terms are zero (upstream pads the tables with zeros, it does not clip).
+#[derive(Clone)]
 pub struct MultiHeadAttention {
     q: Linear,
     k: Linear,
@@ -44,7 +48,7 @@ impl MultiHeadAttention {
                 let emb_v = take(w, &format!("{prefix}.emb_rel_v"), &shape)?.reshape(&shape[1..])?;
                 Some(Relative {
                     window: win,
-                    emb_k,
+                    emb_k_t: emb_k.t(),
                     emb_v,
                 })
             }
@@ -67,8 +71,8 @@ impl MultiHeadAttention {
             .transpose_axes(&[0, 2, 1, 3])?)
     }
 
-    /// `x [B,Tq,C]` attends over `c [B,Tk,C]` (all positions valid: batch 1, no padding).
-    pub fn forward(&self, x: &Array, c: &Array) -> Result<Array> {
+    /// `x [B,Tq,C]` attends over `c [B,Tk,C]`: every key, or those `keys` marks real.
+    pub fn forward(&self, x: &Array, c: &Array, keys: Option<&FrameMask>) -> Result<Array> {
         let (b, tq) = (x.shape()[0], x.shape()[1]);
         let q = self.split_heads(&self.q.forward(x)?)?;
         let k = self.split_heads(&self.k.forward(c)?)?;
@@ -77,11 +81,14 @@ impl MultiHeadAttention {
         let mut scores = ops::matmul(&q, &k.transpose_axes(&[0, 1, 3, 2])?)?;
         if let Some(rel) = &self.rel {
             // rel_logits[.., i, r] = q_i · E_k[r]; scores[i, j] += rel_logits[i, j−i+w] inside the window.
-            let rel_logits = ops::matmul(&q, &rel.emb_k.t())?;
+            let rel_logits = ops::matmul(&q, &rel.emb_k_t)?;
             let (idx, valid) = band_indices(tq, rel.window, Band::KeyOffsets)?;
             let shape = [b, self.heads, tq, tq];
             let local = rel_logits.take_along_axis(&ops::broadcast_to(&idx, &shape)?, -1)?;
             scores = scores.add(&local.multiply(&valid)?)?;
+        }
+        if let Some(keys) = keys {
+            scores = keys.mask_keys(&scores)?;
         }
         let p = ops::softmax_axis(&scores, -1, true)?;
         let mut out = ops::matmul(&p, &v)?;
@@ -99,7 +106,7 @@ impl MultiHeadAttention {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Band {
     /// `[T, T]`: for key j of query i, the table row `j−i+w`.
     KeyOffsets,
@@ -107,8 +114,34 @@ enum Band {
     Relative,
 }
 
-/// Gather indices (clamped into range) and a 0/1 validity mask for the relative terms.
+/// Elements of [`band_indices`] results kept per thread before the memo starts again.
+const BAND_MEMO_ELEMENTS: usize = 1 << 24;
+
+thread_local! {
+    static BAND_MEMO: std::cell::RefCell<(usize, std::collections::HashMap<(i32, i32, Band), (Array, Array)>)> = Default::default();
+}
+
+/// Gather indices (clamped into range) and a 0/1 validity mask for the relative terms, built on
+/// the host once per length: every layer of a decode, and every decode of that length, shares
+/// them (built per call they were `T²` host loops and uploads per layer).
 fn band_indices(t: i32, w: i32, band: Band) -> Result<(Array, Array)> {
+    BAND_MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(hit) = memo.1.get(&(t, w, band)) {
+            return Ok(hit.clone());
+        }
+        let built = build_band_indices(t, w, band);
+        let size = built.0.size();
+        if memo.0 + size > BAND_MEMO_ELEMENTS {
+            *memo = Default::default();
+        }
+        memo.0 += size;
+        memo.1.insert((t, w, band), built.clone());
+        Ok(built)
+    })
+}
+
+fn build_band_indices(t: i32, w: i32, band: Band) -> (Array, Array) {
     let cols = match band {
         Band::KeyOffsets => t,
         Band::Relative => 2 * w + 1,
@@ -125,28 +158,29 @@ fn band_indices(t: i32, w: i32, band: Band) -> Result<(Array, Array)> {
             valid.push(if ok { 1.0f32 } else { 0.0 });
         }
     }
-    Ok((
-        Array::from_slice(&idx, &[t, cols]),
-        Array::from_slice(&valid, &[t, cols]),
-    ))
+    (Array::from_slice(&idx, &[t, cols]), Array::from_slice(&valid, &[t, cols]))
 }
 
 /// `attentions.FFN`: conv(k) → ReLU → conv(k), "same" padding `(k−1)/2` left, `k/2` right.
+#[derive(Clone)]
 struct Ffn {
     conv_1: Conv1d,
     conv_2: Conv1d,
+    /// Padding added before each convolution: none for an odd `k`, whose symmetric padding the
+    /// convolution does itself (one graph node less per convolution).
     pad: (i32, i32),
 }
 
 impl Ffn {
     fn load(w: &mut Weights, prefix: &str, ch: i32, filter: i32, k: i32) -> Result<Self> {
+        let (own, pad) = if k % 2 == 1 { ((k - 1) / 2, (0, 0)) } else { (0, ((k - 1) / 2, k / 2)) };
         let conv = |w: &mut Weights, name: &str, cin: i32, cout: i32| {
-            super::modules::conv1d(w, &format!("{prefix}.{name}"), cin, cout, k, true, 1, 0, 1)
+            super::modules::conv1d(w, &format!("{prefix}.{name}"), cin, cout, k, true, 1, own, 1)
         };
         Ok(Self {
             conv_1: conv(w, "conv_1", ch, filter)?,
             conv_2: conv(w, "conv_2", filter, ch)?,
-            pad: ((k - 1) / 2, k / 2),
+            pad,
         })
     }
 
@@ -158,14 +192,16 @@ impl Ffn {
         Ok(ops::pad(x, &widths, None, None)?)
     }
 
-    fn forward(&self, x: &Array) -> Result<Array> {
-        let h = self.conv_1.forward(&self.same_pad(x)?)?;
+    /// Upstream masks both convolutions' inputs (`conv(pad(x * x_mask))`).
+    fn forward(&self, x: &Array, mask: Option<&FrameMask>) -> Result<Array> {
+        let h = self.conv_1.forward(&self.same_pad(&FrameMask::apply(mask, x)?)?)?;
         let h = ops::maximum(&h, Array::from_f32(0.0))?;
-        self.conv_2.forward(&self.same_pad(&h)?)
+        self.conv_2.forward(&self.same_pad(&FrameMask::apply(mask, &h)?)?)
     }
 }
 
 /// `attentions.Encoder`: post-norm transformer layers, relative attention with window 4.
+#[derive(Clone)]
 pub struct Encoder {
     layers: Vec<(MultiHeadAttention, LayerNorm, Ffn, LayerNorm)>,
 }
@@ -195,12 +231,13 @@ impl Encoder {
         Ok(Self { layers })
     }
 
-    pub fn forward(&self, x: &Array) -> Result<Array> {
+    /// `x [1,T,C]`; `mask`: the real frames of a padded `x` (see [`FrameMask`]).
+    pub fn forward(&self, x: &Array, mask: Option<&FrameMask>) -> Result<Array> {
         let mut x = x.clone();
         for (attn, norm1, ffn, norm2) in &self.layers {
-            let y = attn.forward(&x, &x)?;
+            let y = attn.forward(&x, &x, mask)?;
             x = norm1.forward(&x.add(&y)?)?;
-            let y = ffn.forward(&x)?;
+            let y = ffn.forward(&x, mask)?;
             x = norm2.forward(&x.add(&y)?)?;
         }
         Ok(x)

@@ -1,165 +1,208 @@
-//! The reverse flow and the Generator of a decode as one compiled MLX graph
-//! (`mlx_rs::transforms::compile`), traced once per latent length.
+//! The decode as two compiled MLX graphs (`mlx_rs::transforms::compile`) over length buckets:
+//! the content encoding of `enc_p` (codes and phones → `encoder2`'s output) and the synthesis
+//! (prior sample, reverse flow, Generator).
 //!
 //! On MLX's CUDA backend a SoVITS decode is bound by per-node host work, not by the GPU: on an
-//! H100 the Generator of 1 s of audio took as long as that of 10 s (34 against 32 ms), and each
-//! chunk of a streamed sentence paid 18–25 ms (docs/benchmarks.md). Built op by op, the flow and
-//! Generator of one decode are ~1,500 graph nodes with MLX's convolutions and length buckets
-//! (~4,000 with the tap GEMMs), each created through the C API and encoded at evaluation. A
+//! H100 the Generator of 1 s of audio took as long as that of 10 s (34 against 32 ms), `enc_p` 18
+//! of a 1 s decode's ~60 ms, and each chunk of a streamed sentence paid 18–25 ms
+//! (docs/benchmarks.md). Built op by op, one decode is ~2,700 graph nodes (v2, MLX convolutions
+//! with per-convolution buckets), each created through the C API and encoded at evaluation. A
 //! compiled function replays a traced, simplified graph instead: element-wise chains (LeakyReLU,
-//! bias and residual adds, the buckets' casts) are fused and no op is rebuilt on the host.
+//! the masks, bias and residual adds) are fused and no op is rebuilt on the host.
 //!
-//! The trace is keyed by the input shapes: a streaming decoder meets a few window lengths again and
-//! again, a server of one-shot sentences a new length per sentence, where the first decode of a
-//! length costs a trace (about one eager build). Traces are kept for [`MAX_LENGTHS`] lengths, then
-//! dropped together (which frees MLX's compile cache for them) and started again.
+//! A trace is keyed by its input shapes, and a server meets a new length with every sentence and
+//! every streamed chunk (whose `enc_p` runs over all codes so far). So the inputs are padded to a
+//! bucket ([`decode_bucket`]: 16 frames at least, then 4 lengths per octave) and the real length
+//! goes in as an array: [`FrameMask`] keeps the padded frames out of the real ones exactly where
+//! upstream's masks would, so the result is the unpadded decode's. Traces are kept for
+//! [`MAX_SHAPES`] buckets per graph, then dropped together (which frees MLX's compile cache for
+//! them) and started again.
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use mlx_rs::error::Exception;
+use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::transforms::compile::compile;
-use mlx_rs::Array;
+use mlx_rs::{ops, Array};
 
 use super::flow::Flow;
 use super::generator::Generator;
+use super::mask::FrameMask;
+use super::quantizer::Quantizer;
+use super::text_encoder::TextEncoder;
 use crate::device::SwitchCell;
+use crate::models::layers::with_exact_conv_lengths;
 use crate::models::{Error, Result};
 
-/// Latent lengths traced before the traces are dropped and started again.
-pub const MAX_LENGTHS: usize = 64;
+/// Buckets traced per graph before its traces are dropped and started again.
+pub const MAX_SHAPES: usize = 128;
 
-type SynthesisFn = Box<dyn FnMut(&[Array]) -> std::result::Result<Vec<Array>, Exception>>;
-
-/// `(z_p, g) → (z, o)` compiled over one model's flow and Generator.
-#[derive(Default)]
-pub struct CompiledSynthesis {
-    state: RefCell<State>,
+/// The padded length of `len` frames: at least 16, then rounded up to a multiple of
+/// `2^(⌊log2 len⌋ − 2)` — 4 lengths per octave, at most 25 % more frames (cheap where the decode
+/// is bound by host work, as on the GPU, and what keeps the traces few).
+pub fn decode_bucket(len: i32) -> i32 {
+    let len = len.max(16);
+    let step = 1 << (31 - len.leading_zeros() as i32 - 2);
+    (len + step - 1) / step * step
 }
 
-#[derive(Default)]
-struct State {
-    f: Option<SynthesisFn>,
-    lengths: BTreeSet<i32>,
+type GraphFn = Box<dyn FnMut(&[Array]) -> std::result::Result<Vec<Array>, Exception>>;
+type Body = dyn Fn(&[Array]) -> Result<Vec<Array>>;
+
+/// One compiled function and the shape keys it has traced.
+struct Traces {
+    name: &'static str,
+    f: Option<GraphFn>,
+    keys: BTreeSet<Vec<i32>>,
+    max_shapes: usize,
 }
 
-impl CompiledSynthesis {
-    /// `z = flow⁻¹(z_p, g)`, `o = Generator(z, g)`; the first call for a model runs them eagerly
-    /// (which also evaluates weights that are still lazy, such as folded weight norms: a compiled
-    /// function must capture evaluated arrays, or it re-runs their computation every call).
-    pub fn run(&self, flow: &Flow, dec: &Generator, z_p: &Array, g: &Array) -> Result<(Array, Array)> {
-        let mut state = self.state.try_borrow_mut().map_err(|_| Error::Invalid("compiled synthesis re-entered".into()))?;
-        if state.f.is_none() {
-            let z = flow.reverse(z_p, g)?;
-            let o = dec.forward(&z, Some(g))?;
-            mlx_rs::transforms::eval([&z, &o])?;
-            state.f = Some(trace(flow, dec));
-            return Ok((z, o));
-        }
-        let t = z_p.shape().get(1).copied().unwrap_or(0);
-        if !state.lengths.contains(&t) && state.lengths.len() >= MAX_LENGTHS {
-            // Replacing the function drops the old one, which erases its traces.
-            state.lengths.clear();
-            state.f = Some(trace(flow, dec));
-        }
-        state.lengths.insert(t);
-        let f = state.f.as_mut().ok_or_else(|| Error::Invalid("compiled synthesis missing".into()))?;
-        let mut out = f(&[z_p.clone(), g.clone()])?.into_iter();
-        match (out.next(), out.next()) {
-            (Some(z), Some(o)) => Ok((z, o)),
-            _ => Err(Error::Invalid("compiled synthesis returned too few arrays".into())),
-        }
+impl Traces {
+    fn new(name: &'static str, max_shapes: usize) -> RefCell<Self> {
+        RefCell::new(Self { name, f: None, keys: BTreeSet::new(), max_shapes })
+    }
+
+    /// `body(inputs)`, compiled. The first call of a model runs it eagerly, which also evaluates
+    /// weights that are still lazy (such as folded weight norms): a compiled function must capture
+    /// evaluated arrays, or it re-runs their computation every call.
+    fn run(cell: &RefCell<Self>, key: Vec<i32>, inputs: &[Array], body: impl Fn() -> std::rc::Rc<Body>) -> Result<Vec<Array>> {
+        let mut state = cell.try_borrow_mut().map_err(|_| Error::Invalid("compiled decode re-entered".into()))?;
+        with_exact_conv_lengths(|| {
+            if state.f.is_none() {
+                let out = body()(inputs)?;
+                mlx_rs::transforms::eval(out.iter())?;
+                state.f = Some(trace(body()));
+                return Ok(out);
+            }
+            if !state.keys.contains(&key) && state.keys.len() >= state.max_shapes {
+                // Replacing the function drops the old one, which erases its traces.
+                state.keys.clear();
+                state.f = Some(trace(body()));
+            }
+            state.keys.insert(key);
+            let name = state.name;
+            let f = state.f.as_mut().ok_or_else(|| Error::Invalid(format!("compiled {name} missing")))?;
+            Ok(f(inputs)?)
+        })
     }
 }
 
-fn trace(flow: &Flow, dec: &Generator) -> SynthesisFn {
-    let (flow, dec) = (flow.clone(), dec.clone());
-    let f = move |inputs: &[Array]| -> std::result::Result<Vec<Array>, Exception> {
-        let [z_p, g] = inputs else {
-            return Err(Exception::custom("compiled synthesis takes z_p and g"));
+fn trace(body: std::rc::Rc<Body>) -> GraphFn {
+    Box::new(compile(move |inputs: &[Array]| body(inputs).map_err(|e| Exception::custom(e.to_string())), false))
+}
+
+/// A model's compiled content encoding and synthesis.
+pub struct CompiledDecoder {
+    content: RefCell<Traces>,
+    synthesis: RefCell<Traces>,
+}
+
+impl Default for CompiledDecoder {
+    fn default() -> Self {
+        Self::with_max_shapes(MAX_SHAPES)
+    }
+}
+
+impl CompiledDecoder {
+    /// Keeping at most `max_shapes` traces per graph.
+    pub fn with_max_shapes(max_shapes: usize) -> Self {
+        Self { content: Traces::new("content encoding", max_shapes), synthesis: Traces::new("synthesis", max_shapes) }
+    }
+
+    /// `enc_p` up to `encoder2` for `codes` (25 Hz) and phone ids `text`: `[1, 2·len(codes), H]`.
+    pub fn content(&self, quantizer: &Quantizer, enc_p: &TextEncoder, codes: &[i32], text: &[i32], ge_text: &Array) -> Result<Array> {
+        let (n, p) = (len_i32(codes.len())?, len_i32(text.len())?);
+        let (nb, pb) = (decode_bucket(n), decode_bucket(p));
+        // Code and phone 0 exist in every table; the padding is masked out.
+        let padded = |ids: &[i32], to: i32| -> Vec<i32> { ids.iter().copied().chain(std::iter::repeat(0)).take(to as usize).collect() };
+        let inputs = [
+            Array::from_slice(&padded(codes, nb), &[nb]),
+            Array::from_slice(&padded(text, pb), &[1, pb]),
+            Array::from_slice(&[n], &[1]),
+            Array::from_slice(&[p], &[1]),
+            ge_text.clone(),
+        ];
+        let body = || -> std::rc::Rc<Body> {
+            let (quantizer, enc_p) = (quantizer.clone(), enc_p.clone());
+            std::rc::Rc::new(move |inputs: &[Array]| {
+                let [codes, text, n, p, ge_text] = inputs else {
+                    return Err(Error::Invalid("compiled content encoding takes 5 inputs".into()));
+                };
+                let ssl = quantizer.decode_50hz(codes)?;
+                let frames = FrameMask::new(n, codes.shape()[0])?.repeated(2)?;
+                let phones = FrameMask::new(p, text.shape()[1])?;
+                Ok(vec![enc_p.encode(&ssl, text, ge_text, Some((&frames, &phones)))?])
+            })
         };
-        let run = || -> Result<Vec<Array>> {
-            let z = flow.reverse(z_p, g)?;
-            let o = dec.forward(&z, Some(g))?;
-            Ok(vec![z, o])
+        let y = single(Traces::run(&self.content, vec![nb, pb], &inputs, body)?)?;
+        Ok(y.index((.., ..2 * n, ..)))
+    }
+
+    /// `z_p = m + ε·exp(logs)·noise_scale`, the reverse flow and the Generator over
+    /// `m, logs, eps [1,T,C]`: `(z_p, z, o)` as [`super::SynthesizerTrn::synthesize`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn synthesis(&self, flow: &Flow, dec: &Generator, m: &Array, logs: &Array, eps: &Array, noise_scale: f32, g: &Array) -> Result<(Array, Array, Array)> {
+        let t = m.shape()[1];
+        let tb = decode_bucket(t);
+        let pad = |a: &Array| -> Result<Array> {
+            Ok(if tb > t { ops::pad(a, &[(0, 0), (0, tb - t), (0, 0)], None, None)? } else { a.clone() })
         };
-        run().map_err(|e| Exception::custom(e.to_string()))
-    };
-    Box::new(compile(f, false))
+        let inputs = [pad(m)?, pad(logs)?, pad(eps)?, Array::from_f32(noise_scale), g.clone(), Array::from_slice(&[t], &[1])];
+        let body = || -> std::rc::Rc<Body> {
+            let (flow, dec) = (flow.clone(), dec.clone());
+            std::rc::Rc::new(move |inputs: &[Array]| {
+                let [m, logs, eps, noise_scale, g, t] = inputs else {
+                    return Err(Error::Invalid("compiled synthesis takes 6 inputs".into()));
+                };
+                let mask = FrameMask::new(t, m.shape()[1])?;
+                let z_p = m.add(&eps.multiply(&ops::exp(logs)?)?.multiply(noise_scale)?)?;
+                let z = flow.reverse(&z_p, g, Some(&mask))?;
+                let o = dec.forward(&z, Some(g), Some(&mask))?;
+                Ok(vec![z_p, z, o])
+            })
+        };
+        let mut out = Traces::run(&self.synthesis, vec![tb], &inputs, body)?.into_iter();
+        match (out.next(), out.next(), out.next()) {
+            (Some(z_p), Some(z), Some(o)) => {
+                let samples = dec.out_len(t);
+                Ok((z_p.index((.., ..t, ..)), z.index((.., ..t, ..)), o.index((.., ..samples, ..))))
+            }
+            _ => Err(Error::Invalid("compiled synthesis returned too few arrays".into())),
+        }
+    }
+
+    /// Shape buckets traced so far: (content encoding, synthesis).
+    pub fn traced(&self) -> (usize, usize) {
+        (self.content.borrow().keys.len(), self.synthesis.borrow().keys.len())
+    }
+}
+
+fn len_i32(n: usize) -> Result<i32> {
+    i32::try_from(n).map_err(|_| Error::Invalid(format!("{n} ids: too many")))
+}
+
+fn single(out: Vec<Array>) -> Result<Array> {
+    out.into_iter().next().ok_or_else(|| Error::Invalid("compiled graph returned nothing".into()))
 }
 
 /// Process-wide default for models loaded from now on (`bench --compile-sovits`).
-static COMPILE_SYNTHESIS: SwitchCell = SwitchCell::auto();
+static COMPILE_DECODE: SwitchCell = SwitchCell::auto();
 
 /// What `auto` means: off everywhere for now. On the CPU the arithmetic bounds a decode and
-/// compiling changes nothing (measured: 0.43 against 0.40 s for the flow and Generator of 25
-/// tokens, 2-core VM); on CUDA it cuts the nodes of one decode from 1,461 to 790 (v2, 25 tokens,
-/// MLX convolutions with buckets, counted on the CPU) but has not been timed on a GPU yet, and a
-/// change becomes a default there only once measured (docs/cuda.md).
+/// compiling only adds the buckets' padding; on CUDA it cuts the nodes of a decode (counted on the
+/// CPU: docs/cuda.md) but has not been timed on a GPU yet, and a change becomes a default there
+/// only once measured.
 pub const COMPILE_BY_DEFAULT: bool = false;
 
 /// Sets [`compile_enabled`]'s answer; `None` = [`COMPILE_BY_DEFAULT`].
 pub fn set_compile(on: Option<bool>) {
-    COMPILE_SYNTHESIS.set(on);
+    COMPILE_DECODE.set(on);
 }
 
-/// Whether models loaded from now on run the flow and Generator compiled.
+/// Whether models loaded from now on decode through [`CompiledDecoder`].
 pub fn compile_enabled() -> bool {
-    COMPILE_SYNTHESIS.get(|| COMPILE_BY_DEFAULT)
+    COMPILE_DECODE.get(|| COMPILE_BY_DEFAULT)
 }
 
 #[cfg(test)]
-mod tests {
-    use mlx_rs::{random, Dtype};
-
-    use super::*;
-    use crate::models::sovits::config::SovitsConfig;
-    use crate::models::sovits::synthetic::random_model;
-    use crate::models::sovits::SovitsVersion;
-
-    fn host(a: &Array) -> Vec<f32> {
-        let a = a.as_dtype(Dtype::Float32).unwrap().reshape(&[-1]).unwrap();
-        a.eval().unwrap();
-        a.as_slice::<f32>().to_vec()
-    }
-
-    fn max_rel(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
-    }
-
-    #[test]
-    fn compiled_flow_and_generator_match_the_eager_ones_at_every_length() {
-        let cfg = SovitsConfig { inter_channels: 32, hidden_channels: 32, filter_channels: 16, n_layers: 2, upsample_initial_channel: 48, gin_channels: 64, ..SovitsConfig::for_version(SovitsVersion::V2) };
-        let model = random_model(&cfg, 4, Dtype::Float32).unwrap();
-        let g = random::normal::<f32>(&[1, 1, cfg.gin_channels], None, None, &random::key(1).unwrap()).unwrap();
-        let compiled = CompiledSynthesis::default();
-        // 10 and 14 frames: the first call of a model (eager), a new length (a trace), then
-        // the first length again (its trace replayed).
-        for (i, t) in [10, 10, 14, 10].into_iter().enumerate() {
-            let z_p = random::normal::<f32>(&[1, t, cfg.inter_channels], None, None, &random::key(10 + i as u64).unwrap()).unwrap();
-            let (z, o) = compiled.run(model.flow(), model.generator(), &z_p, &g).unwrap();
-            let z_ref = model.flow().reverse(&z_p, &g).unwrap();
-            let o_ref = model.generator().forward(&z_ref, Some(&g)).unwrap();
-            assert_eq!(o.shape(), o_ref.shape());
-            let (dz, dout) = (max_rel(&host(&z), &host(&z_ref)), max_rel(&host(&o), &host(&o_ref)));
-            assert!(dz <= 1e-5 && dout <= 1e-4, "call {i} (T={t}): z {dz:e}, o {dout:e}");
-        }
-        assert_eq!(compiled.state.borrow().lengths.iter().copied().collect::<Vec<_>>(), [10, 14]);
-    }
-
-    #[test]
-    fn traces_are_dropped_past_the_length_limit() {
-        let cfg = SovitsConfig { inter_channels: 16, hidden_channels: 16, filter_channels: 8, n_layers: 1, upsample_initial_channel: 32, gin_channels: 16, ..SovitsConfig::for_version(SovitsVersion::V2) };
-        let model = random_model(&cfg, 5, Dtype::Float32).unwrap();
-        let g = Array::zeros::<f32>(&[1, 1, cfg.gin_channels]).unwrap();
-        let compiled = CompiledSynthesis::default();
-        for t in 1..=(MAX_LENGTHS as i32 + 2) {
-            let z_p = Array::ones::<f32>(&[1, t, cfg.inter_channels]).unwrap();
-            let (_, o) = compiled.run(model.flow(), model.generator(), &z_p, &g).unwrap();
-            assert_eq!(o.shape()[1], t * model.samples_per_token() as i32 / 2);
-        }
-        let lengths = compiled.state.borrow().lengths.len();
-        assert!((1..=MAX_LENGTHS).contains(&lengths), "{lengths} traces kept");
-    }
-}
+mod tests;

@@ -3,6 +3,7 @@
 use mlx_rs::Array;
 
 use super::config::{SovitsConfig, FLOW_COUPLINGS, FLOW_WN_KERNEL, FLOW_WN_LAYERS};
+use super::mask::FrameMask;
 use super::modules::{channels, pointwise, Wn};
 use crate::models::layers::Linear;
 use crate::models::weights::Weights;
@@ -19,12 +20,12 @@ struct Coupling {
 
 impl Coupling {
     /// Reverse pass: `x1 ← x1 − post(WN(pre(x0), g))` (logs = 0 for mean-only couplings).
-    fn reverse(&self, x: &Array, g: &Array) -> Result<Array> {
+    fn reverse(&self, x: &Array, g: &Array, mask: Option<&FrameMask>) -> Result<Array> {
         let c = 2 * self.half;
         let x0 = channels(x, 0, self.half);
         let x1 = channels(x, self.half, c);
         let h = self.pre.forward(&x0)?;
-        let h = self.enc.forward(&h, Some(g))?;
+        let h = self.enc.forward(&h, Some(g), mask)?;
         let m = self.post.forward(&h)?;
         Ok(mlx_rs::ops::concatenate(&[x0, x1.subtract(&m)?], 2)?)
     }
@@ -62,12 +63,13 @@ impl Flow {
     }
 
     /// `z_p [1,T,C]`, `g [1,1,gin]` → `z [1,T,C]`: for each coupling from last to first,
-    /// Flip then the coupling's reverse.
-    pub fn reverse(&self, z_p: &Array, g: &Array) -> Result<Array> {
+    /// Flip then the coupling's reverse. `mask`: the real frames of a padded `z_p` (the padded
+    /// frames of `z` are not zeroed: the Generator does that).
+    pub fn reverse(&self, z_p: &Array, g: &Array, mask: Option<&FrameMask>) -> Result<Array> {
         let mut x = z_p.clone();
         for c in self.couplings.iter().rev() {
             x = x.take_axis(&self.flip, 2)?;
-            x = c.reverse(&x, g)?;
+            x = c.reverse(&x, g, mask)?;
         }
         Ok(x)
     }

@@ -2,6 +2,7 @@
 use mlx_rs::{ops, ops::indexing::IndexOp, Array};
 
 use super::config::SovitsConfig;
+use super::mask::FrameMask;
 use super::modules::{conv1d, conv_weight, leaky_relu, pointwise, take, ResBlock1, LRELU_SLOPE};
 use crate::models::layers::{Conv1d, Linear};
 use crate::models::weights::Weights;
@@ -59,19 +60,24 @@ impl Generator {
         })
     }
 
-    /// `z [1,T,inter]`, `g [1,1,gin]` → waveform `[1, T·∏rates, 1]` in [−1, 1].
-    pub fn forward(&self, z: &Array, g: Option<&Array>) -> Result<Array> {
-        let mut x = self.conv_pre.forward(z)?;
+    /// `z [1,T,inter]`, `g [1,1,gin]` → waveform `[1, T·∏rates, 1]` in [−1, 1]. `mask`: the
+    /// real frames of a padded `z`; every convolution's input is then zeroed past the real
+    /// samples at its rate (upstream's Generator has no masks: at its unpadded end a convolution
+    /// reads zeros, which this reproduces).
+    pub fn forward(&self, z: &Array, g: Option<&Array>, mask: Option<&FrameMask>) -> Result<Array> {
+        let mut mask = mask.cloned();
+        let mut x = self.conv_pre.forward(&FrameMask::apply(mask.as_ref(), z)?)?;
         if let (Some(cond), Some(g)) = (&self.cond, g) {
             x = x.add(&cond.forward(g)?)?;
         }
         let n = Array::from_f32(self.num_kernels as f32);
         for (i, up) in self.ups.iter().enumerate() {
-            x = up.forward(&leaky_relu(&x, LRELU_SLOPE)?)?;
+            x = up.forward(&FrameMask::apply(mask.as_ref(), &leaky_relu(&x, LRELU_SLOPE)?)?)?;
+            mask = mask.map(|m| m.upsampled(up.stride, up.padding, up.k)).transpose()?;
             let blocks = &self.resblocks[i * self.num_kernels..(i + 1) * self.num_kernels];
             let mut xs: Option<Array> = None;
             for b in blocks {
-                let y = b.forward(&x)?;
+                let y = b.forward(&x, mask.as_ref())?;
                 xs = Some(match xs {
                     Some(s) => s.add(&y)?,
                     None => y,
@@ -82,8 +88,16 @@ impl Generator {
             }
         }
         // [quirk] the last activation uses torch's default slope 0.01, not LRELU_SLOPE.
-        let x = leaky_relu(&x, 0.01)?;
+        let x = FrameMask::apply(mask.as_ref(), &leaky_relu(&x, 0.01)?)?;
         Ok(ops::tanh(&self.conv_post.forward(&x)?)?)
+    }
+}
+
+impl Generator {
+    /// Waveform samples for a latent of `frames` frames (the lengths of the transposed
+    /// convolutions; the others keep the length).
+    pub fn out_len(&self, frames: i32) -> i32 {
+        self.ups.iter().fold(frames, |t, up| (t - 1) * up.stride - 2 * up.padding + up.k)
     }
 }
 

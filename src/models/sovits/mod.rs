@@ -17,6 +17,7 @@ pub mod compiled;
 pub mod config;
 pub mod flow;
 pub mod generator;
+pub mod mask;
 pub mod modules;
 pub mod mrte;
 pub mod quantizer;
@@ -107,8 +108,9 @@ pub struct SynthesizerTrn {
     flow: Flow,
     dec: Generator,
     pro: Option<ProExtras>,
-    /// The flow and Generator compiled ([`compiled::compile_enabled`] when loaded), else eager.
-    compiled: Option<compiled::CompiledSynthesis>,
+    /// The decode compiled over length buckets ([`compiled::compile_enabled`] when loaded), else
+    /// eager.
+    compiled: Option<compiled::CompiledDecoder>,
 }
 
 fn file_err(path: &Path, message: impl Into<String>) -> Error {
@@ -256,12 +258,24 @@ impl SynthesizerTrn {
             flow,
             dec,
             pro,
-            compiled: compiled::compile_enabled().then(compiled::CompiledSynthesis::default),
+            compiled: compiled::compile_enabled().then(compiled::CompiledDecoder::default),
         })
     }
 
     pub fn config(&self) -> &SovitsConfig {
         &self.cfg
+    }
+
+    /// This model decoding through a [`compiled::CompiledDecoder`] (`true`) or op by op,
+    /// whatever [`compiled::compile_enabled`] said when it was loaded.
+    pub fn with_compiled_decode(mut self, on: bool) -> Self {
+        self.compiled = on.then(compiled::CompiledDecoder::default);
+        self
+    }
+
+    /// The compiled decoder, where this model decodes through one.
+    pub fn compiled_decoder(&self) -> Option<&compiled::CompiledDecoder> {
+        self.compiled.as_ref()
     }
 
     pub fn version(&self) -> SovitsVersion {
@@ -452,11 +466,14 @@ impl SynthesizerTrn {
 
     /// `enc_p` up to `encoder2` (before speed interpolation): `[1, 2·len(codes), H]`.
     pub(crate) fn encode_content(&self, codes: &[i64], text: &[i64], style: &Style) -> Result<Array> {
-        let codes = ids_to_array("code", codes, self.quantizer.bins())?;
-        let text = ids_to_array("phone id", text, self.cfg.n_symbols)?;
-        let n = text.shape()[0];
-        let ssl = self.quantizer.decode_50hz(&codes)?;
-        self.enc_p.encode(&ssl, &text.reshape(&[1, n])?, &style.ge_text)
+        let codes = checked_ids("code", codes, self.quantizer.bins())?;
+        let text = checked_ids("phone id", text, self.cfg.n_symbols)?;
+        if let Some(c) = &self.compiled {
+            return c.content(&self.quantizer, &self.enc_p, &codes, &text, &style.ge_text);
+        }
+        let n = text.len() as i32;
+        let ssl = self.quantizer.decode_50hz(&Array::from_slice(&codes, &[codes.len() as i32]))?;
+        self.enc_p.encode(&ssl, &Array::from_slice(&text, &[1, n]), &style.ge_text, None)
     }
 
     /// `z_p = m + ε·exp(logs)·noise_scale`, reverse flow, Generator: returns `(z_p, z, o)`,
@@ -485,30 +502,18 @@ impl SynthesizerTrn {
             }
             None => random::normal::<f32>(&[1, t, c], None, None, None)?.as_dtype(self.dtype)?,
         };
+        if let Some(c) = &self.compiled {
+            return c.synthesis(&self.flow, &self.dec, m, logs, &eps, noise_scale, &style.ge);
+        }
         let z_p = m.add(&eps.multiply(&ops::exp(logs)?)?.multiply(Array::from_f32(noise_scale))?)?;
-        let (z, o) = match &self.compiled {
-            Some(c) => c.run(&self.flow, &self.dec, &z_p, &style.ge)?,
-            None => {
-                let z = self.flow.reverse(&z_p, &style.ge)?;
-                (z.clone(), self.dec.forward(&z, Some(&style.ge))?)
-            }
-        };
+        let z = self.flow.reverse(&z_p, &style.ge, None)?;
+        let o = self.dec.forward(&z, Some(&style.ge), None)?;
         Ok((z_p, z, o))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn flow(&self) -> &Flow {
-        &self.flow
-    }
-
-    #[cfg(test)]
-    pub(crate) fn generator(&self) -> &Generator {
-        &self.dec
     }
 }
 
-/// Checks ids against a table size and makes an int32 array (`[n]`).
-fn ids_to_array(what: &str, ids: &[i64], size: i32) -> Result<Array> {
+/// Checks ids against a table size: int32 ids.
+fn checked_ids(what: &str, ids: &[i64], size: i32) -> Result<Vec<i32>> {
     if ids.is_empty() {
         return Err(Error::Invalid(format!("decode: no {what}s given")));
     }
@@ -517,8 +522,7 @@ fn ids_to_array(what: &str, ids: &[i64], size: i32) -> Result<Array> {
             "decode: {what} {bad} at position {i} is outside 0..{size}"
         )));
     }
-    let v: Vec<i32> = ids.iter().map(|&x| x as i32).collect();
-    Ok(Array::from_slice(&v, &[v.len() as i32]))
+    Ok(ids.iter().map(|&x| x as i32).collect())
 }
 
 /// TTS.run's int16 output for one fragment: peak-normalise only when `max|w| > 1`, append

@@ -2,6 +2,7 @@
 //! loading helpers. Sequences are channels-last `[B, T, C]` (see `layers.rs`).
 use mlx_rs::{ops, ops::indexing::IndexOp, Array};
 
+use super::mask::FrameMask;
 use crate::models::layers::{fold_weight_norm, Conv1d, LayerNorm, Linear};
 use crate::models::weights::Weights;
 use crate::models::Result;
@@ -58,18 +59,12 @@ pub fn conv1d(
 pub fn pointwise(w: &mut Weights, prefix: &str, cin: i32, cout: i32) -> Result<Linear> {
     let weight = conv_weight(w, prefix, &[cout, cin, 1])?.reshape(&[cout, cin])?;
     let bias = take(w, &format!("{prefix}.bias"), &[cout])?;
-    Ok(Linear {
-        weight,
-        bias: Some(bias),
-    })
+    Ok(Linear::new(weight, Some(bias)))
 }
 
 /// `torch.nn.Linear(cin, cout)`.
 pub fn linear(w: &mut Weights, prefix: &str, cin: i32, cout: i32) -> Result<Linear> {
-    Ok(Linear {
-        weight: take(w, &format!("{prefix}.weight"), &[cout, cin])?,
-        bias: Some(take(w, &format!("{prefix}.bias"), &[cout])?),
-    })
+    Ok(Linear::new(take(w, &format!("{prefix}.weight"), &[cout, cin])?, Some(take(w, &format!("{prefix}.bias"), &[cout])?)))
 }
 
 /// `modules.LayerNorm` (channel LN with `gamma`/`beta`, eps 1e-5): on channels-last input it is
@@ -155,8 +150,10 @@ impl Wn {
         })
     }
 
-    /// `x [B,T,H]`, `g [B,1,gin]` → `[B,T,H]` (masks are all ones at batch 1).
-    pub fn forward(&self, x: &Array, g: Option<&Array>) -> Result<Array> {
+    /// `x [B,T,H]`, `g [B,1,gin]` → `[B,T,H]`. `mask`: the real frames of a padded `x`, zeroed
+    /// before each dilated convolution as upstream's `(x + res) * x_mask` does (without padding
+    /// every frame is real and the masks are left out).
+    pub fn forward(&self, x: &Array, g: Option<&Array>, mask: Option<&FrameMask>) -> Result<Array> {
         let h = self.hidden;
         let gc = match (&self.cond, g) {
             (Some(c), Some(g)) => Some(c.forward(g)?),
@@ -166,7 +163,7 @@ impl Wn {
         let mut out: Option<Array> = None;
         let n = self.in_layers.len();
         for (i, (inl, rs)) in self.in_layers.iter().zip(&self.res_skip).enumerate() {
-            let x_in = inl.forward(&x)?;
+            let x_in = inl.forward(&FrameMask::apply(mask, &x)?)?;
             let acts = match &gc {
                 Some(gc) => gated(&x_in, &channels(gc, 2 * h * i as i32, 2 * h * (i as i32 + 1)), h)?,
                 None => gated(&x_in, &Array::from_f32(0.0), h)?,
@@ -251,11 +248,12 @@ impl ResBlock1 {
         Ok(Self { convs1, convs2 })
     }
 
-    pub fn forward(&self, x: &Array) -> Result<Array> {
+    /// `mask`: the real frames of a padded `x`, zeroed before each convolution.
+    pub fn forward(&self, x: &Array, mask: Option<&FrameMask>) -> Result<Array> {
         let mut x = x.clone();
         for (c1, c2) in self.convs1.iter().zip(&self.convs2) {
-            let t = c1.forward(&leaky_relu(&x, LRELU_SLOPE)?)?;
-            let t = c2.forward(&leaky_relu(&t, LRELU_SLOPE)?)?;
+            let t = c1.forward(&FrameMask::apply(mask, &leaky_relu(&x, LRELU_SLOPE)?)?)?;
+            let t = c2.forward(&FrameMask::apply(mask, &leaky_relu(&t, LRELU_SLOPE)?)?)?;
             x = t.add(&x)?;
         }
         Ok(x)

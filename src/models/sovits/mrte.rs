@@ -4,11 +4,13 @@ use mlx_rs::Array;
 
 use super::attentions::MultiHeadAttention;
 use super::config::{MRTE_HEADS, MRTE_HIDDEN};
+use super::mask::FrameMask;
 use super::modules::pointwise;
 use crate::models::layers::Linear;
 use crate::models::weights::Weights;
 use crate::models::Result;
 
+#[derive(Clone)]
 pub struct Mrte {
     cross_attention: MultiHeadAttention,
     c_pre: Linear,
@@ -28,13 +30,14 @@ impl Mrte {
         })
     }
 
-    /// `ssl [1,T,C]`, `text [1,P,C]`, `ge [1,1,512]` → `[1,T,C]`.
-    pub fn forward(&self, ssl: &Array, text: &Array, ge: &Array) -> Result<Array> {
+    /// `ssl [1,T,C]`, `text [1,P,C]`, `ge [1,1,512]` → `[1,T,C]`; `text_mask`: the real phones of
+    /// a padded `text` (the attention's keys).
+    pub fn forward(&self, ssl: &Array, text: &Array, ge: &Array, text_mask: Option<&FrameMask>) -> Result<Array> {
         let ssl_enc = self.c_pre.forward(ssl)?;
         let text_enc = self.text_pre.forward(text)?;
         let x = self
             .cross_attention
-            .forward(&ssl_enc, &text_enc)?
+            .forward(&ssl_enc, &text_enc, text_mask)?
             .add(&ssl_enc)?
             .add(ge)?;
         self.c_post.forward(&x)

@@ -8,6 +8,7 @@ use crate::models::layers::Conv1d;
 use crate::models::weights::Weights;
 use crate::models::Result;
 
+#[derive(Clone)]
 pub struct Quantizer {
     /// Conv1d 768→768, kernel 2, stride 2 (50 Hz → 25 Hz).
     ssl_proj: Conv1d,

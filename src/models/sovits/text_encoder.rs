@@ -3,12 +3,14 @@ use mlx_rs::{Array, Dtype};
 
 use super::attentions::Encoder;
 use super::config::{SovitsConfig, REL_WINDOW, SSL_DIM};
+use super::mask::FrameMask;
 use super::modules::{channels, pointwise, take};
 use super::mrte::Mrte;
 use crate::models::layers::{Embedding, Linear};
 use crate::models::weights::Weights;
 use crate::models::Result;
 
+#[derive(Clone)]
 pub struct TextEncoder {
     ssl_proj: Linear,
     encoder_ssl: Encoder,
@@ -57,14 +59,16 @@ impl TextEncoder {
     }
 
     /// The part before speed interpolation: `ssl [1,T,768]` (50 Hz), `text` ids `[1,P]` int32,
-    /// `ge_text [1,1,512]` → `[1,T,H]` (the output of `encoder2`).
-    pub fn encode(&self, ssl: &Array, text: &Array, ge_text: &Array) -> Result<Array> {
+    /// `ge_text [1,1,512]` → `[1,T,H]` (the output of `encoder2`). `masks`: the real frames and
+    /// phones of a padded `ssl` and `text` (see [`FrameMask`]).
+    pub fn encode(&self, ssl: &Array, text: &Array, ge_text: &Array, masks: Option<(&FrameMask, &FrameMask)>) -> Result<Array> {
+        let (ssl_mask, text_mask) = masks.unzip();
         let y = self.ssl_proj.forward(ssl)?;
-        let y = self.encoder_ssl.forward(&y)?;
+        let y = self.encoder_ssl.forward(&y, ssl_mask)?;
         let t = self.text_embedding.forward(text)?;
-        let t = self.encoder_text.forward(&t)?;
-        let y = self.mrte.forward(&y, &t, ge_text)?;
-        self.encoder2.forward(&y)
+        let t = self.encoder_text.forward(&t, text_mask)?;
+        let y = self.mrte.forward(&y, &t, ge_text, text_mask)?;
+        self.encoder2.forward(&y, ssl_mask)
     }
 
     /// Speed interpolation then `proj`: `y [1,T,H]` → x, m, logs.
