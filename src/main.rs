@@ -82,6 +82,10 @@ enum Command {
         /// (above 16) by default, for an A/B.
         #[arg(long, env = "GSV_GEMV_TILED_MIN_ROWS")]
         gemv_tiled_min_rows: Option<i32>,
+        /// The fused step's column-form products with `float4` weight loads (the vector form):
+        /// auto (= off until timed on a GPU) | on | off.
+        #[arg(long, env = "GSV_GEMV_VECTOR", default_value = "auto")]
+        gemv_vector: gsv_server::device::Switch,
         /// SoVITS decode as compiled graphs over length buckets (enc_p's encoding; the flow
         /// and Generator): auto (= off; see docs/cuda.md) | on | off.
         #[arg(long, env = "GSV_COMPILE_SOVITS", default_value = "auto")]
@@ -151,10 +155,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, compile_sovits } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, compile_sovits } => {
             gsv_server::models::sovits::compiled::set_compile(compile_sovits.forced());
             gsv_server::models::gpt::gemv::set_gemv_max_rows(gemv_max_rows);
             gsv_server::models::gpt::gemv::set_tiled_min_rows(gemv_tiled_min_rows);
+            gsv_server::models::gpt::gemv::set_vector_columns(gemv_vector.forced());
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());

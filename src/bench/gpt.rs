@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::gpt_step::{self, StepBreakdown};
 use crate::models::gpt::cache::KvCache;
 use crate::models::gpt::decode::{BatchDecoder, DecodeRequest};
+use crate::models::gpt::gemv;
 use crate::models::gpt::sampling::SamplingParams;
 use crate::models::gpt::{step, GptConfig, Text2SemanticDecoder};
 use crate::models::Result;
@@ -93,6 +94,13 @@ pub struct BatchResult {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct GemvSetup {
+    pub max_rows: i32,
+    pub tiled_min_rows: i32,
+    pub vector: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
     pub device: String,
     pub dtype: String,
@@ -103,6 +111,9 @@ pub struct BenchResult {
     pub compiled: bool,
     /// Whether the compiled step used custom CUDA kernels (`models::gpt::fused`).
     pub fused: bool,
+    /// The fused step's matrix-vector kernels: rows they take, rows from which the tiled form
+    /// does, whether the vector form replaces the column form (`models::gpt::gemv`).
+    pub gemv: GemvSetup,
     pub phones: usize,
     pub prompt_tokens: usize,
     pub single: SingleResult,
@@ -237,6 +248,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         dtype: format!("{:?}", opts.dtype),
         compiled,
         fused,
+        gemv: GemvSetup { max_rows: gemv::gemv_max_rows(), tiled_min_rows: gemv::tiled_min_rows(), vector: gemv::vector_columns() },
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,
         heads: opts.config.n_head,

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::cuda_emulator::{CpuEmulator, EmulatorStats};
 use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId};
+use crate::models::gpt::gemv::GemvForm;
 use crate::models::gpt::sampling::SamplingParams;
 use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
 use crate::models::{Error, Result};
@@ -66,7 +67,7 @@ pub struct ModeReport {
 /// too large for the attention kernel's copy blocks, rows too wide for shared memory).
 #[derive(Debug, Clone, Serialize)]
 pub struct GraphReport {
-    /// The matrix-vector form the products took where they could: `column` or `tiled`.
+    /// The matrix-vector form the products took where they could: `column`, `vector` or `tiled`.
     pub gemv: String,
     pub width: i32,
     pub rows: i32,
@@ -248,9 +249,7 @@ pub fn random_step_inputs(model: &Text2SemanticDecoder, rows: i32, capacity: i32
 
 /// The fused step graph against the portable one for `rows` rows over a cache of `capacity`
 /// positions holding `offset` (random contents, random left padding; `seed` picks them).
-pub fn compare_step_graph(model: &Text2SemanticDecoder, tiled: bool, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
-    use crate::models::gpt::fused::FusedKernels;
-    use crate::models::gpt::gemv::GEMV_MAX_ROWS;
+pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
     let cfg = &model.config;
     if offset >= capacity {
         return Err(Error::Invalid(format!("offset {offset} does not fit a cache of {capacity}")));
@@ -258,7 +257,7 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, tiled: bool, rows: i32, 
     let inputs = random_step_inputs(model, rows, capacity, offset, seed)?;
     let reference = crate::models::gpt::step::step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(reference.iter())?;
-    let kernels = FusedKernels::with_gemv_rows(model, GEMV_MAX_ROWS, if tiled { 1 } else { GEMV_MAX_ROWS + 1 })?;
+    let kernels = fused_kernels(model, form)?;
     let candidate = kernels.step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(candidate.iter())?;
     if reference.len() != candidate.len() {
@@ -275,7 +274,7 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, tiled: bool, rows: i32, 
         cache = cache.max(max_abs_diff(a, b)?);
     }
     Ok(GraphReport {
-        gemv: if tiled { "tiled" } else { "column" }.into(),
+        gemv: format!("{form:?}").to_lowercase(),
         width: cfg.hidden_dim,
         rows,
         capacity,
@@ -299,16 +298,18 @@ pub fn compare_step_graphs(cfg: &GptConfig) -> Result<Vec<GraphReport>> {
     let large = ((KV_COPY_MAX_BYTES / (16 * row_bytes)) as i32 / 256 + 1) * 256;
     let mut reports = Vec::new();
     for (rows, capacity, offset) in [(1, 256, 100), (16, large, large - 7), (17, 256, 200)] {
-        reports.push(compare_step_graph(&model, false, rows, capacity, offset, 11 + rows as u64)?);
+        reports.push(compare_step_graph(&model, GemvForm::Column, rows, capacity, offset, 11 + rows as u64)?);
     }
-    for (rows, capacity, offset) in [(1, 256, 60), (3, 256, 90), (16, 256, 150)] {
-        reports.push(compare_step_graph(&model, true, rows, capacity, offset, 21 + rows as u64)?);
+    for form in [GemvForm::Tiled, GemvForm::Vector] {
+        for (rows, capacity, offset) in [(1, 256, 60), (3, 256, 90), (16, 256, 150)] {
+            reports.push(compare_step_graph(&model, form, rows, capacity, offset, 21 + rows as u64)?);
+        }
     }
     // 16 rows of 768 floats are 48 KiB, over the 40 KiB the normalising kernels take.
     let width = (2 * cfg.hidden_dim).max(768);
     let wide = GptConfig { embedding_dim: width, hidden_dim: width, n_head: width / cfg.head_dim(), n_layer: 1, ..cfg.clone() };
     let wide = Text2SemanticDecoder::random(wide, Dtype::Float32, 8)?;
-    reports.push(compare_step_graph(&wide, false, 16, 256, 130, 31)?);
+    reports.push(compare_step_graph(&wide, GemvForm::Column, 16, 256, 130, 31)?);
     Ok(reports)
 }
 
@@ -372,13 +373,14 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
     // the add-norm kernel and the biased matrix-vector kernel take over.
     let wide = GptConfig { embedding_dim: 2 * cfg.hidden_dim, hidden_dim: 2 * cfg.hidden_dim, n_layer: 1, ..cfg.clone() };
     let mut specs: Vec<serde_json::Value> = Vec::new();
-    let tiled = [(1, 256), (3, 256), (16, 256)];
-    for (cfg, shapes, tiled) in [
-        (cfg.clone(), &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..], false),
-        (cfg, &tiled[..], true),
-        (wide, &[(16, 256)][..], false),
+    let few = [(1, 256), (3, 256), (16, 256)];
+    for (cfg, shapes, form) in [
+        (cfg.clone(), &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..], GemvForm::Column),
+        (cfg.clone(), &few[..], GemvForm::Tiled),
+        (cfg, &few[..], GemvForm::Vector),
+        (wide, &[(16, 256)][..], GemvForm::Column),
     ] {
-        for spec in record_step(cfg, shapes, tiled)? {
+        for spec in record_step(cfg, shapes, form)? {
             let key = |v: &serde_json::Value| (v["name"].clone(), v["template"].clone());
             if !specs.iter().any(|s| key(s) == key(&spec)) {
                 specs.push(spec);
@@ -389,14 +391,12 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
 }
 
 /// The fused step's launches for each `(rows, cache capacity)` on a random model of `cfg`, with
-/// the tiled matrix-vector form wherever it fits when `tiled`.
-fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], tiled: bool) -> Result<Vec<serde_json::Value>> {
+/// the matrix-vector `form` wherever it fits.
+fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], form: GemvForm) -> Result<Vec<serde_json::Value>> {
     use crate::models::cuda_kernel::record_launches;
-    use crate::models::gpt::fused::FusedKernels;
-    use crate::models::gpt::gemv::GEMV_MAX_ROWS;
     let model = Text2SemanticDecoder::random(cfg, Dtype::Float32, 5)?;
     // Made while recording: a build without CUDA kernels (this CPU) cannot create them.
-    let (kernels, _) = record_launches(|| FusedKernels::with_gemv_rows(&model, GEMV_MAX_ROWS, if tiled { 1 } else { GEMV_MAX_ROWS + 1 }));
+    let (kernels, _) = record_launches(|| fused_kernels(&model, form));
     let kernels = kernels?;
     let (h, hd) = (model.config.n_head, model.config.head_dim());
     let mut specs = Vec::new();
@@ -418,6 +418,15 @@ fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], tiled: bool) -> Result<Vec
         specs.extend(recorded);
     }
     Ok(specs)
+}
+
+/// The fused step's kernels with every product of up to 16 rows in `form` where it fits (the
+/// column form elsewhere).
+fn fused_kernels(model: &Text2SemanticDecoder, form: GemvForm) -> Result<crate::models::gpt::fused::FusedKernels> {
+    use crate::models::gpt::fused::FusedKernels;
+    use crate::models::gpt::gemv::GEMV_MAX_ROWS;
+    let tiled_min = if form == GemvForm::Tiled { 1 } else { GEMV_MAX_ROWS + 1 };
+    Ok(FusedKernels::with_gemv_rows(model, GEMV_MAX_ROWS, tiled_min)?.with_vector_columns(form == GemvForm::Vector))
 }
 
 /// One launch of the sampler kernel for `rows` rows (recorded: see [`record_step`]).
@@ -445,8 +454,8 @@ mod tests {
         let specs = kernel_specs(Some(cfg)).unwrap();
         let names: std::collections::BTreeSet<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
         let every = ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"];
-        let tiled = ["gsv_norm_gemv_t", "gsv_norm_gemv_bias_t", "gsv_embed_gemv_bias_t", "gsv_gemv_t"];
-        for name in every.into_iter().chain(tiled) {
+        let forms = ["gsv_norm_gemv_t", "gsv_norm_gemv_bias_t", "gsv_embed_gemv_bias_t", "gsv_gemv_t", "gsv_norm_gemv_v", "gsv_norm_gemv_bias_v", "gsv_embed_gemv_bias_v", "gsv_gemv_v"];
+        for name in every.into_iter().chain(forms) {
             assert!(names.contains(name), "{name} not recorded: {names:?}");
         }
         for s in &specs {
@@ -491,7 +500,7 @@ mod tests {
         // every other branch.
         let report = emulated_decode(Some(small_config()), 3, 12).unwrap();
         assert!(report.passed, "{report:#?}");
-        assert_eq!(report.graphs.len(), 7);
+        assert_eq!(report.graphs.len(), 10);
         let stats = report.emulator.as_ref().unwrap();
         let every = [
             "gsv_decode_attention",
@@ -507,6 +516,10 @@ mod tests {
             "gsv_norm_gemv_bias_t",
             "gsv_embed_gemv_bias_t",
             "gsv_gemv_t",
+            "gsv_norm_gemv_v",
+            "gsv_norm_gemv_bias_v",
+            "gsv_embed_gemv_bias_v",
+            "gsv_gemv_v",
         ];
         for name in every {
             assert!(stats.launches.get(name).is_some_and(|&n| n > 0), "{name} never ran: {stats:?}");

@@ -275,16 +275,17 @@ pub fn translation_unit(spec: &LaunchSpec) -> Result<String> {
     ))
 }
 
-/// A host buffer with [`GUARD`] bytes of [`FILL`] on each side (data 8-byte aligned).
+/// A host buffer with [`GUARD`] bytes of [`FILL`] on each side (data 16-byte aligned, as a
+/// kernel's `float4` loads need and CUDA allocations are).
 struct Guarded {
-    bytes: Vec<u64>,
+    bytes: Vec<u128>,
     len: usize,
 }
 
 impl Guarded {
     fn fresh(len: usize) -> Self {
-        let words = (2 * GUARD + len).div_ceil(8);
-        Self { bytes: vec![u64::from_ne_bytes([FILL; 8]); words], len }
+        let words = (2 * GUARD + len).div_ceil(16);
+        Self { bytes: vec![u128::from_ne_bytes([FILL; 16]); words], len }
     }
 
     /// The array's elements, row-major.
@@ -302,13 +303,13 @@ impl Guarded {
 
     fn data(&self) -> &[u8] {
         // SAFETY: `bytes` holds at least 2·GUARD + len bytes.
-        let all = unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.bytes.len() * 8) };
+        let all = unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.bytes.len() * 16) };
         &all[GUARD..GUARD + self.len]
     }
 
     fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `data`.
-        let all = unsafe { std::slice::from_raw_parts_mut(self.bytes.as_mut_ptr().cast::<u8>(), self.bytes.len() * 8) };
+        let all = unsafe { std::slice::from_raw_parts_mut(self.bytes.as_mut_ptr().cast::<u8>(), self.bytes.len() * 16) };
         &mut all[GUARD..GUARD + self.len]
     }
 
@@ -318,7 +319,7 @@ impl Guarded {
 
     fn check_guards(&self, kernel: &str, output: &str) -> Result<()> {
         // SAFETY: as in `data`.
-        let all = unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.bytes.len() * 8) };
+        let all = unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.bytes.len() * 16) };
         let (before, after) = (&all[..GUARD], &all[GUARD + self.len..]);
         if let Some(i) = before.iter().rposition(|&b| b != FILL) {
             return Err(Error::Invalid(format!("kernel emulator: `{kernel}` wrote {} bytes before `{output}`", GUARD - i)));

@@ -27,6 +27,10 @@ struct gsv_uint3 {
   unsigned x, y, z;
 };
 using uint3 = gsv_uint3;
+// CUDA's vector type of four floats (16-byte aligned, as a `float4` load requires).
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
 using dim3 = gsv_uint3;
 
 static gsv_uint3 threadIdx, blockIdx, blockDim, gridDim;

@@ -187,10 +187,13 @@ pub struct FusedKernels {
     attention_kv: CudaKernel,
     add_norm: CudaKernel,
     column: GemvKernels,
+    vector: GemvKernels,
     tiled: GemvKernels,
     /// Rows up to which products take a matrix-vector kernel, and from which the tiled one.
     gemv_max_rows: i32,
     tiled_min_rows: i32,
+    /// Whether the vector form replaces the column form where it fits.
+    vector_columns: bool,
 }
 
 /// What a layer starts from: the embedding, or the previous layer's output still before its
@@ -227,7 +230,13 @@ impl FusedKernels {
 
     /// With the process-wide row limits of [`super::gemv`].
     pub fn new(model: &Text2SemanticDecoder) -> Result<Self> {
-        Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())
+        Ok(Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())?.with_vector_columns(gemv::vector_columns()))
+    }
+
+    /// With the vector form (`float4` weight loads) instead of the column form where it fits.
+    pub fn with_vector_columns(mut self, on: bool) -> Self {
+        self.vector_columns = on;
+        self
     }
 
     /// Products of up to `gemv_max_rows` rows take the matrix-vector kernels, the tiled form from
@@ -250,19 +259,29 @@ impl FusedKernels {
             )?,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), BLOCK_SUM)?,
             column: GemvKernels::new(GemvForm::Column, eps)?,
+            vector: GemvKernels::new(GemvForm::Vector, eps)?,
             tiled: GemvKernels::new(GemvForm::Tiled, eps)?,
             gemv_max_rows: gemv_max_rows.min(gemv::GEMV_MAX_ROWS),
             tiled_min_rows,
+            vector_columns: false,
         })
     }
 
     /// The matrix-vector kernels for `r` rows of width `k`, if any takes them: the tiled form
-    /// from `tiled_min_rows` rows on where it fits, else the column form, up to `gemv_max_rows`.
+    /// from `tiled_min_rows` rows on where it fits, else the vector form where chosen and it fits,
+    /// else the column form, up to `gemv_max_rows`.
     fn gemv(&self, r: i32, k: i32) -> Option<&GemvKernels> {
         if r > self.gemv_max_rows {
             return None;
         }
-        [&self.tiled, &self.column].into_iter().find(|g| (g.form() == GemvForm::Column || r >= self.tiled_min_rows) && g.form().takes(k))
+        [&self.tiled, &self.vector, &self.column].into_iter().find(|g| {
+            let chosen = match g.form() {
+                GemvForm::Tiled => r >= self.tiled_min_rows,
+                GemvForm::Vector => self.vector_columns,
+                GemvForm::Column => true,
+            };
+            chosen && g.form().takes(k)
+        })
     }
 
     /// `x [R, K]` · `wᵀ` (`w [N, K]`) (+ `bias [N]`) (then ReLU) → `[R, N]`: a matrix-vector

@@ -2,6 +2,11 @@
 //! few rows `r < R ≤ 16`, with `w` in torch's `[out, in]` layout read once, in two forms:
 //! - **column** ([`GEMV_COLUMN`]): one warp per output column, the `R` rows accumulated in
 //!   registers; every warp reads all of `x` (`R` loads per weight element). What batch 1 wants.
+//! - **vector** ([`GEMV_VECTOR`]): the column form reading its weights 16 bytes per lane
+//!   (`float4`) instead of 4, so a warp keeps four times the bytes in flight. On an H100 every
+//!   product of batch 1 was latency-bound with a few warps per SM (a 4 MB weight in 9.6 µs,
+//!   0.4 TB/s of 3.35; docs/benchmarks.md): more bytes per load is the standard cure. Opt-in
+//!   ([`set_vector_columns`], `bench --gemv-vector on`) until timed on a GPU.
 //! - **tiled** ([`GEMV_TILED`]): one block of 4 warps per 4 columns, the warps splitting `K` (and
 //!   its normalising prologue spread over the whole block, [`ADD_NORM_ROWS_BLOCK`]); each
 //!   lane accumulates 4 columns × `R` rows, so an input element serves 4 weights, and the partial
@@ -69,6 +74,50 @@ const GEMV_COLUMN: &str = r#"
     const float wk = static_cast<float>(wr[k]);
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[r] += wk * {X};
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    float a = acc[r];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    acc[r] = a;
+  }
+  if (lane == 0) {
+    const float b = {BIAS};
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const float y = acc[r] + b;
+      out[static_cast<size_t>(r) * N + n] = static_cast<T>(RELU ? fmaxf(y, 0.0f) : y);
+    }
+  }
+"#;
+
+/// [`GEMV_COLUMN`] with `float4` weight loads: lane `l` reads `w[n, 4j .. 4j+4)` for `j ≡ l`
+/// (mod 32). Needs `K % 128 == 0` ([`GemvForm::takes`]), `T = float` and a 16-byte aligned weight
+/// row; a misaligned one (never seen: MLX allocations are aligned) takes the scalar loop.
+/// `{X0}`…`{X3}` read `x[r, k + i]`.
+const GEMV_VECTOR: &str = r#"
+  static_assert(sizeof(T) == 4, "float4 loads of a 4-byte element type");
+  if (n >= N) return;
+  const T* wr = w + static_cast<size_t>(n) * K;
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  if ((reinterpret_cast<size_t>(wr) & 15) == 0) {
+    const float4* w4 = reinterpret_cast<const float4*>(wr);
+#pragma unroll 4
+    for (int j = lane; j < K / 4; j += 32) {
+      const float4 wv = w4[j];
+      const int k = 4 * j;
+#pragma unroll
+      for (int r = 0; r < R; ++r) acc[r] += wv.x * {X0} + wv.y * {X1} + wv.z * {X2} + wv.w * {X3};
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) {
+      const float wk = static_cast<float>(wr[k]);
+#pragma unroll
+      for (int r = 0; r < R; ++r) acc[r] += wk * {X0};
+    }
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -283,14 +332,15 @@ const TILED: &str = r#"
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GemvForm {
     Column,
+    Vector,
     Tiled,
 }
 
 impl GemvForm {
     fn threads(self, prologue: bool) -> i32 {
         match (self, prologue) {
-            (GemvForm::Column, false) => 128,
-            (GemvForm::Column, true) => NORM_THREADS,
+            (GemvForm::Column | GemvForm::Vector, false) => 128,
+            (GemvForm::Column | GemvForm::Vector, true) => NORM_THREADS,
             (GemvForm::Tiled, _) => TILED_THREADS,
         }
     }
@@ -298,7 +348,7 @@ impl GemvForm {
     /// Output columns per block.
     fn columns(self, prologue: bool) -> i32 {
         match self {
-            GemvForm::Column => self.threads(prologue) / 32,
+            GemvForm::Column | GemvForm::Vector => self.threads(prologue) / 32,
             GemvForm::Tiled => TILED_COLUMNS,
         }
     }
@@ -307,6 +357,7 @@ impl GemvForm {
     pub fn takes(self, k: i32) -> bool {
         match self {
             GemvForm::Column => k % 32 == 0,
+            GemvForm::Vector => k % 128 == 0,
             GemvForm::Tiled => k % (32 * (TILED_THREADS / 32)) == 0,
         }
     }
@@ -317,11 +368,19 @@ impl GemvForm {
         let (outer, inner) = match (self, prologue.is_some()) {
             (GemvForm::Column, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), GEMV_COLUMN),
             (GemvForm::Column, false) => (GEMV.to_string(), GEMV_COLUMN),
+            (GemvForm::Vector, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), GEMV_VECTOR),
+            (GemvForm::Vector, false) => (GEMV.to_string(), GEMV_VECTOR),
             (GemvForm::Tiled, true) => (format!("{SHARED_ROWS}{{COLUMN}}"), GEMV_TILED),
             (GemvForm::Tiled, false) => (TILED.to_string(), GEMV_TILED),
         };
-        let x = if prologue.is_some() { "xs[r * K + k]" } else { "static_cast<float>(x[static_cast<size_t>(r) * K + k])" };
-        let inner = inner.replace("{X}", x).replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
+        let x = |k: &str| if prologue.is_some() { format!("xs[r * K + {k}]") } else { format!("static_cast<float>(x[static_cast<size_t>(r) * K + {k}])") };
+        let inner = inner
+            .replace("{X}", &x("k"))
+            .replace("{X0}", &x("k"))
+            .replace("{X1}", &x("(k + 1)"))
+            .replace("{X2}", &x("(k + 2)"))
+            .replace("{X3}", &x("(k + 3)"))
+            .replace("{BIAS}", if bias { "static_cast<float>(bias[n])" } else { "0.0f" });
         outer.replace("{PROLOGUE}", prologue.unwrap_or("")).replace("{COLUMN}", &inner)
     }
 }
@@ -337,6 +396,19 @@ pub fn set_tiled_min_rows(rows: Option<i32>) {
 
 pub fn tiled_min_rows() -> i32 {
     TILED_MIN_ROWS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether batch-1-sized products take the vector form where it fits (off: the column form).
+static VECTOR_COLUMNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets [`vector_columns`] for steps built from now on (`None` = off, the default until the
+/// form is timed on a GPU).
+pub fn set_vector_columns(on: Option<bool>) {
+    VECTOR_COLUMNS.store(on.unwrap_or(false), std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn vector_columns() -> bool {
+    VECTOR_COLUMNS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Whether `R` rows of width `k` fit a normalising kernel's shared memory.
@@ -357,11 +429,15 @@ pub struct GemvKernels {
 impl GemvKernels {
     /// `eps`: the LayerNorm ε of the normalising prologue (compiled in).
     pub fn new(form: GemvForm, eps: f32) -> Result<Self> {
-        let suffix = if form == GemvForm::Tiled { "_t" } else { "" };
+        let suffix = match form {
+            GemvForm::Column => "",
+            GemvForm::Vector => "_v",
+            GemvForm::Tiled => "_t",
+        };
         let name = |base: &str| format!("{base}{suffix}");
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
         let (add_norm_rows, embed_rows, header) = match form {
-            GemvForm::Column => (ADD_NORM_ROWS, EMBED_ROWS, ""),
+            GemvForm::Column | GemvForm::Vector => (ADD_NORM_ROWS, EMBED_ROWS, ""),
             GemvForm::Tiled => (ADD_NORM_ROWS_BLOCK, EMBED_ROWS_BLOCK, BLOCK_SUM),
         };
         let norm = |base: &str, bias: bool| {
