@@ -62,7 +62,7 @@ const NORM_GEMV_MAX_SHARED_BYTES: i32 = 40 << 10;
 /// One warp per output column `n`, for all `R` rows: `out[r, n] = act(Σ_k X(r, k)·w[n, k] +
 /// bias[n])` with `w` in torch's `[out, in]` layout, read once and coalesced along `k`. `{X}` reads
 /// an input element and `{BIAS}` is the bias term (or `0.0f`), so one body serves [`GEMV`] and
-/// [`SHARED_ROWS`], with and without a bias input.
+/// [`SHARED_ROWS`], with and without a bias input. Ends with [`COLUMN_OUT`].
 const GEMV_COLUMN: &str = r#"
   if (n >= N) return;
   const T* wr = w + static_cast<size_t>(n) * K;
@@ -75,6 +75,11 @@ const GEMV_COLUMN: &str = r#"
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[r] += wk * {X};
   }
+"#;
+
+/// The end of [`GEMV_COLUMN`] and [`GEMV_VECTOR`]: each lane's per-row sums reduced over the
+/// warp, then lane 0 adds the bias, applies the activation and writes column `n` of every row.
+const COLUMN_OUT: &str = r#"
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     float a = acc[r];
@@ -95,7 +100,7 @@ const GEMV_COLUMN: &str = r#"
 /// [`GEMV_COLUMN`] with `float4` weight loads: lane `l` reads `w[n, 4j .. 4j+4)` for `j ≡ l`
 /// (mod 32). Needs `K % 128 == 0` ([`GemvForm::takes`]), `T = float` and a 16-byte aligned weight
 /// row; a misaligned one (never seen: MLX allocations are aligned) takes the scalar loop.
-/// `{X0}`…`{X3}` read `x[r, k + i]`.
+/// `{X0}`…`{X3}` read `x[r, k + i]`. Ends with [`COLUMN_OUT`].
 const GEMV_VECTOR: &str = r#"
   static_assert(sizeof(T) == 4, "float4 loads of a 4-byte element type");
   if (n >= N) return;
@@ -117,21 +122,6 @@ const GEMV_VECTOR: &str = r#"
       const float wk = static_cast<float>(wr[k]);
 #pragma unroll
       for (int r = 0; r < R; ++r) acc[r] += wk * {X0};
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    float a = acc[r];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    acc[r] = a;
-  }
-  if (lane == 0) {
-    const float b = {BIAS};
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const float y = acc[r] + b;
-      out[static_cast<size_t>(r) * N + n] = static_cast<T>(RELU ? fmaxf(y, 0.0f) : y);
     }
   }
 "#;
@@ -366,12 +356,12 @@ impl GemvForm {
     /// one reading them from `x` when `None`; with or without the bias term.
     fn body(self, prologue: Option<&str>, bias: bool) -> String {
         let (outer, inner) = match (self, prologue.is_some()) {
-            (GemvForm::Column, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), GEMV_COLUMN),
-            (GemvForm::Column, false) => (GEMV.to_string(), GEMV_COLUMN),
-            (GemvForm::Vector, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), GEMV_VECTOR),
-            (GemvForm::Vector, false) => (GEMV.to_string(), GEMV_VECTOR),
-            (GemvForm::Tiled, true) => (format!("{SHARED_ROWS}{{COLUMN}}"), GEMV_TILED),
-            (GemvForm::Tiled, false) => (TILED.to_string(), GEMV_TILED),
+            (GemvForm::Column, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), format!("{GEMV_COLUMN}{COLUMN_OUT}")),
+            (GemvForm::Column, false) => (GEMV.to_string(), format!("{GEMV_COLUMN}{COLUMN_OUT}")),
+            (GemvForm::Vector, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), format!("{GEMV_VECTOR}{COLUMN_OUT}")),
+            (GemvForm::Vector, false) => (GEMV.to_string(), format!("{GEMV_VECTOR}{COLUMN_OUT}")),
+            (GemvForm::Tiled, true) => (format!("{SHARED_ROWS}{{COLUMN}}"), GEMV_TILED.to_string()),
+            (GemvForm::Tiled, false) => (TILED.to_string(), GEMV_TILED.to_string()),
         };
         let x = |k: &str| if prologue.is_some() { format!("xs[r * K + {k}]") } else { format!("static_cast<float>(x[static_cast<size_t>(r) * K + {k}])") };
         let inner = inner
