@@ -86,6 +86,10 @@ enum Command {
         /// auto (= off until timed on a GPU) | on | off.
         #[arg(long, env = "GSV_GEMV_VECTOR", default_value = "auto")]
         gemv_vector: gsv_server::device::Switch,
+        /// The fused step's attention with a head spread over 32 warps (a column per warp, a
+        /// dimension per lane): auto (= off until timed on a GPU) | on | off.
+        #[arg(long, env = "GSV_ATTENTION_WARPS", default_value = "auto")]
+        attention_warps: gsv_server::device::Switch,
         /// SoVITS decode as compiled graphs over length buckets (enc_p's encoding; the flow
         /// and Generator): auto (= off; see docs/cuda.md) | on | off.
         #[arg(long, env = "GSV_COMPILE_SOVITS", default_value = "auto")]
@@ -155,11 +159,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, compile_sovits } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, attention_warps, compile_sovits } => {
             gsv_server::models::sovits::compiled::set_compile(compile_sovits.forced());
             gsv_server::models::gpt::gemv::set_gemv_max_rows(gemv_max_rows);
             gsv_server::models::gpt::gemv::set_tiled_min_rows(gemv_tiled_min_rows);
             gsv_server::models::gpt::gemv::set_vector_columns(gemv_vector.forced());
+            gsv_server::models::gpt::fused::set_warp_attention(attention_warps.forced());
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());

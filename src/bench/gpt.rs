@@ -98,6 +98,8 @@ pub struct GemvSetup {
     pub max_rows: i32,
     pub tiled_min_rows: i32,
     pub vector: bool,
+    /// Whether the attention kernel spread a head over warps (`models::gpt::fused`).
+    pub attention_warps: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -248,7 +250,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         dtype: format!("{:?}", opts.dtype),
         compiled,
         fused,
-        gemv: GemvSetup { max_rows: gemv::gemv_max_rows(), tiled_min_rows: gemv::tiled_min_rows(), vector: gemv::vector_columns() },
+        gemv: GemvSetup { max_rows: gemv::gemv_max_rows(), tiled_min_rows: gemv::tiled_min_rows(), vector: gemv::vector_columns(), attention_warps: crate::models::gpt::fused::warp_attention() },
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,
         heads: opts.config.n_head,

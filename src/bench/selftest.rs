@@ -69,6 +69,8 @@ pub struct ModeReport {
 pub struct GraphReport {
     /// The matrix-vector form the products took where they could: `column`, `vector` or `tiled`.
     pub gemv: String,
+    /// How the attention kernel spread a head: over `threads` (columns per thread) or `warps`.
+    pub attention: String,
     pub width: i32,
     pub rows: i32,
     pub capacity: i32,
@@ -249,7 +251,7 @@ pub fn random_step_inputs(model: &Text2SemanticDecoder, rows: i32, capacity: i32
 
 /// The fused step graph against the portable one for `rows` rows over a cache of `capacity`
 /// positions holding `offset` (random contents, random left padding; `seed` picks them).
-pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
+pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, warps: bool, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
     let cfg = &model.config;
     if offset >= capacity {
         return Err(Error::Invalid(format!("offset {offset} does not fit a cache of {capacity}")));
@@ -257,7 +259,7 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, rows: i3
     let inputs = random_step_inputs(model, rows, capacity, offset, seed)?;
     let reference = crate::models::gpt::step::step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(reference.iter())?;
-    let kernels = fused_kernels(model, form)?;
+    let kernels = fused_kernels(model, form, warps)?;
     let candidate = kernels.step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(candidate.iter())?;
     if reference.len() != candidate.len() {
@@ -275,6 +277,7 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, rows: i3
     }
     Ok(GraphReport {
         gemv: format!("{form:?}").to_lowercase(),
+        attention: if warps { "warps" } else { "threads" }.into(),
         width: cfg.hidden_dim,
         rows,
         capacity,
@@ -287,9 +290,10 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, rows: i3
 
 /// The step-graph comparisons of the selftest for a model of `cfg`: one row, 16 (the most the
 /// matrix-vector kernels take) over a cache too large for the attention kernel's copy blocks,
-/// 17 (matrix products and the add-norm kernel), 1, 3 and 16 rows with the tiled matrix-vector
-/// form, and 16 rows of a one-layer model at least twice as wide (rows that no longer fit the
-/// normalising kernels' shared memory).
+/// 17 (matrix products and the add-norm kernel), 1, 3 and 16 rows with the tiled and with the
+/// vector matrix-vector forms, attention by warps (1 and 3 rows with its copy blocks, 16 after the
+/// scatter, 3 rows of heads of 64), and 16 rows of a one-layer model at least twice as wide (rows
+/// that no longer fit the normalising kernels' shared memory).
 pub fn compare_step_graphs(cfg: &GptConfig) -> Result<Vec<GraphReport>> {
     use crate::models::gpt::fused::KV_COPY_MAX_BYTES;
     let model = Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 7)?;
@@ -298,18 +302,26 @@ pub fn compare_step_graphs(cfg: &GptConfig) -> Result<Vec<GraphReport>> {
     let large = ((KV_COPY_MAX_BYTES / (16 * row_bytes)) as i32 / 256 + 1) * 256;
     let mut reports = Vec::new();
     for (rows, capacity, offset) in [(1, 256, 100), (16, large, large - 7), (17, 256, 200)] {
-        reports.push(compare_step_graph(&model, GemvForm::Column, rows, capacity, offset, 11 + rows as u64)?);
+        reports.push(compare_step_graph(&model, GemvForm::Column, false, rows, capacity, offset, 11 + rows as u64)?);
     }
     for form in [GemvForm::Tiled, GemvForm::Vector] {
         for (rows, capacity, offset) in [(1, 256, 60), (3, 256, 90), (16, 256, 150)] {
-            reports.push(compare_step_graph(&model, form, rows, capacity, offset, 21 + rows as u64)?);
+            reports.push(compare_step_graph(&model, form, false, rows, capacity, offset, 21 + rows as u64)?);
         }
+    }
+    // Attention by warps: with its copy blocks (1 and 3 rows), and alone after the scatter.
+    for (rows, capacity, offset) in [(1, 256, 200), (3, 256, 37), (16, large, large - 3)] {
+        reports.push(compare_step_graph(&model, GemvForm::Column, true, rows, capacity, offset, 41 + rows as u64)?);
     }
     // 16 rows of 768 floats are 48 KiB, over the 40 KiB the normalising kernels take.
     let width = (2 * cfg.hidden_dim).max(768);
     let wide = GptConfig { embedding_dim: width, hidden_dim: width, n_head: width / cfg.head_dim(), n_layer: 1, ..cfg.clone() };
     let wide = Text2SemanticDecoder::random(wide, Dtype::Float32, 8)?;
-    reports.push(compare_step_graph(&wide, GemvForm::Column, 16, 256, 130, 31)?);
+    reports.push(compare_step_graph(&wide, GemvForm::Column, false, 16, 256, 130, 31)?);
+    // Heads of 64: attention by warps with two dimensions per lane.
+    let hd64 = GptConfig { n_head: (cfg.hidden_dim / 64).max(1), n_layer: 1, ..cfg.clone() };
+    let hd64 = Text2SemanticDecoder::random(hd64, Dtype::Float32, 9)?;
+    reports.push(compare_step_graph(&hd64, GemvForm::Column, true, 3, 256, 77, 51)?);
     Ok(reports)
 }
 
@@ -374,13 +386,15 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
     let wide = GptConfig { embedding_dim: 2 * cfg.hidden_dim, hidden_dim: 2 * cfg.hidden_dim, n_layer: 1, ..cfg.clone() };
     let mut specs: Vec<serde_json::Value> = Vec::new();
     let few = [(1, 256), (3, 256), (16, 256)];
-    for (cfg, shapes, form) in [
-        (cfg.clone(), &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..], GemvForm::Column),
-        (cfg.clone(), &few[..], GemvForm::Tiled),
-        (cfg, &few[..], GemvForm::Vector),
-        (wide, &[(16, 256)][..], GemvForm::Column),
+    for (cfg, shapes, form, warps) in [
+        (cfg.clone(), &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..], GemvForm::Column, false),
+        (cfg.clone(), &few[..], GemvForm::Tiled, false),
+        (cfg.clone(), &few[..], GemvForm::Vector, false),
+        (cfg, &[(1, 256), (3, 512), (16, 2048)][..], GemvForm::Column, true),
+        (wide.clone(), &[(16, 256)][..], GemvForm::Column, false),
+        (wide, &[(3, 256)][..], GemvForm::Column, true),
     ] {
-        for spec in record_step(cfg, shapes, form)? {
+        for spec in record_step(cfg, shapes, form, warps)? {
             let key = |v: &serde_json::Value| (v["name"].clone(), v["template"].clone());
             if !specs.iter().any(|s| key(s) == key(&spec)) {
                 specs.push(spec);
@@ -391,12 +405,12 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
 }
 
 /// The fused step's launches for each `(rows, cache capacity)` on a random model of `cfg`, with
-/// the matrix-vector `form` wherever it fits.
-fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], form: GemvForm) -> Result<Vec<serde_json::Value>> {
+/// the matrix-vector `form` wherever it fits (and attention by warps when `warps`).
+fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], form: GemvForm, warps: bool) -> Result<Vec<serde_json::Value>> {
     use crate::models::cuda_kernel::record_launches;
     let model = Text2SemanticDecoder::random(cfg, Dtype::Float32, 5)?;
     // Made while recording: a build without CUDA kernels (this CPU) cannot create them.
-    let (kernels, _) = record_launches(|| fused_kernels(&model, form));
+    let (kernels, _) = record_launches(|| fused_kernels(&model, form, warps));
     let kernels = kernels?;
     let (h, hd) = (model.config.n_head, model.config.head_dim());
     let mut specs = Vec::new();
@@ -421,12 +435,12 @@ fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], form: GemvForm) -> Result<
 }
 
 /// The fused step's kernels with every product of up to 16 rows in `form` where it fits (the
-/// column form elsewhere).
-fn fused_kernels(model: &Text2SemanticDecoder, form: GemvForm) -> Result<crate::models::gpt::fused::FusedKernels> {
+/// column form elsewhere), attention by warps when `warps`.
+fn fused_kernels(model: &Text2SemanticDecoder, form: GemvForm, warps: bool) -> Result<crate::models::gpt::fused::FusedKernels> {
     use crate::models::gpt::fused::FusedKernels;
     use crate::models::gpt::gemv::GEMV_MAX_ROWS;
     let tiled_min = if form == GemvForm::Tiled { 1 } else { GEMV_MAX_ROWS + 1 };
-    Ok(FusedKernels::with_gemv_rows(model, GEMV_MAX_ROWS, tiled_min)?.with_vector_columns(form == GemvForm::Vector))
+    Ok(FusedKernels::with_gemv_rows(model, GEMV_MAX_ROWS, tiled_min)?.with_vector_columns(form == GemvForm::Vector).with_warp_attention(warps))
 }
 
 /// One launch of the sampler kernel for `rows` rows (recorded: see [`record_step`]).
@@ -453,7 +467,7 @@ mod tests {
         let cfg = GptConfig { embedding_dim: 384, hidden_dim: 384, n_head: 12, n_layer: 2, vocab_size: 129, eos: 128, bert_dim: 16, ..GptConfig::v2() };
         let specs = kernel_specs(Some(cfg)).unwrap();
         let names: std::collections::BTreeSet<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
-        let every = ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"];
+        let every = ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_decode_attention_w", "gsv_decode_attention_kv_w", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"];
         let forms = ["gsv_norm_gemv_t", "gsv_norm_gemv_bias_t", "gsv_embed_gemv_bias_t", "gsv_gemv_t", "gsv_norm_gemv_v", "gsv_norm_gemv_bias_v", "gsv_embed_gemv_bias_v", "gsv_gemv_v"];
         for name in every.into_iter().chain(forms) {
             assert!(names.contains(name), "{name} not recorded: {names:?}");
@@ -500,11 +514,13 @@ mod tests {
         // every other branch.
         let report = emulated_decode(Some(small_config()), 3, 12).unwrap();
         assert!(report.passed, "{report:#?}");
-        assert_eq!(report.graphs.len(), 10);
+        assert_eq!(report.graphs.len(), 14);
         let stats = report.emulator.as_ref().unwrap();
         let every = [
             "gsv_decode_attention",
             "gsv_decode_attention_kv",
+            "gsv_decode_attention_w",
+            "gsv_decode_attention_kv_w",
             "gsv_add_norm",
             "gsv_norm_gemv",
             "gsv_norm_gemv_bias",

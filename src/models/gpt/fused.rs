@@ -119,6 +119,104 @@ const ATTENTION: &str = r#"
   }
 "#;
 
+/// Threads per (row, head) block of [`ATTENTION_WARPS`] (32 warps).
+const ATTENTION_WARPS_THREADS: i32 = 1024;
+
+/// [`ATTENTION`]'s contract with the work laid out by warps: each warp takes whole columns
+/// (`left_pad[b] + warp`, then every `NW`-th) and its lanes the head dimensions (lane `l` holds
+/// `d = l + 32·i`), so a column's key and value are one coalesced read each, the score a warp sum.
+/// The block's warps then merge their (max, sum, weighted values) in shared memory. Why: on an H100
+/// [`ATTENTION`] took ~34 % of a batch-1 step (18.7 µs per layer) with one block of 4 warps per
+/// head, each thread reading whole rows (32 separate lines per load instruction); this spreads a
+/// head over 32 warps and reads each row once. Opt-in ([`set_warp_attention`]) until timed.
+const ATTENTION_WARPS: &str = r#"
+  constexpr int NW = NT / 32;
+  constexpr int D = H * HD;
+  constexpr int BH = B * H;
+  constexpr int PER = (HD + 31) / 32;
+  const int tid = threadIdx.x;
+  if (static_cast<int>(blockIdx.x) >= BH) {
+    {COPY}
+    return;
+  }
+  const int bh = blockIdx.x;
+  const int b = bh / H;
+  const int h = bh - b * H;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int first = left_pad[b];
+  const int last = offset[0];
+  const float scale = rsqrtf(static_cast<float>(HD));
+  const T* qp = qkv + static_cast<size_t>(b) * 3 * D + h * HD;
+  const T* knew = qp + D;
+  const T* vnew = qp + 2 * D;
+  float q[PER];
+  float acc[PER];
+#pragma unroll
+  for (int i = 0; i < PER; ++i) {
+    const int d = lane + 32 * i;
+    q[i] = d < HD ? static_cast<float>(qp[d]) * scale : 0.0f;
+    acc[i] = 0.0f;
+  }
+  const size_t base = static_cast<size_t>(bh) * CAP * HD;
+  float m = __int_as_float(0xff800000);
+  float l = 0.0f;
+#pragma unroll 2
+  for (int j = first + warp; j <= last; j += NW) {
+    const T* kr = j == last ? knew : k + base + static_cast<size_t>(j) * HD;
+    const T* vr = j == last ? vnew : v + base + static_cast<size_t>(j) * HD;
+    float s = 0.0f;
+    float vv[PER];
+#pragma unroll
+    for (int i = 0; i < PER; ++i) {
+      const int d = lane + 32 * i;
+      s += d < HD ? q[i] * static_cast<float>(kr[d]) : 0.0f;
+      vv[i] = d < HD ? static_cast<float>(vr[d]) : 0.0f;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    const float mn = fmaxf(m, s);
+    const float c = expf(m - mn);
+    const float p = expf(s - mn);
+    l = l * c + p;
+#pragma unroll
+    for (int i = 0; i < PER; ++i) acc[i] = acc[i] * c + p * vv[i];
+    m = mn;
+  }
+  __shared__ float wm[NW];
+  __shared__ float wl[NW];
+  __shared__ float wacc[NW][HD + 1];
+  if (lane == 0) {
+    wm[warp] = m;
+    wl[warp] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < PER; ++i) {
+    const int d = lane + 32 * i;
+    if (d < HD) wacc[warp][d] = acc[i];
+  }
+  __syncthreads();
+  if (warp == 0) {
+    float mx = wm[0];
+#pragma unroll
+    for (int w = 1; w < NW; ++w) mx = fmaxf(mx, wm[w]);
+#pragma unroll
+    for (int i = 0; i < PER; ++i) {
+      const int d = lane + 32 * i;
+      if (d < HD) {
+        float a = 0.0f;
+        float sum = 0.0f;
+        for (int w = 0; w < NW; ++w) {
+          const float c = wl[w] > 0.0f ? expf(wm[w] - mx) : 0.0f;
+          a += wacc[w][d] * c;
+          sum += wl[w] * c;
+        }
+        out[static_cast<size_t>(b) * D + h * HD + d] = static_cast<T>(a / sum);
+      }
+    }
+  }
+"#;
+
 /// One block per row: `LayerNorm(x + (y + bias))` with the row held in registers.
 const ADD_NORM: &str = r#"
   constexpr int NW = NT / 32;
@@ -177,6 +275,18 @@ const KV_COPY: &str = r#"
 /// Copy blocks of one [`ATTENTION`] launch at most (each loops over its share).
 const KV_COPY_MAX_BLOCKS: i32 = 1024;
 
+/// Whether fused steps built from now on take [`ATTENTION_WARPS`] (`bench --attention-warps`).
+static WARP_ATTENTION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets [`warp_attention`] (`None` = off, the default until timed on a GPU).
+pub fn set_warp_attention(on: Option<bool>) {
+    WARP_ATTENTION.store(on.unwrap_or(false), std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn warp_attention() -> bool {
+    WARP_ATTENTION.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Largest K (and V) buffer, in bytes, that [`ATTENTION`]'s copy blocks write; a larger one
 /// (long contexts, wide batches) is written in place by a scatter, then attended without a copy.
 pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
@@ -185,6 +295,10 @@ pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 pub struct FusedKernels {
     attention: CudaKernel,
     attention_kv: CudaKernel,
+    attention_warps: CudaKernel,
+    attention_warps_kv: CudaKernel,
+    /// Whether attention takes [`ATTENTION_WARPS`] (else [`ATTENTION`]).
+    warp_attention: bool,
     add_norm: CudaKernel,
     column: GemvKernels,
     vector: GemvKernels,
@@ -230,7 +344,15 @@ impl FusedKernels {
 
     /// With the process-wide row limits of [`super::gemv`].
     pub fn new(model: &Text2SemanticDecoder) -> Result<Self> {
-        Ok(Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())?.with_vector_columns(gemv::vector_columns()))
+        Ok(Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())?
+            .with_vector_columns(gemv::vector_columns())
+            .with_warp_attention(warp_attention()))
+    }
+
+    /// With attention laid out by warps ([`ATTENTION_WARPS`]) instead of by threads.
+    pub fn with_warp_attention(mut self, on: bool) -> Self {
+        self.warp_attention = on;
+        self
     }
 
     /// With the vector form (`float4` weight loads) instead of the column form where it fits.
@@ -257,6 +379,15 @@ impl FusedKernels {
                 &ATTENTION.replace("{COPY}", KV_COPY),
                 "",
             )?,
+            attention_warps: CudaKernel::new("gsv_decode_attention_w", &attention_inputs, &["out"], &ATTENTION_WARPS.replace("{COPY}", ""), "")?,
+            attention_warps_kv: CudaKernel::new(
+                "gsv_decode_attention_kv_w",
+                &attention_inputs,
+                &["out", "k_out", "v_out"],
+                &ATTENTION_WARPS.replace("{COPY}", KV_COPY),
+                "",
+            )?,
+            warp_attention: false,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), BLOCK_SUM)?,
             column: GemvKernels::new(GemvForm::Column, eps)?,
             vector: GemvKernels::new(GemvForm::Vector, eps)?,
@@ -341,13 +472,18 @@ impl FusedKernels {
         let s = k_buf.shape();
         let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
         let total = i32::try_from(k_buf.size()).map_err(|_| Error::Invalid(format!("cache of {} elements", k_buf.size())))?;
+        let (attention, attention_kv, threads) = if self.warp_attention {
+            (&self.attention_warps, &self.attention_warps_kv, ATTENTION_WARPS_THREADS)
+        } else {
+            (&self.attention, &self.attention_kv, THREADS)
+        };
         let template = [
             ("T", TemplateArg::Dtype(qkv.dtype())),
             ("B", TemplateArg::Int(b)),
             ("H", TemplateArg::Int(h)),
             ("HD", TemplateArg::Int(hd)),
             ("CAP", TemplateArg::Int(cap)),
-            ("NT", TemplateArg::Int(THREADS)),
+            ("NT", TemplateArg::Int(threads)),
             ("TOTAL", TemplateArg::Int(total)),
         ];
         let out_shape = [b, h * hd];
@@ -356,12 +492,12 @@ impl FusedKernels {
             let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
             let (k, v) = super::cache::write_at(k_buf, v_buf, &heads.index((.., 1)), &heads.index((.., 2)), offset)?;
             let inputs = [qkv, &k, &v, offset, left_pad];
-            let out = self.attention.apply(&inputs, &[(&out_shape, qkv.dtype())], (b * h * THREADS, 1, 1), (THREADS, 1, 1), &template)?;
+            let out = attention.apply(&inputs, &[(&out_shape, qkv.dtype())], (b * h * threads, 1, 1), (threads, 1, 1), &template)?;
             return Ok((single(out)?, k, v));
         }
-        let copy_blocks = ((total / 4 + THREADS - 1) / THREADS).clamp(1, KV_COPY_MAX_BLOCKS);
+        let copy_blocks = ((total / 4 + threads - 1) / threads).clamp(1, KV_COPY_MAX_BLOCKS);
         let outputs = [(&out_shape[..], qkv.dtype()), (s, k_buf.dtype()), (s, v_buf.dtype())];
-        let out = self.attention_kv.apply(&inputs, &outputs, ((b * h + copy_blocks) * THREADS, 1, 1), (THREADS, 1, 1), &template)?;
+        let out = attention_kv.apply(&inputs, &outputs, ((b * h + copy_blocks) * threads, 1, 1), (threads, 1, 1), &template)?;
         let mut out = out.into_iter();
         match (out.next(), out.next(), out.next()) {
             (Some(a), Some(k), Some(v)) => Ok((a, k, v)),
