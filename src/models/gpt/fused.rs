@@ -34,13 +34,9 @@ use crate::models::{Error, Result};
 const THREADS: i32 = 128;
 
 
-/// Blocks `0 .. B·H`: one per (row, head); each thread runs an online softmax over a strided
-/// share of the unpadded columns `left_pad[b] ..= offset`, then the block merges the partial
-/// maxima, sums and weighted values. Column `offset` (the new one) is read from the packed q|k|v
-/// projection, so the input buffers need not hold it yet. Blocks from `B·H` on (launched only
-/// with `{COPY}`) write the output buffers `k_out`/`v_out` in the meantime: a copy of `k`/`v`
-/// with position `offset` taken from q|k|v (a custom kernel cannot write its input in place).
-const ATTENTION: &str = r#"
+/// The start of both attention kernels: blocks from `B·H` on run `{COPY}` and return; the others
+/// find their row `b`, head `h`, unpadded columns `first ..= last` and the new q|k|v of the row.
+const ATTENTION_START: &str = r#"
   constexpr int NW = NT / 32;
   constexpr int D = H * HD;
   constexpr int BH = B * H;
@@ -60,7 +56,16 @@ const ATTENTION: &str = r#"
   const T* qp = qkv + static_cast<size_t>(b) * 3 * D + h * HD;
   const T* knew = qp + D;
   const T* vnew = qp + 2 * D;
-  float q[HD];
+"#;
+
+/// Blocks `0 .. B·H`: one per (row, head); each thread runs an online softmax over a strided
+/// share of the unpadded columns `left_pad[b] ..= offset`, then the block merges the partial
+/// maxima, sums and weighted values. Column `offset` (the new one) is read from the packed q|k|v
+/// projection, so the input buffers need not hold it yet. Blocks from `B·H` on (launched only
+/// with `{COPY}`) write the output buffers `k_out`/`v_out` in the meantime: a copy of `k`/`v`
+/// with position `offset` taken from q|k|v (a custom kernel cannot write its input in place).
+const ATTENTION: &str = r#"
+{START}  float q[HD];
   float acc[HD];
 #pragma unroll
   for (int d = 0; d < HD; ++d) {
@@ -130,26 +135,7 @@ const ATTENTION_WARPS_THREADS: i32 = 1024;
 /// head, each thread reading whole rows (32 separate lines per load instruction); this spreads a
 /// head over 32 warps and reads each row once. Opt-in ([`set_warp_attention`]) until timed.
 const ATTENTION_WARPS: &str = r#"
-  constexpr int NW = NT / 32;
-  constexpr int D = H * HD;
-  constexpr int BH = B * H;
-  constexpr int PER = (HD + 31) / 32;
-  const int tid = threadIdx.x;
-  if (static_cast<int>(blockIdx.x) >= BH) {
-    {COPY}
-    return;
-  }
-  const int bh = blockIdx.x;
-  const int b = bh / H;
-  const int h = bh - b * H;
-  const int lane = tid & 31;
-  const int warp = tid >> 5;
-  const int first = left_pad[b];
-  const int last = offset[0];
-  const float scale = rsqrtf(static_cast<float>(HD));
-  const T* qp = qkv + static_cast<size_t>(b) * 3 * D + h * HD;
-  const T* knew = qp + D;
-  const T* vnew = qp + 2 * D;
+{START}  constexpr int PER = (HD + 31) / 32;
   float q[PER];
   float acc[PER];
 #pragma unroll
@@ -371,20 +357,20 @@ impl FusedKernels {
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
         let attention_inputs = ["qkv", "k", "v", "offset", "left_pad"];
         Ok(Self {
-            attention: CudaKernel::new("gsv_decode_attention", &attention_inputs, &["out"], &ATTENTION.replace("{COPY}", ""), "")?,
+            attention: CudaKernel::new("gsv_decode_attention", &attention_inputs, &["out"], &attention_source(ATTENTION, ""), "")?,
             attention_kv: CudaKernel::new(
                 "gsv_decode_attention_kv",
                 &attention_inputs,
                 &["out", "k_out", "v_out"],
-                &ATTENTION.replace("{COPY}", KV_COPY),
+                &attention_source(ATTENTION, KV_COPY),
                 "",
             )?,
-            attention_warps: CudaKernel::new("gsv_decode_attention_w", &attention_inputs, &["out"], &ATTENTION_WARPS.replace("{COPY}", ""), "")?,
+            attention_warps: CudaKernel::new("gsv_decode_attention_w", &attention_inputs, &["out"], &attention_source(ATTENTION_WARPS, ""), "")?,
             attention_warps_kv: CudaKernel::new(
                 "gsv_decode_attention_kv_w",
                 &attention_inputs,
                 &["out", "k_out", "v_out"],
-                &ATTENTION_WARPS.replace("{COPY}", KV_COPY),
+                &attention_source(ATTENTION_WARPS, KV_COPY),
                 "",
             )?,
             warp_attention: false,
@@ -560,6 +546,11 @@ impl FusedKernels {
         out.extend(written);
         Ok(out)
     }
+}
+
+/// An attention kernel's source: [`ATTENTION_START`] (with `copy` as its copy blocks) and `body`.
+fn attention_source(body: &str, copy: &str) -> String {
+    body.replace("{START}", ATTENTION_START).replace("{COPY}", copy)
 }
 
 /// The same weight without its bias (a cheap handle copy; the bias is applied elsewhere).
