@@ -114,8 +114,9 @@ enum Band {
     Relative,
 }
 
-/// Elements of [`band_indices`] results kept per thread before the memo starts again.
-const BAND_MEMO_ELEMENTS: usize = 1 << 24;
+/// Index elements of [`band_indices`] results kept per thread before the memo starts again (with
+/// their masks ≤ 32 MB; one 20 s decode's `T²` band is 1M).
+const BAND_MEMO_ELEMENTS: usize = 1 << 22;
 
 thread_local! {
     static BAND_MEMO: std::cell::RefCell<(usize, std::collections::HashMap<(i32, i32, Band), (Array, Array)>)> = Default::default();
