@@ -1,5 +1,6 @@
 //! Upstream `module/attentions.py`: the VITS transformer encoder with relative-position
 //! multi-head attention, on channels-last `[B, T, C]`.
+use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
 use super::mask::FrameMask;
@@ -22,16 +23,26 @@ struct Relative {
 /// relative terms are zero (upstream pads the tables with zeros, it does not clip).
 #[derive(Clone)]
 pub struct MultiHeadAttention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    proj: Projections,
     o: Linear,
     heads: i32,
     k_channels: i32,
     rel: Option<Relative>,
 }
 
+/// How the queries, keys and values are projected.
+#[derive(Clone)]
+enum Projections {
+    /// Self-attention: `conv_q|conv_k|conv_v` stacked into one product `[3C, C]` (one matrix
+    /// product and its graph node instead of three).
+    Packed(Linear),
+    /// Cross-attention: q from the queries, k and v from the context.
+    Separate { q: Linear, k: Linear, v: Linear },
+}
+
 impl MultiHeadAttention {
+    /// `packed`: the layer serves self-attention only ([`Self::self_attention`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
         w: &mut Weights,
         prefix: &str,
@@ -39,6 +50,7 @@ impl MultiHeadAttention {
         out_channels: i32,
         heads: i32,
         window: Option<i32>,
+        packed: bool,
     ) -> Result<Self> {
         let k_channels = channels / heads;
         let rel = match window {
@@ -54,10 +66,22 @@ impl MultiHeadAttention {
             }
             None => None,
         };
+        let q = pointwise(w, &format!("{prefix}.conv_q"), channels, channels)?;
+        let k = pointwise(w, &format!("{prefix}.conv_k"), channels, channels)?;
+        let v = pointwise(w, &format!("{prefix}.conv_v"), channels, channels)?;
+        let proj = if packed {
+            let weight = ops::concatenate(&[&q.weight, &k.weight, &v.weight], 0)?;
+            let biases = [&q, &k, &v].map(|l| l.bias.clone());
+            let bias = match biases {
+                [Some(a), Some(b), Some(c)] => ops::concatenate(&[a, b, c], 0)?,
+                _ => return Err(crate::models::Error::Invalid(format!("{prefix}: a projection without bias"))),
+            };
+            Projections::Packed(Linear::new(weight, Some(bias)))
+        } else {
+            Projections::Separate { q, k, v }
+        };
         Ok(Self {
-            q: pointwise(w, &format!("{prefix}.conv_q"), channels, channels)?,
-            k: pointwise(w, &format!("{prefix}.conv_k"), channels, channels)?,
-            v: pointwise(w, &format!("{prefix}.conv_v"), channels, channels)?,
+            proj,
             o: pointwise(w, &format!("{prefix}.conv_o"), channels, out_channels)?,
             heads,
             k_channels,
@@ -71,12 +95,35 @@ impl MultiHeadAttention {
             .transpose_axes(&[0, 2, 1, 3])?)
     }
 
+    /// `x [B,T,C]` attends over itself: every key, or those `keys` marks real.
+    pub fn self_attention(&self, x: &Array, keys: Option<&FrameMask>) -> Result<Array> {
+        self.attend(x, None, keys)
+    }
+
     /// `x [B,Tq,C]` attends over `c [B,Tk,C]`: every key, or those `keys` marks real.
     pub fn forward(&self, x: &Array, c: &Array, keys: Option<&FrameMask>) -> Result<Array> {
+        self.attend(x, Some(c), keys)
+    }
+
+    /// q, k, v `[B, H, T, d]` of the queries `x` over the context `c` (`None`: `x` itself).
+    fn project(&self, x: &Array, c: Option<&Array>) -> Result<(Array, Array, Array)> {
+        match (&self.proj, c) {
+            (Projections::Packed(qkv), None) => {
+                let (b, t) = (x.shape()[0], x.shape()[1]);
+                let y = qkv.forward(x)?.reshape(&[b, t, 3, self.heads, self.k_channels])?.transpose_axes(&[2, 0, 3, 1, 4])?;
+                Ok((y.index(0), y.index(1), y.index(2)))
+            }
+            (Projections::Separate { q, k, v }, c) => {
+                let c = c.unwrap_or(x);
+                Ok((self.split_heads(&q.forward(x)?)?, self.split_heads(&k.forward(c)?)?, self.split_heads(&v.forward(c)?)?))
+            }
+            (Projections::Packed(_), Some(_)) => Err(crate::models::Error::Invalid("a self-attention layer given a separate context".into())),
+        }
+    }
+
+    fn attend(&self, x: &Array, c: Option<&Array>, keys: Option<&FrameMask>) -> Result<Array> {
         let (b, tq) = (x.shape()[0], x.shape()[1]);
-        let q = self.split_heads(&self.q.forward(x)?)?;
-        let k = self.split_heads(&self.k.forward(c)?)?;
-        let v = self.split_heads(&self.v.forward(c)?)?;
+        let (q, k, v) = self.project(x, c)?;
         let q = q.multiply(Array::from_f32(1.0 / (self.k_channels as f32).sqrt()))?;
         let mut scores = ops::matmul(&q, &k.transpose_axes(&[0, 1, 3, 2])?)?;
         if let Some(rel) = &self.rel {
@@ -222,7 +269,7 @@ impl Encoder {
         let layers = (0..n_layers)
             .map(|i| {
                 Ok((
-                    MultiHeadAttention::load(w, &format!("{prefix}.attn_layers.{i}"), hidden, hidden, heads, Some(window))?,
+                    MultiHeadAttention::load(w, &format!("{prefix}.attn_layers.{i}"), hidden, hidden, heads, Some(window), true)?,
                     channel_norm(w, &format!("{prefix}.norm_layers_1.{i}"), hidden)?,
                     Ffn::load(w, &format!("{prefix}.ffn_layers.{i}"), hidden, filter, kernel)?,
                     channel_norm(w, &format!("{prefix}.norm_layers_2.{i}"), hidden)?,
@@ -236,7 +283,7 @@ impl Encoder {
     pub fn forward(&self, x: &Array, mask: Option<&FrameMask>) -> Result<Array> {
         let mut x = x.clone();
         for (attn, norm1, ffn, norm2) in &self.layers {
-            let y = attn.forward(&x, &x, mask)?;
+            let y = attn.self_attention(&x, mask)?;
             x = norm1.forward(&x.add(&y)?)?;
             let y = ffn.forward(&x, mask)?;
             x = norm2.forward(&x.add(&y)?)?;

@@ -23,7 +23,7 @@ impl Mrte {
     pub fn load(w: &mut Weights, prefix: &str, content: i32) -> Result<Self> {
         let h = MRTE_HIDDEN;
         Ok(Self {
-            cross_attention: MultiHeadAttention::load(w, &format!("{prefix}.cross_attention"), h, h, MRTE_HEADS, None)?,
+            cross_attention: MultiHeadAttention::load(w, &format!("{prefix}.cross_attention"), h, h, MRTE_HEADS, None, false)?,
             c_pre: pointwise(w, &format!("{prefix}.c_pre"), content, h)?,
             text_pre: pointwise(w, &format!("{prefix}.text_pre"), content, h)?,
             c_post: pointwise(w, &format!("{prefix}.c_post"), h, content)?,
