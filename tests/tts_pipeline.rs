@@ -149,6 +149,58 @@ fn token_streaming_matches_the_sentence_decode_without_seams() {
     assert!(total < 0.25 * signal, "difference {total:.3e} vs signal {signal:.3e}");
 }
 
+/// Streamed decoding of `text` with `plan`: the chunks as they came.
+fn streamed(p: &mut Pipeline, v: Arc<Voice>, text: &str, seed: u64, plan: ChunkPlan) -> Vec<Vec<i16>> {
+    p.start(1, request(v, text, seed, Delivery::Tokens(plan))).unwrap();
+    let mut chunks = Vec::new();
+    loop {
+        let mut done = false;
+        for (_, ev) in p.step() {
+            match ev {
+                Event::Audio(a) => chunks.push(a),
+                Event::Done(_) => done = true,
+                Event::Failed(e) => panic!("{e}"),
+            }
+        }
+        if done {
+            return chunks;
+        }
+    }
+}
+
+#[test]
+fn the_compiled_sovits_decode_sounds_as_the_eager_one() {
+    // `[engine] compile_sovits = "on"`: SoVITS through compiled graphs over length buckets
+    // (`models::sovits::compiled`), sentence by sentence and streamed (each chunk a new enc_p
+    // length and window), against the same models decoding op by op.
+    let mut eager = pipeline();
+    let mut compiled = pipeline();
+    eager.models.sovits.set_compiled_decode(false);
+    compiled.models.sovits.set_compiled_decode(true);
+    let (ve, vc) = (voice(&eager), voice(&compiled));
+    let text = "The quick brown fox jumps over the lazy dog. Then it rests.";
+    let close = |a: &[i16], b: &[i16], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let worst = a.iter().zip(b).map(|(&x, &y)| (x as i32 - y as i32).abs()).max().unwrap_or(0);
+        // Float noise only: a sample may round to the neighbouring int16.
+        assert!(worst <= 2, "{what}: samples differ by up to {worst}");
+        assert!(a.iter().any(|&s| s.unsigned_abs() > 100), "{what}: not silent");
+    };
+    for seed in [3, 4] {
+        let (a, _) = eager.synthesize(request(ve.clone(), text, seed, Delivery::Sentence)).unwrap();
+        let (b, _) = compiled.synthesize(request(vc.clone(), text, seed, Delivery::Sentence)).unwrap();
+        close(&b, &a, &format!("sentence, seed {seed}"));
+    }
+    let plan = ChunkPlan { first: 6, every: 4, ..ChunkPlan::default() };
+    let a = streamed(&mut eager, ve, text, 5, plan.clone());
+    let b = streamed(&mut compiled, vc, text, 5, plan);
+    assert_eq!(a.len(), b.len(), "chunks");
+    assert!(a.len() >= 3, "several chunks: {}", a.len());
+    close(&b.concat(), &a.concat(), "streamed");
+    let traced = compiled.models.sovits.compiled_decoder().map(|c| c.traced());
+    assert!(traced.is_some_and(|(content, synthesis)| content >= 1 && synthesis >= 1), "traces: {traced:?}");
+}
+
 #[test]
 fn jobs_decoded_together_sound_as_when_decoded_alone() {
     let mut p = pipeline();

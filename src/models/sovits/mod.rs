@@ -269,8 +269,13 @@ impl SynthesizerTrn {
     /// This model decoding through a [`compiled::CompiledDecoder`] (`true`) or op by op,
     /// whatever [`compiled::compile_enabled`] said when it was loaded.
     pub fn with_compiled_decode(mut self, on: bool) -> Self {
-        self.compiled = on.then(compiled::CompiledDecoder::default);
+        self.set_compiled_decode(on);
         self
+    }
+
+    /// [`Self::with_compiled_decode`] in place (a fresh decoder: no traces yet).
+    pub fn set_compiled_decode(&mut self, on: bool) {
+        self.compiled = on.then(compiled::CompiledDecoder::default);
     }
 
     /// The compiled decoder, where this model decodes through one.
