@@ -93,12 +93,15 @@ pub struct BatchResult {
     pub ms_per_step: f64,
 }
 
+/// The fused step's kernel forms a run used (`models::gpt::gemv`, `models::gpt::fused`).
 #[derive(Debug, Clone, Serialize)]
-pub struct GemvSetup {
-    pub max_rows: i32,
+pub struct StepForms {
+    /// Rows the matrix-vector kernels take, and from which the tiled form does.
+    pub gemv_max_rows: i32,
     pub tiled_min_rows: i32,
+    /// Whether the vector form replaced the column form.
     pub vector: bool,
-    /// Whether the attention kernel spread a head over warps (`models::gpt::fused`).
+    /// Whether the attention kernel spread a head over warps.
     pub attention_warps: bool,
 }
 
@@ -113,9 +116,7 @@ pub struct BenchResult {
     pub compiled: bool,
     /// Whether the compiled step used custom CUDA kernels (`models::gpt::fused`).
     pub fused: bool,
-    /// The fused step's matrix-vector kernels: rows they take, rows from which the tiled form
-    /// does, whether the vector form replaces the column form (`models::gpt::gemv`).
-    pub gemv: GemvSetup,
+    pub step_forms: StepForms,
     pub phones: usize,
     pub prompt_tokens: usize,
     pub single: SingleResult,
@@ -250,7 +251,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         dtype: format!("{:?}", opts.dtype),
         compiled,
         fused,
-        gemv: GemvSetup { max_rows: gemv::gemv_max_rows(), tiled_min_rows: gemv::tiled_min_rows(), vector: gemv::vector_columns(), attention_warps: crate::models::gpt::fused::warp_attention() },
+        step_forms: StepForms {
+            gemv_max_rows: gemv::gemv_max_rows(),
+            tiled_min_rows: gemv::tiled_min_rows(),
+            vector: gemv::vector_columns(),
+            attention_warps: crate::models::gpt::fused::warp_attention(),
+        },
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,
         heads: opts.config.n_head,

@@ -279,10 +279,8 @@ pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).
 pub struct FusedKernels {
-    attention: CudaKernel,
-    attention_kv: CudaKernel,
-    attention_warps: CudaKernel,
-    attention_warps_kv: CudaKernel,
+    by_threads: AttentionKernels,
+    by_warps: AttentionKernels,
     /// Whether attention takes [`ATTENTION_WARPS`] (else [`ATTENTION`]).
     warp_attention: bool,
     add_norm: CudaKernel,
@@ -294,6 +292,27 @@ pub struct FusedKernels {
     tiled_min_rows: i32,
     /// Whether the vector form replaces the column form where it fits.
     vector_columns: bool,
+}
+
+/// One attention layout's two kernels: alone (after a scatter wrote the cache) and with the copy
+/// blocks that write it, and the threads per block it is written for.
+struct AttentionKernels {
+    alone: CudaKernel,
+    with_copy: CudaKernel,
+    threads: i32,
+}
+
+impl AttentionKernels {
+    /// `name`'s kernels from `body` ([`ATTENTION`] or [`ATTENTION_WARPS`]).
+    fn new(name: &str, body: &str, threads: i32) -> Result<Self> {
+        let inputs = ["qkv", "k", "v", "offset", "left_pad"];
+        let source = |copy: &str| body.replace("{START}", ATTENTION_START).replace("{COPY}", copy);
+        Ok(Self {
+            alone: CudaKernel::new(name, &inputs, &["out"], &source(""), "")?,
+            with_copy: CudaKernel::new(&name.replacen("attention", "attention_kv", 1), &inputs, &["out", "k_out", "v_out"], &source(KV_COPY), "")?,
+            threads,
+        })
+    }
 }
 
 /// What a layer starts from: the embedding, or the previous layer's output still before its
@@ -355,24 +374,9 @@ impl FusedKernels {
         }
         let eps = model.layers().first().map_or(1e-5, |l| l.norm1.eps);
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
-        let attention_inputs = ["qkv", "k", "v", "offset", "left_pad"];
         Ok(Self {
-            attention: CudaKernel::new("gsv_decode_attention", &attention_inputs, &["out"], &attention_source(ATTENTION, ""), "")?,
-            attention_kv: CudaKernel::new(
-                "gsv_decode_attention_kv",
-                &attention_inputs,
-                &["out", "k_out", "v_out"],
-                &attention_source(ATTENTION, KV_COPY),
-                "",
-            )?,
-            attention_warps: CudaKernel::new("gsv_decode_attention_w", &attention_inputs, &["out"], &attention_source(ATTENTION_WARPS, ""), "")?,
-            attention_warps_kv: CudaKernel::new(
-                "gsv_decode_attention_kv_w",
-                &attention_inputs,
-                &["out", "k_out", "v_out"],
-                &attention_source(ATTENTION_WARPS, KV_COPY),
-                "",
-            )?,
+            by_threads: AttentionKernels::new("gsv_decode_attention", ATTENTION, THREADS)?,
+            by_warps: AttentionKernels::new("gsv_decode_attention_w", ATTENTION_WARPS, ATTENTION_WARPS_THREADS)?,
             warp_attention: false,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), BLOCK_SUM)?,
             column: GemvKernels::new(GemvForm::Column, eps)?,
@@ -458,11 +462,8 @@ impl FusedKernels {
         let s = k_buf.shape();
         let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
         let total = i32::try_from(k_buf.size()).map_err(|_| Error::Invalid(format!("cache of {} elements", k_buf.size())))?;
-        let (attention, attention_kv, threads) = if self.warp_attention {
-            (&self.attention_warps, &self.attention_warps_kv, ATTENTION_WARPS_THREADS)
-        } else {
-            (&self.attention, &self.attention_kv, THREADS)
-        };
+        let kernels = if self.warp_attention { &self.by_warps } else { &self.by_threads };
+        let threads = kernels.threads;
         let template = [
             ("T", TemplateArg::Dtype(qkv.dtype())),
             ("B", TemplateArg::Int(b)),
@@ -478,12 +479,12 @@ impl FusedKernels {
             let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
             let (k, v) = super::cache::write_at(k_buf, v_buf, &heads.index((.., 1)), &heads.index((.., 2)), offset)?;
             let inputs = [qkv, &k, &v, offset, left_pad];
-            let out = attention.apply(&inputs, &[(&out_shape, qkv.dtype())], (b * h * threads, 1, 1), (threads, 1, 1), &template)?;
+            let out = kernels.alone.apply(&inputs, &[(&out_shape, qkv.dtype())], (b * h * threads, 1, 1), (threads, 1, 1), &template)?;
             return Ok((single(out)?, k, v));
         }
         let copy_blocks = ((total / 4 + threads - 1) / threads).clamp(1, KV_COPY_MAX_BLOCKS);
         let outputs = [(&out_shape[..], qkv.dtype()), (s, k_buf.dtype()), (s, v_buf.dtype())];
-        let out = attention_kv.apply(&inputs, &outputs, ((b * h + copy_blocks) * threads, 1, 1), (threads, 1, 1), &template)?;
+        let out = kernels.with_copy.apply(&inputs, &outputs, ((b * h + copy_blocks) * threads, 1, 1), (threads, 1, 1), &template)?;
         let mut out = out.into_iter();
         match (out.next(), out.next(), out.next()) {
             (Some(a), Some(k), Some(v)) => Ok((a, k, v)),
@@ -546,11 +547,6 @@ impl FusedKernels {
         out.extend(written);
         Ok(out)
     }
-}
-
-/// An attention kernel's source: [`ATTENTION_START`] (with `copy` as its copy blocks) and `body`.
-fn attention_source(body: &str, copy: &str) -> String {
-    body.replace("{START}", ATTENTION_START).replace("{COPY}", copy)
 }
 
 /// The same weight without its bias (a cheap handle copy; the bias is applied elsewhere).

@@ -62,13 +62,21 @@ const NORM_GEMV_MAX_SHARED_BYTES: i32 = 40 << 10;
 /// One warp per output column `n`, for all `R` rows: `out[r, n] = act(Σ_k X(r, k)·w[n, k] +
 /// bias[n])` with `w` in torch's `[out, in]` layout, read once and coalesced along `k`. `{X}` reads
 /// an input element and `{BIAS}` is the bias term (or `0.0f`), so one body serves [`GEMV`] and
-/// [`SHARED_ROWS`], with and without a bias input. Ends with [`COLUMN_OUT`].
-const GEMV_COLUMN: &str = r#"
+/// [`SHARED_ROWS`], with and without a bias input. Made of [`COLUMN_START`], [`COLUMN_LOOP`] and
+/// [`COLUMN_OUT`].
+const GEMV_COLUMN: &str = "{START}{LOOP}";
+
+/// The start of [`GEMV_COLUMN`] and [`GEMV_VECTOR`]: column `n`'s weight row and its per-row sums.
+const COLUMN_START: &str = r#"
   if (n >= N) return;
   const T* wr = w + static_cast<size_t>(n) * K;
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+"#;
+
+/// [`GEMV_COLUMN`]'s loop: lane `l` takes `k ≡ l` (mod 32), one 4-byte weight a load.
+const COLUMN_LOOP: &str = r#"
 #pragma unroll 4
   for (int k = lane; k < K; k += 32) {
     const float wk = static_cast<float>(wr[k]);
@@ -100,14 +108,10 @@ const COLUMN_OUT: &str = r#"
 /// [`GEMV_COLUMN`] with `float4` weight loads: lane `l` reads `w[n, 4j .. 4j+4)` for `j ≡ l`
 /// (mod 32). Needs `K % 128 == 0` ([`GemvForm::takes`]), `T = float` and a 16-byte aligned weight
 /// row; a misaligned one (never seen: MLX allocations are aligned) takes the scalar loop.
-/// `{X0}`…`{X3}` read `x[r, k + i]`. Ends with [`COLUMN_OUT`].
+/// `{X0}`…`{X3}` read `x[r, k + i]`. Between [`COLUMN_START`] and [`COLUMN_OUT`].
 const GEMV_VECTOR: &str = r#"
   static_assert(sizeof(T) == 4, "float4 loads of a 4-byte element type");
-  if (n >= N) return;
-  const T* wr = w + static_cast<size_t>(n) * K;
-  float acc[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+{START}
   if ((reinterpret_cast<size_t>(wr) & 15) == 0) {
     const float4* w4 = reinterpret_cast<const float4*>(wr);
 #pragma unroll 4
@@ -118,11 +122,7 @@ const GEMV_VECTOR: &str = r#"
       for (int r = 0; r < R; ++r) acc[r] += wv.x * {X0} + wv.y * {X1} + wv.z * {X2} + wv.w * {X3};
     }
   } else {
-    for (int k = lane; k < K; k += 32) {
-      const float wk = static_cast<float>(wr[k]);
-#pragma unroll
-      for (int r = 0; r < R; ++r) acc[r] += wk * {X0};
-    }
+{LOOP}
   }
 "#;
 
@@ -355,13 +355,17 @@ impl GemvForm {
     /// The kernel body: the normalising kernel with `prologue` computing its rows, or the plain
     /// one reading them from `x` when `None`; with or without the bias term.
     fn body(self, prologue: Option<&str>, bias: bool) -> String {
-        let (outer, inner) = match (self, prologue.is_some()) {
-            (GemvForm::Column, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), format!("{GEMV_COLUMN}{COLUMN_OUT}")),
-            (GemvForm::Column, false) => (GEMV.to_string(), format!("{GEMV_COLUMN}{COLUMN_OUT}")),
-            (GemvForm::Vector, true) => (format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"), format!("{GEMV_VECTOR}{COLUMN_OUT}")),
-            (GemvForm::Vector, false) => (GEMV.to_string(), format!("{GEMV_VECTOR}{COLUMN_OUT}")),
-            (GemvForm::Tiled, true) => (format!("{SHARED_ROWS}{{COLUMN}}"), GEMV_TILED.to_string()),
-            (GemvForm::Tiled, false) => (TILED.to_string(), GEMV_TILED.to_string()),
+        let column = |body: &str| format!("{}{COLUMN_OUT}", body.replace("{START}", COLUMN_START).replace("{LOOP}", COLUMN_LOOP));
+        let inner = match self {
+            GemvForm::Column => column(GEMV_COLUMN),
+            GemvForm::Vector => column(GEMV_VECTOR),
+            GemvForm::Tiled => GEMV_TILED.to_string(),
+        };
+        let outer = match (self, prologue.is_some()) {
+            (GemvForm::Tiled, true) => format!("{SHARED_ROWS}{{COLUMN}}"),
+            (GemvForm::Tiled, false) => TILED.to_string(),
+            (_, true) => format!("{SHARED_ROWS}{NORM_COLUMN_INDEX}{{COLUMN}}"),
+            (_, false) => GEMV.to_string(),
         };
         let x = |k: &str| if prologue.is_some() { format!("xs[r * K + {k}]") } else { format!("static_cast<float>(x[static_cast<size_t>(r) * K + {k}])") };
         let inner = inner

@@ -36,14 +36,20 @@ pub struct Block {
 impl Block {
     fn load(w: &mut Weights, i: i32, d: i32) -> Self {
         let p = format!("h.layers.{i}");
-        let lin = |w: &mut Weights, name: &str, out: i32, inp: i32| Linear::new(w.take_shaped(&format!("{p}.{name}.weight"), &[out, inp]), Some(w.take_shaped(&format!("{p}.{name}.bias"), &[out])));
+        let lin = |w: &mut Weights, name: &str, out: i32, inp: i32| {
+            let weight = w.take_shaped(&format!("{p}.{name}.weight"), &[out, inp]);
+            Linear::new(weight, Some(w.take_shaped(&format!("{p}.{name}.bias"), &[out])))
+        };
         let ln = |w: &mut Weights, name: &str| LayerNorm {
             weight: w.take_shaped(&format!("{p}.{name}.weight"), &[d]),
             bias: w.take_shaped(&format!("{p}.{name}.bias"), &[d]),
             eps: 1e-5,
         };
         Self {
-            in_proj: Linear::new(w.take_shaped(&format!("{p}.self_attn.in_proj_weight"), &[3 * d, d]), Some(w.take_shaped(&format!("{p}.self_attn.in_proj_bias"), &[3 * d]))),
+            in_proj: Linear::new(
+                w.take_shaped(&format!("{p}.self_attn.in_proj_weight"), &[3 * d, d]),
+                Some(w.take_shaped(&format!("{p}.self_attn.in_proj_bias"), &[3 * d])),
+            ),
             out_proj: lin(w, "self_attn.out_proj", d, d),
             linear1: lin(w, "linear1", 4 * d, d),
             linear2: lin(w, "linear2", d, 4 * d),

@@ -129,7 +129,7 @@ impl MultiHeadAttention {
         if let Some(rel) = &self.rel {
             // rel_logits[.., i, r] = q_i · E_k[r]; scores[i, j] += rel_logits[i, j−i+w] inside the window.
             let rel_logits = ops::matmul(&q, &rel.emb_k_t)?;
-            let (idx, valid) = band_indices(tq, rel.window, Band::KeyOffsets)?;
+            let (idx, valid) = band_indices(tq, rel.window, Band::KeyOffsets);
             let shape = [b, self.heads, tq, tq];
             let local = rel_logits.take_along_axis(&ops::broadcast_to(&idx, &shape)?, -1)?;
             scores = scores.add(&local.multiply(&valid)?)?;
@@ -141,7 +141,7 @@ impl MultiHeadAttention {
         let mut out = ops::matmul(&p, &v)?;
         if let Some(rel) = &self.rel {
             // weights[.., i, r] = p[i, i+r−w] (zero outside the sequence), times E_v.
-            let (idx, valid) = band_indices(tq, rel.window, Band::Relative)?;
+            let (idx, valid) = band_indices(tq, rel.window, Band::Relative);
             let shape = [b, self.heads, tq, 2 * rel.window + 1];
             let rw = p.take_along_axis(&ops::broadcast_to(&idx, &shape)?, -1)?.multiply(&valid)?;
             out = out.add(&ops::matmul(&rw, &rel.emb_v)?)?;
@@ -165,27 +165,34 @@ enum Band {
 /// their masks ≤ 32 MB; one 20 s decode's `T²` band is 1M).
 const BAND_MEMO_ELEMENTS: usize = 1 << 22;
 
+/// [`band_indices`] results by `(t, w, band)` and their index elements in all.
+#[derive(Default)]
+struct BandMemo {
+    elements: usize,
+    entries: std::collections::HashMap<(i32, i32, Band), (Array, Array)>,
+}
+
 thread_local! {
-    static BAND_MEMO: std::cell::RefCell<(usize, std::collections::HashMap<(i32, i32, Band), (Array, Array)>)> = Default::default();
+    static BAND_MEMO: std::cell::RefCell<BandMemo> = Default::default();
 }
 
 /// Gather indices (clamped into range) and a 0/1 validity mask for the relative terms, built on
 /// the host once per length: every layer of a decode, and every decode of that length, shares
 /// them (built per call they were `T²` host loops and uploads per layer).
-fn band_indices(t: i32, w: i32, band: Band) -> Result<(Array, Array)> {
+fn band_indices(t: i32, w: i32, band: Band) -> (Array, Array) {
     BAND_MEMO.with(|memo| {
         let mut memo = memo.borrow_mut();
-        if let Some(hit) = memo.1.get(&(t, w, band)) {
-            return Ok(hit.clone());
+        if let Some(hit) = memo.entries.get(&(t, w, band)) {
+            return hit.clone();
         }
         let built = build_band_indices(t, w, band);
         let size = built.0.size();
-        if memo.0 + size > BAND_MEMO_ELEMENTS {
-            *memo = Default::default();
+        if memo.elements + size > BAND_MEMO_ELEMENTS {
+            *memo = BandMemo::default();
         }
-        memo.0 += size;
-        memo.1.insert((t, w, band), built.clone());
-        Ok(built)
+        memo.elements += size;
+        memo.entries.insert((t, w, band), built.clone());
+        built
     })
 }
 

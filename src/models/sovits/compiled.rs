@@ -69,9 +69,10 @@ impl Traces {
         let mut state = cell.try_borrow_mut().map_err(|_| Error::Invalid("compiled decode re-entered".into()))?;
         with_exact_conv_lengths(|| {
             if state.f.is_none() {
-                let out = body()(inputs)?;
+                let body = body();
+                let out = body(inputs)?;
                 mlx_rs::transforms::eval(out.iter())?;
-                state.f = Some(trace(body()));
+                state.f = Some(trace(body));
                 return Ok(out);
             }
             if !state.keys.contains(&key) && state.keys.len() >= state.max_shapes {

@@ -91,13 +91,11 @@ impl Generator {
         let x = FrameMask::apply(mask.as_ref(), &leaky_relu(&x, 0.01)?)?;
         Ok(ops::tanh(&self.conv_post.forward(&x)?)?)
     }
-}
 
-impl Generator {
-    /// Waveform samples for a latent of `frames` frames (the lengths of the transposed
-    /// convolutions; the others keep the length).
+    /// Waveform samples for a latent of `frames` frames (the transposed convolutions set the
+    /// length; the others keep it).
     pub fn out_len(&self, frames: i32) -> i32 {
-        self.ups.iter().fold(frames, |t, up| (t - 1) * up.stride - 2 * up.padding + up.k)
+        self.ups.iter().fold(frames, |t, up| up.out_len(t))
     }
 }
 
@@ -151,7 +149,12 @@ impl UpConv {
             });
         }
         let full = full.ok_or_else(|| crate::models::Error::Invalid("transposed conv without taps".into()))?;
-        let len = (t - 1) * u - 2 * self.padding + self.k;
+        let len = self.out_len(t);
         Ok(full.index((.., self.padding..self.padding + len, ..)).add(&self.bias)?)
+    }
+
+    /// torch's output length for `t` input frames.
+    fn out_len(&self, t: i32) -> i32 {
+        (t - 1) * self.stride - 2 * self.padding + self.k
     }
 }

@@ -10,7 +10,7 @@
 //! frame, and the padded frames' values are thrown away at the end.
 //!
 //! The real length is an array, not a number, so a compiled trace does not depend on it.
-use mlx_rs::{ops, Array, Dtype};
+use mlx_rs::{ops, Array};
 
 use crate::models::Result;
 
@@ -30,15 +30,6 @@ impl FrameMask {
         let frames = ops::arange::<_, i32>(0, padded, 1)?;
         let mask = frames.lt(len)?.reshape(&[1, padded, 1])?;
         Ok(Self { len: len.clone(), padded, mask })
-    }
-
-    /// From lengths known on the host.
-    pub fn of(len: i32, padded: i32) -> Result<Self> {
-        Self::new(&Array::from_slice(&[len], &[1]), padded)
-    }
-
-    pub fn padded(&self) -> i32 {
-        self.padded
     }
 
     /// `x [1, padded, C]` with the padded frames set to 0 (`where`, not a product: a padded
@@ -72,13 +63,21 @@ impl FrameMask {
 
     /// The mask of a sequence `times` as long (each frame repeated: 25 Hz codes → 50 Hz).
     pub fn repeated(&self, times: i32) -> Result<Self> {
-        Self::new(&self.len.multiply(Array::from_int(times))?.as_dtype(Dtype::Int32)?, self.padded * times)
+        Self::new(&self.len.multiply(Array::from_int(times))?, self.padded * times)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use mlx_rs::Dtype;
+
     use super::*;
+
+    impl FrameMask {
+        fn of(len: i32, padded: i32) -> Result<Self> {
+            Self::new(&Array::from_slice(&[len], &[1]), padded)
+        }
+    }
 
     fn host(a: &Array) -> Vec<f32> {
         let a = a.as_dtype(Dtype::Float32).unwrap().reshape(&[-1]).unwrap();
@@ -99,12 +98,12 @@ mod tests {
     fn follows_lengths_through_upsampling_and_repetition() {
         // Stride 10, kernel 16, padding 3: 3 real of 5 frames → 30 real of 50.
         let up = FrameMask::of(3, 5).unwrap().upsampled(10, 3, 16).unwrap();
-        assert_eq!(up.padded(), 50);
+        assert_eq!(up.padded, 50);
         let ones = host(&up.zero_padding(&Array::ones::<f32>(&[1, 50, 1]).unwrap()).unwrap());
         assert_eq!(ones.iter().sum::<f32>(), 30.0);
         // An odd kernel − stride: (3 − 1)·2 − 2·1 + 5 = 7 of (5 − 1)·2 + 3 = 11.
         let odd = FrameMask::of(3, 5).unwrap().upsampled(2, 1, 5).unwrap();
-        assert_eq!(odd.padded(), 11);
+        assert_eq!(odd.padded, 11);
         assert_eq!(host(&odd.zero_padding(&Array::ones::<f32>(&[1, 11, 1]).unwrap()).unwrap()).iter().sum::<f32>(), 7.0);
         let twice = FrameMask::of(3, 5).unwrap().repeated(2).unwrap();
         assert_eq!(host(&twice.zero_padding(&Array::ones::<f32>(&[1, 10, 1]).unwrap()).unwrap()).iter().sum::<f32>(), 6.0);

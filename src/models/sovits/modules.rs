@@ -64,7 +64,8 @@ pub fn pointwise(w: &mut Weights, prefix: &str, cin: i32, cout: i32) -> Result<L
 
 /// `torch.nn.Linear(cin, cout)`.
 pub fn linear(w: &mut Weights, prefix: &str, cin: i32, cout: i32) -> Result<Linear> {
-    Ok(Linear::new(take(w, &format!("{prefix}.weight"), &[cout, cin])?, Some(take(w, &format!("{prefix}.bias"), &[cout])?)))
+    let weight = take(w, &format!("{prefix}.weight"), &[cout, cin])?;
+    Ok(Linear::new(weight, Some(take(w, &format!("{prefix}.bias"), &[cout])?)))
 }
 
 /// `modules.LayerNorm` (channel LN with `gamma`/`beta`, eps 1e-5): on channels-last input it is
