@@ -42,8 +42,8 @@ pub struct ServeArgs {
     /// (docs/cuda.md says what auto means today).
     #[arg(long, env = "GSV_FUSED")]
     pub fused: Option<Switch>,
-    /// SoVITS decodes as compiled MLX graphs over length buckets: auto (= off today) | on | off
-    /// (docs/cuda.md).
+    /// SoVITS decodes as compiled MLX graphs over length buckets: auto (= on with CUDA) | on |
+    /// off (docs/cuda.md).
     #[arg(long, env = "GSV_COMPILE_SOVITS")]
     pub compile_sovits: Option<Switch>,
     /// Require `Authorization: Bearer <key>` on every route except /health, /metrics and docs.
@@ -250,6 +250,10 @@ pub struct Defaults {
     /// Tokens before the first streamed chunk: fewer than `stream_chunk_tokens` gives the first
     /// audio sooner (each GPT step is a few ms); the later chunks keep the larger size.
     pub stream_first_chunk_tokens: usize,
+    /// Factor by which each later streamed chunk's token count grows over the one before (1 to
+    /// 4; 1 = every chunk `stream_chunk_tokens`), up to 256 tokens: fewer decodes finish a
+    /// sentence sooner while the audio already sent plays.
+    pub stream_chunk_growth: f32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -373,6 +377,7 @@ impl Default for Defaults {
             fragment_interval: 0.3,
             stream_chunk_tokens: 16,
             stream_first_chunk_tokens: 8,
+            stream_chunk_growth: 2.0,
         }
     }
 }
@@ -494,6 +499,9 @@ impl Settings {
         }
         if self.engine.max_pending_tokens < self.limits.max_request_tokens {
             return bad("engine.max_pending_tokens", "must be at least limits.max_request_tokens (or no long request could run)".into());
+        }
+        if !(1.0..=4.0).contains(&self.defaults.stream_chunk_growth) {
+            return bad("defaults.stream_chunk_growth", format!("must be between 1 and 4, got {}", self.defaults.stream_chunk_growth));
         }
         if self.server.header_read_timeout_s == 0 {
             return bad("server.header_read_timeout_s", "must be at least 1".into());
@@ -626,6 +634,7 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:9880");
         // The first streamed chunk comes sooner than the later ones (time to first audio).
         assert_eq!((s.defaults.stream_first_chunk_tokens, s.defaults.stream_chunk_tokens), (8, 16));
+        assert_eq!(s.defaults.stream_chunk_growth, 2.0);
         let fixture = Settings::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/fixture.toml")).expect("config/fixture.toml parses");
         fixture.validate().expect("config/fixture.toml validates");
         assert_eq!(fixture.voices["fixture"].top_k, Some(1));
@@ -649,6 +658,10 @@ mod tests {
         assert!(err.contains("bindd"), "{err}");
         let s: Settings = toml::from_str("[engine]\nqueue_size = 0").unwrap();
         assert!(s.validate().unwrap_err().to_string().contains("engine.queue_size"));
+        for growth in ["0.5", "4.5", "nan"] {
+            let s: Settings = toml::from_str(&format!("[defaults]\nstream_chunk_growth = {growth}")).unwrap();
+            assert!(s.validate().unwrap_err().to_string().contains("defaults.stream_chunk_growth"), "{growth}");
+        }
         let s: Settings = toml::from_str("[engine]\nfused = \"off\"").unwrap();
         assert_eq!(s.engine.fused, Switch::Off);
         assert!(toml::from_str::<Settings>("[engine]\nfused = \"sometimes\"").is_err());

@@ -55,6 +55,10 @@ enum Command {
         /// Tokens before the first streamed chunk in the end-to-end stage (server default 8).
         #[arg(long, default_value_t = 8)]
         e2e_first_chunk: usize,
+        /// Growth of each later streamed chunk in the end-to-end stage (server default 2; 1 =
+        /// a chunk every 16 tokens).
+        #[arg(long, default_value_t = 2.0)]
+        e2e_chunk_growth: f32,
         /// Compile the GPT decode step: auto (on for a GPU) | on | off.
         #[arg(long, env = "GSV_COMPILE", default_value = "auto")]
         compile: gsv_server::device::Switch,
@@ -83,15 +87,15 @@ enum Command {
         #[arg(long, env = "GSV_GEMV_TILED_MIN_ROWS")]
         gemv_tiled_min_rows: Option<i32>,
         /// The fused step's column-form products with `float4` weight loads (the vector form):
-        /// auto (= off until timed on a GPU) | on | off.
+        /// auto (= on) | on | off.
         #[arg(long, env = "GSV_GEMV_VECTOR", default_value = "auto")]
         gemv_vector: gsv_server::device::Switch,
         /// The fused step's attention with a head spread over 32 warps (a column per warp, a
-        /// dimension per lane): auto (= off until timed on a GPU) | on | off.
+        /// dimension per lane): auto (= batches up to 4) | on (every batch) | off.
         #[arg(long, env = "GSV_ATTENTION_WARPS", default_value = "auto")]
         attention_warps: gsv_server::device::Switch,
         /// SoVITS decode as compiled graphs over length buckets (enc_p's encoding; the flow
-        /// and Generator): auto (= off; see docs/cuda.md) | on | off.
+        /// and Generator): auto (= on with CUDA) | on | off.
         #[arg(long, env = "GSV_COMPILE_SOVITS", default_value = "auto")]
         compile_sovits: gsv_server::device::Switch,
     },
@@ -159,7 +163,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, attention_warps, compile_sovits } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, e2e_chunk_growth, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, attention_warps, compile_sovits } => {
             gsv_server::models::sovits::compiled::set_compile(compile_sovits.forced());
             gsv_server::models::gpt::gemv::set_gemv_max_rows(gemv_max_rows);
             gsv_server::models::gpt::gemv::set_tiled_min_rows(gemv_tiled_min_rows);
@@ -191,6 +195,7 @@ fn main() -> anyhow::Result<()> {
                 breakdown_steps,
                 e2e_tokens,
                 e2e_first_chunk,
+                e2e_chunk_growth,
             };
             println!("{}", serde_json::to_string_pretty(&gsv_server::bench::full(&opts)?)?);
             Ok(())

@@ -98,9 +98,17 @@ fn token_streaming_matches_the_sentence_decode_without_seams() {
     let mut p = pipeline();
     let v = voice(&p);
     let text = "The quick brown fox jumps over the lazy dog while the band plays on.";
-    let plan = ChunkPlan { first: 6, every: 4, ..ChunkPlan::default() };
     let (one_shot, stats) = p.synthesize(request(v.clone(), text, 3, Delivery::Sentence)).unwrap();
+    let fixed = ChunkPlan { first: 6, every: 4, ..ChunkPlan::default() };
+    let fixed_chunks = streamed_against_one_shot(&mut p, v.clone(), text, fixed, &one_shot, stats.tokens);
+    // The server's default cadence: each later chunk waits for twice the tokens of the one before.
+    let growing = streamed_against_one_shot(&mut p, v, text, ChunkPlan { growth: 2.0, ..fixed }, &one_shot, stats.tokens);
+    assert!(growing < fixed_chunks, "growing chunks are fewer: {growing} vs {fixed_chunks}");
+}
 
+/// Streams `text` with `plan` and checks it against the sentence decode `one_shot` (same
+/// tokens, every sample once, no seams); returns the number of chunks.
+fn streamed_against_one_shot(p: &mut Pipeline, v: Arc<Voice>, text: &str, plan: ChunkPlan, one_shot: &[i16], tokens: usize) -> usize {
     let id = 1;
     p.start(id, request(v, text, 3, Delivery::Tokens(plan))).unwrap();
     let mut chunks: Vec<Vec<i16>> = Vec::new();
@@ -126,7 +134,7 @@ fn token_streaming_matches_the_sentence_decode_without_seams() {
             break s;
         }
     };
-    assert_eq!(done.tokens, stats.tokens, "same tokens either way");
+    assert_eq!(done.tokens, tokens, "same tokens either way");
     assert!(chunks.len() >= 3, "several chunks: {}", chunks.len());
     // The first chunk is ready after `plan.first` tokens, long before the sentence ends.
     assert!(steps_to_first.unwrap() <= 16, "first audio after {steps_to_first:?} steps");
@@ -134,7 +142,7 @@ fn token_streaming_matches_the_sentence_decode_without_seams() {
     assert_eq!(streamed.len(), one_shot.len(), "every sample exactly once");
 
     // No seam clicks: the difference to the one-shot decode is not concentrated at chunk seams.
-    let diff: Vec<f64> = streamed.iter().zip(&one_shot).map(|(&a, &b)| (a as f64 - b as f64) / 32768.0).collect();
+    let diff: Vec<f64> = streamed.iter().zip(one_shot).map(|(&a, &b)| (a as f64 - b as f64) / 32768.0).collect();
     let energy = |r: std::ops::Range<usize>| r.clone().map(|i| diff[i] * diff[i]).sum::<f64>() / r.len().max(1) as f64;
     let total = energy(0..diff.len());
     let mut pos = 0;
@@ -147,6 +155,7 @@ fn token_streaming_matches_the_sentence_decode_without_seams() {
     // audio a little, by enc_p's global attention — as in upstream's streaming mode).
     let signal = one_shot.iter().map(|&s| (s as f64 / 32768.0).powi(2)).sum::<f64>() / one_shot.len() as f64;
     assert!(total < 0.25 * signal, "difference {total:.3e} vs signal {signal:.3e}");
+    chunks.len()
 }
 
 /// Streamed decoding of `text` with `plan`: the chunks as they came.

@@ -33,10 +33,12 @@ pub struct E2eOptions {
     pub transcript: String,
     /// GPT tokens of the (one, unsplit) sentence: 25 per second of audio.
     pub tokens: usize,
-    /// Streaming: tokens before the first chunk and between later chunks (the server's defaults,
-    /// `stream_first_chunk_tokens` and `stream_chunk_tokens`, are 8 and 16).
+    /// Streaming: tokens before the first chunk, before the second, and the growth of each later
+    /// one (the server's defaults, `stream_first_chunk_tokens`, `stream_chunk_tokens` and
+    /// `stream_chunk_growth`, are 8, 16 and 2).
     pub first_chunk_tokens: usize,
     pub chunk_tokens: usize,
+    pub chunk_growth: f32,
     pub reference_seconds: f32,
     pub repeats: usize,
 }
@@ -52,6 +54,7 @@ impl Default for E2eOptions {
             tokens: 100,
             first_chunk_tokens: 8,
             chunk_tokens: 16,
+            chunk_growth: 2.0,
             reference_seconds: 5.0,
             repeats: 3,
         }
@@ -77,6 +80,7 @@ pub struct E2eResult {
     pub tokens: usize,
     pub first_chunk_tokens: usize,
     pub chunk_tokens: usize,
+    pub chunk_growth: f32,
     pub reference_seconds: f32,
     pub prompt_tokens: usize,
     /// Preparing the voice once (reference decode, spectrogram, HuBERT, transcript BERT).
@@ -199,6 +203,7 @@ pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError
         delivery: Delivery::Tokens(ChunkPlan {
             first: opts.first_chunk_tokens.max(1),
             every: opts.chunk_tokens.max(1),
+            growth: opts.chunk_growth,
             holdback: 2,
             ..ChunkPlan::default()
         }),
@@ -213,6 +218,7 @@ pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError
         tokens: opts.tokens,
         first_chunk_tokens: opts.first_chunk_tokens,
         chunk_tokens: opts.chunk_tokens,
+        chunk_growth: opts.chunk_growth,
         reference_seconds: opts.reference_seconds,
         prompt_tokens,
         voice_prepare_ms,

@@ -41,6 +41,8 @@ pub struct FullBenchOptions {
     pub e2e_tokens: usize,
     /// Tokens before the first streamed chunk of the end-to-end stage.
     pub e2e_first_chunk: usize,
+    /// Growth of each later streamed chunk of the end-to-end stage (server default 2; 1 = fixed).
+    pub e2e_chunk_growth: f32,
 }
 
 impl Default for FullBenchOptions {
@@ -58,6 +60,7 @@ impl Default for FullBenchOptions {
             breakdown_steps: 100,
             e2e_tokens: 100,
             e2e_first_chunk: 8,
+            e2e_chunk_growth: 2.0,
         }
     }
 }
@@ -154,6 +157,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
             dtype: opts.dtype,
             tokens: opts.e2e_tokens,
             first_chunk_tokens: opts.e2e_first_chunk,
+            chunk_growth: opts.e2e_chunk_growth,
             repeats: opts.repeats,
             ..Default::default()
         })

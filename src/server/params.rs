@@ -204,7 +204,13 @@ pub fn check_language(param: &str, language: &str) -> Result<(), ApiError> {
 /// Token-chunk streaming with the configured chunk sizes.
 pub fn token_chunking(settings: &Settings) -> Chunking {
     let d = &settings.defaults;
-    Chunking::Tokens { first_tokens: d.stream_first_chunk_tokens.max(1), min_tokens: d.stream_chunk_tokens.max(1), overlap: 2, fixed_length: false }
+    Chunking::Tokens {
+        first_tokens: d.stream_first_chunk_tokens.max(1),
+        min_tokens: d.stream_chunk_tokens.max(1),
+        growth: d.stream_chunk_growth,
+        overlap: 2,
+        fixed_length: false,
+    }
 }
 
 /// A request-supplied reference clip as an inline voice; the name is a content hash so the

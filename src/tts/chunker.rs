@@ -10,12 +10,18 @@
 //! [quirk, fixed]).
 
 /// When to decode and how much to overlap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChunkPlan {
     /// Tokens needed before the first chunk is decoded.
     pub first: usize,
-    /// New tokens between later chunks.
+    /// New tokens before the second chunk.
     pub every: usize,
+    /// Factor by which each later chunk's token count grows over the one before (1 = every chunk
+    /// `every` tokens), up to [`MAX_CHUNK_TOKENS`]. Each decode costs a roughly fixed amount of
+    /// host work on a GPU whatever its length, so fewer, growing chunks finish a sentence sooner;
+    /// the listener already holds the earlier chunks' audio, which plays longer than the next
+    /// chunk takes wherever generation runs faster than real time.
+    pub growth: f32,
     /// Tokens before each window that the vocoder re-reads as left context (its receptive field;
     /// `SynthesizerTrn::decode_tail` measures 8 tokens as enough for float-noise agreement).
     pub context: usize,
@@ -30,6 +36,7 @@ impl Default for ChunkPlan {
         Self {
             first: 12,
             every: 24,
+            growth: 1.0,
             context: 8,
             holdback: 2,
             crossfade: 640,
@@ -37,14 +44,28 @@ impl Default for ChunkPlan {
     }
 }
 
+/// Most new tokens a chunk waits for when it grows (10 s of audio at 25 tokens per second).
+pub const MAX_CHUNK_TOKENS: usize = 256;
+
 impl ChunkPlan {
-    /// Whether `n` tokens (of which audio was finalised up to `done`) call for a decode now.
-    pub fn due(&self, n: usize, done: usize, decoded_up_to: usize) -> bool {
+    /// Whether `n` tokens (of which audio was finalised up to `done`, after `decodes` windows
+    /// ending at `decoded_up_to`) call for a decode now.
+    pub fn due(&self, n: usize, done: usize, decoded_up_to: usize, decodes: usize) -> bool {
         if decoded_up_to == 0 {
             n >= self.first.max(self.holdback + 1)
         } else {
-            n >= decoded_up_to + self.every && n > done + self.holdback
+            n >= decoded_up_to + self.interval(decodes) && n > done + self.holdback
         }
+    }
+
+    /// New tokens the chunk after `decodes` decoded windows waits for (`decodes` ≥ 1).
+    pub fn interval(&self, decodes: usize) -> usize {
+        let every = self.every.max(1);
+        if self.growth <= 1.0 || !self.growth.is_finite() {
+            return every;
+        }
+        let grown = every as f64 * f64::from(self.growth).powi(decodes.saturating_sub(1).min(64) as i32);
+        (grown.round() as usize).clamp(every, MAX_CHUNK_TOKENS.max(every))
     }
 
     /// The token window whose audio is needed when `n` tokens exist and audio is final up to
@@ -63,6 +84,8 @@ pub struct Chunker {
     done_tokens: usize,
     /// Tokens covered by the last decoded window.
     decoded_up_to: usize,
+    /// Windows decoded so far.
+    decodes: usize,
     /// Samples of the previous window from `done_tokens` on (not emitted yet).
     held: Vec<f32>,
 }
@@ -74,6 +97,7 @@ impl Chunker {
             samples_per_token,
             done_tokens: 0,
             decoded_up_to: 0,
+            decodes: 0,
             held: Vec::new(),
         }
     }
@@ -84,7 +108,7 @@ impl Chunker {
 
     /// Whether `n` generated tokens call for a decode.
     pub fn due(&self, n: usize) -> bool {
-        self.plan.due(n, self.done_tokens, self.decoded_up_to)
+        self.plan.due(n, self.done_tokens, self.decoded_up_to, self.decodes)
     }
 
     /// The window `[start, end)` to decode now for `n` tokens.
@@ -113,6 +137,7 @@ impl Chunker {
         self.held = fresh[final_len..].to_vec();
         self.done_tokens = if last { end } else { self.done_tokens + final_len / spt };
         self.decoded_up_to = end;
+        self.decodes += 1;
         out
     }
 }
@@ -167,8 +192,25 @@ mod tests {
     }
 
     #[test]
+    fn growing_chunks_double_up_to_the_cap_and_keep_every_sample() {
+        let plan = ChunkPlan { first: 8, every: 16, growth: 2.0, ..ChunkPlan::default() };
+        let (_, at) = stream(plan, 100, 4);
+        assert_eq!(at, vec![8, 24, 56, 100]);
+        let (_, at) = stream(ChunkPlan { growth: 1.0, ..plan }, 100, 4);
+        assert_eq!(at, vec![8, 24, 40, 56, 72, 88, 100]);
+        assert_eq!((plan.interval(1), plan.interval(4), plan.interval(5), plan.interval(50)), (16, 128, 256, 256));
+        for total in [1, 9, 25, 57, 300, 700] {
+            let (out, _) = stream(plan, total, 8);
+            assert_eq!(out.len(), total * 8, "total {total}");
+            for (i, a) in out.iter().enumerate() {
+                assert!((a - i as f32).abs() < 1e-3, "total {total}: sample {i}: {a}");
+            }
+        }
+    }
+
+    #[test]
     fn crossfade_blends_old_into_new() {
-        let plan = ChunkPlan { first: 4, every: 4, context: 2, holdback: 2, crossfade: 4 };
+        let plan = ChunkPlan { first: 4, every: 4, growth: 1.0, context: 2, holdback: 2, crossfade: 4 };
         let mut c = Chunker::new(plan, 4);
         // First window: tokens [0,4) decoded as 1.0; tokens 2..4 held back.
         let a = c.push(0, 4, &[1.0; 16], false);
