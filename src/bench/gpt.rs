@@ -101,8 +101,8 @@ pub struct StepForms {
     pub tiled_min_rows: i32,
     /// Whether the vector form replaced the column form.
     pub vector: bool,
-    /// Whether the attention kernel spread a head over warps.
-    pub attention_warps: bool,
+    /// Batches up to which the attention kernel spread a head over warps.
+    pub attention_warps_max_rows: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -255,7 +255,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             gemv_max_rows: gemv::gemv_max_rows(),
             tiled_min_rows: gemv::tiled_min_rows(),
             vector: gemv::vector_columns(),
-            attention_warps: crate::models::gpt::fused::warp_attention(),
+            attention_warps_max_rows: crate::models::gpt::fused::warp_attention_max_rows(),
         },
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,

@@ -440,7 +440,7 @@ fn fused_kernels(model: &Text2SemanticDecoder, form: GemvForm, warps: bool) -> R
     use crate::models::gpt::fused::FusedKernels;
     use crate::models::gpt::gemv::GEMV_MAX_ROWS;
     let tiled_min = if form == GemvForm::Tiled { 1 } else { GEMV_MAX_ROWS + 1 };
-    Ok(FusedKernels::with_gemv_rows(model, GEMV_MAX_ROWS, tiled_min)?.with_vector_columns(form == GemvForm::Vector).with_warp_attention(warps))
+    Ok(FusedKernels::with_gemv_rows(model, GEMV_MAX_ROWS, tiled_min)?.with_vector_columns(form == GemvForm::Vector).with_warp_attention_rows(if warps { i32::MAX } else { 0 }))
 }
 
 /// One launch of the sampler kernel for `rows` rows (recorded: see [`record_step`]).

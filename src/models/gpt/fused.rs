@@ -133,7 +133,8 @@ const ATTENTION_WARPS_THREADS: i32 = 1024;
 /// The block's warps then merge their (max, sum, weighted values) in shared memory. Why: on an H100
 /// [`ATTENTION`] took ~34 % of a batch-1 step (18.7 µs per layer) with one block of 4 warps per
 /// head, each thread reading whole rows (32 separate lines per load instruction); this spreads a
-/// head over 32 warps and reads each row once. Opt-in ([`set_warp_attention`]) until timed.
+/// head over 32 warps and reads each row once. Taken for batches up to
+/// [`warp_attention_max_rows`]; wider batches already fill the GPU with `B·H` blocks.
 const ATTENTION_WARPS: &str = r#"
 {START}  constexpr int PER = (HD + 31) / 32;
   float q[PER];
@@ -261,16 +262,28 @@ const KV_COPY: &str = r#"
 /// Copy blocks of one [`ATTENTION`] launch at most (each loops over its share).
 const KV_COPY_MAX_BLOCKS: i32 = 1024;
 
-/// Whether fused steps built from now on take [`ATTENTION_WARPS`] (`bench --attention-warps`).
-static WARP_ATTENTION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Batches up to which attention takes [`ATTENTION_WARPS`] by default: at batch 1 (16 blocks of a
+/// 132-SM H100) it took a step from 719 to 924 tokens/s together with the vector products; at
+/// batch 16 (256 blocks) the thread layout was faster (H100, 2026-12-07, docs/benchmarks.md).
+pub const WARP_ATTENTION_MAX_ROWS: i32 = 4;
 
-/// Sets [`warp_attention`] (`None` = off, the default until timed on a GPU).
+/// Batches up to which fused steps built from now on take [`ATTENTION_WARPS`]
+/// (`bench --attention-warps`).
+static WARP_ATTENTION_ROWS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(WARP_ATTENTION_MAX_ROWS);
+
+/// Forces attention by warps on (every batch) or off, or (`None`) up to [`WARP_ATTENTION_MAX_ROWS`].
 pub fn set_warp_attention(on: Option<bool>) {
-    WARP_ATTENTION.store(on.unwrap_or(false), std::sync::atomic::Ordering::Relaxed);
+    let rows = match on {
+        Some(true) => i32::MAX,
+        Some(false) => 0,
+        None => WARP_ATTENTION_MAX_ROWS,
+    };
+    WARP_ATTENTION_ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
 }
 
-pub fn warp_attention() -> bool {
-    WARP_ATTENTION.load(std::sync::atomic::Ordering::Relaxed)
+/// Batches up to which attention takes [`ATTENTION_WARPS`].
+pub fn warp_attention_max_rows() -> i32 {
+    WARP_ATTENTION_ROWS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Largest K (and V) buffer, in bytes, that [`ATTENTION`]'s copy blocks write; a larger one
@@ -281,8 +294,8 @@ pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 pub struct FusedKernels {
     by_threads: AttentionKernels,
     by_warps: AttentionKernels,
-    /// Whether attention takes [`ATTENTION_WARPS`] (else [`ATTENTION`]).
-    warp_attention: bool,
+    /// Batches up to which attention takes [`ATTENTION_WARPS`] (else [`ATTENTION`]).
+    warp_attention_rows: i32,
     add_norm: CudaKernel,
     column: GemvKernels,
     vector: GemvKernels,
@@ -351,12 +364,13 @@ impl FusedKernels {
     pub fn new(model: &Text2SemanticDecoder) -> Result<Self> {
         Ok(Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())?
             .with_vector_columns(gemv::vector_columns())
-            .with_warp_attention(warp_attention()))
+            .with_warp_attention_rows(warp_attention_max_rows()))
     }
 
-    /// With attention laid out by warps ([`ATTENTION_WARPS`]) instead of by threads.
-    pub fn with_warp_attention(mut self, on: bool) -> Self {
-        self.warp_attention = on;
+    /// With attention laid out by warps ([`ATTENTION_WARPS`]) instead of by threads for batches
+    /// of up to `rows`.
+    pub fn with_warp_attention_rows(mut self, rows: i32) -> Self {
+        self.warp_attention_rows = rows;
         self
     }
 
@@ -377,7 +391,7 @@ impl FusedKernels {
         Ok(Self {
             by_threads: AttentionKernels::new("gsv_decode_attention", ATTENTION, THREADS)?,
             by_warps: AttentionKernels::new("gsv_decode_attention_w", ATTENTION_WARPS, ATTENTION_WARPS_THREADS)?,
-            warp_attention: false,
+            warp_attention_rows: 0,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), BLOCK_SUM)?,
             column: GemvKernels::new(GemvForm::Column, eps)?,
             vector: GemvKernels::new(GemvForm::Vector, eps)?,
@@ -462,7 +476,7 @@ impl FusedKernels {
         let s = k_buf.shape();
         let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
         let total = i32::try_from(k_buf.size()).map_err(|_| Error::Invalid(format!("cache of {} elements", k_buf.size())))?;
-        let kernels = if self.warp_attention { &self.by_warps } else { &self.by_threads };
+        let kernels = if b <= self.warp_attention_rows { &self.by_warps } else { &self.by_threads };
         let threads = kernels.threads;
         let template = [
             ("T", TemplateArg::Dtype(qkv.dtype())),

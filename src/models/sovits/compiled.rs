@@ -189,20 +189,22 @@ fn single(out: Vec<Array>) -> Result<Array> {
 /// Process-wide default for models loaded from now on (`bench --compile-sovits`).
 static COMPILE_DECODE: SwitchCell = SwitchCell::auto();
 
-/// What `auto` means: off everywhere for now. On the CPU the arithmetic bounds a decode and
-/// compiling only adds the buckets' padding; on CUDA it cuts the nodes of a decode (counted on the
-/// CPU: docs/cuda.md) but has not been timed on a GPU yet, and a change becomes a default there
-/// only once measured.
-pub const COMPILE_BY_DEFAULT: bool = false;
+/// What `auto` means: on with MLX's CUDA backend, where a decode is bound by the host work per
+/// graph node and compiling halves the nodes (H100, 2026-12-07: 10 s of audio RTF 0.0037 →
+/// 0.0017; docs/benchmarks.md). Off on the CPU, where the arithmetic bounds a decode and
+/// compiling only adds the buckets' padding, and on Metal until timed there.
+pub fn compile_by_default() -> bool {
+    crate::models::cuda_kernel::available()
+}
 
-/// Sets [`compile_enabled`]'s answer; `None` = [`COMPILE_BY_DEFAULT`].
+/// Sets [`compile_enabled`]'s answer; `None` = [`compile_by_default`].
 pub fn set_compile(on: Option<bool>) {
     COMPILE_DECODE.set(on);
 }
 
 /// Whether models loaded from now on decode through [`CompiledDecoder`].
 pub fn compile_enabled() -> bool {
-    COMPILE_DECODE.get(|| COMPILE_BY_DEFAULT)
+    COMPILE_DECODE.get(compile_by_default)
 }
 
 #[cfg(test)]
