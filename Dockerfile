@@ -49,6 +49,6 @@ RUN scripts/cuda-runtime.sh > /etc/gsv-cuda-env
 ENV GSV_BIND=0.0.0.0:9880 GSV_DEVICE=gpu RUST_LOG=info MLX_PTX_CACHE_DIR=/app/cache/mlx-ptx
 VOLUME /app/models /app/data /app/cache
 EXPOSE 9880
-HEALTHCHECK --interval=30s --start-period=120s CMD curl -fs http://127.0.0.1:9880/health || exit 1
+HEALTHCHECK --interval=30s --start-period=300s CMD curl -fs http://127.0.0.1:9880/health || exit 1
 ENTRYPOINT ["/bin/sh", "-c", ". /etc/gsv-cuda-env && exec gsv-server \"$@\"", "gsv-server"]
 CMD ["serve"]

@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// off (docs/cuda.md).
     #[arg(long, env = "GSV_COMPILE_SOVITS")]
     pub compile_sovits: Option<Switch>,
+    /// A short synthesis as each model loads, so the GPU's first-use kernel builds happen before
+    /// any request: auto (= on a GPU) | on | off.
+    #[arg(long, env = "GSV_WARMUP")]
+    pub warmup: Option<Switch>,
     /// Require `Authorization: Bearer <key>` on every route except /health, /metrics and docs.
     #[arg(long, env = "GSV_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -152,6 +156,8 @@ pub struct EngineSettings {
     pub fused: Switch,
     /// SoVITS decodes compiled over length buckets (`models::sovits::compiled`).
     pub compile_sovits: Switch,
+    /// A short synthesis as each model loads (`tts::warmup`).
+    pub warmup: Switch,
     pub queue_size: usize,
     pub max_batch: usize,
     /// Chunks buffered per job toward its client before the worker keeps a backlog.
@@ -328,7 +334,7 @@ impl Default for ServerSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, fused: Switch::Auto, compile_sovits: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
+        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, fused: Switch::Auto, compile_sovits: Switch::Auto, warmup: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
     }
 }
 
@@ -434,6 +440,9 @@ impl Settings {
         }
         if let Some(v) = a.compile_sovits {
             self.engine.compile_sovits = v;
+        }
+        if let Some(v) = a.warmup {
+            self.engine.warmup = v;
         }
         if let Some(v) = &a.api_key {
             self.server.api_key = v.clone();
@@ -580,6 +589,7 @@ impl Settings {
                 compile: self.engine.compile,
                 fused: self.engine.fused,
                 compile_sovits: self.engine.compile_sovits,
+                warmup: self.engine.warmup,
                 models: ModelPaths {
                     gpt: self.models.gpt.clone(),
                     sovits: self.models.sovits.clone(),
@@ -665,8 +675,9 @@ mod tests {
         let s: Settings = toml::from_str("[engine]\nfused = \"off\"").unwrap();
         assert_eq!(s.engine.fused, Switch::Off);
         assert!(toml::from_str::<Settings>("[engine]\nfused = \"sometimes\"").is_err());
-        let s: Settings = toml::from_str("[engine]\ncompile_sovits = \"on\"").unwrap();
+        let s: Settings = toml::from_str("[engine]\ncompile_sovits = \"on\"\nwarmup = \"off\"").unwrap();
         assert_eq!(s.engine_options().backend.compile_sovits, Switch::On);
+        assert_eq!(s.engine_options().backend.warmup, Switch::Off);
     }
 
     #[test]

@@ -116,6 +116,29 @@ async fn the_same_seed_gives_the_same_audio() {
 }
 
 #[tokio::test]
+async fn a_server_warmed_up_at_load_says_what_a_cold_one_says() {
+    // `[engine] warmup = "on"`: a short synthesis as the model loads (on a GPU by default) must
+    // leave nothing behind that changes a request's audio, streamed or whole.
+    let mut warm_settings = fixture_settings();
+    warm_settings.engine.warmup = gsv_server::device::Switch::On;
+    let (cold, warm) = (fixture_server(fixture_settings()).await, fixture_server(warm_settings).await);
+    let c = reqwest::Client::new();
+    // /health says the warm-up ran, and how long it took (nothing when it is off).
+    let model = |h: serde_json::Value| h["models"][0].clone();
+    let health = |u: String| { let c = c.clone(); async move { c.get(format!("{u}/health")).send().await.unwrap().json::<serde_json::Value>().await.unwrap() } };
+    let (cold_model, warm_model) = (model(health(cold.url()).await), model(health(warm.url()).await));
+    assert!(warm_model["warm_up_seconds"].as_f64().is_some_and(|s| s > 0.0), "{warm_model}");
+    assert!(warm_model.get("warm_up_error").is_none() && cold_model.get("warm_up_seconds").is_none(), "{warm_model} / {cold_model}");
+    for stream in [false, true] {
+        let body = json!({"text": "Please call me when you get to the station.", "voice": "fixture", "seed": 77, "top_k": 5, "stream": stream});
+        let a = c.post(format!("{}/v1/tts", cold.url())).json(&body).send().await.unwrap().bytes().await.unwrap();
+        let b = c.post(format!("{}/v1/tts", warm.url())).json(&body).send().await.unwrap().bytes().await.unwrap();
+        assert!(a.len() > 6400, "stream {stream}: {} bytes", a.len());
+        assert_eq!(a, b, "stream {stream}");
+    }
+}
+
+#[tokio::test]
 async fn http_stream_delivers_audio_before_the_job_ends() {
     let s = fixture_server(fixture_settings()).await;
     let t0 = Instant::now();

@@ -326,3 +326,20 @@ fn a_job_that_would_outrun_its_token_budget_fails_at_the_budget() {
     };
     assert!(matches!(end, Event::Done(ref s) if s.tokens > 0 && s.tokens % 37 == 0), "{end:?}");
 }
+
+#[test]
+fn the_warm_up_builds_the_compiled_graphs_and_leaves_no_job_behind() {
+    // `[engine] warmup` (on a GPU by default): what a model runs as it loads.
+    let mut p = pipeline();
+    p.models.sovits.set_compiled_decode(true);
+    let w = gsv_server::tts::warmup::warm_up(&mut p).unwrap();
+    assert!(w.samples > 0 && w.seconds > 0.0, "{w:?}");
+    assert_eq!(p.active_jobs(), 0, "the warm-up's jobs are done");
+    // Both compiled graphs were traced (a first decode runs eagerly, the second traces).
+    let traced = p.models.sovits.compiled_decoder().map(|c| c.traced());
+    assert!(traced.is_some_and(|(content, synthesis)| content >= 1 && synthesis >= 1), "traces: {traced:?}");
+    // The warmed pipeline serves as before.
+    let v = voice(&p);
+    let (pcm, stats) = p.synthesize(request(v, "Hello there.", 3, Delivery::Sentence)).unwrap();
+    assert!(!pcm.is_empty() && stats.tokens > 0);
+}

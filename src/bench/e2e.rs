@@ -13,7 +13,6 @@ use mlx_rs::Dtype;
 use serde::Serialize;
 
 use super::median;
-use crate::audio::encode::{encode_all, AudioFormat};
 use crate::models::bert::{BertConfig, BertFeatures};
 use crate::models::gpt::sampling::SamplingParams;
 use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
@@ -119,22 +118,6 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
     })
 }
 
-/// A voiced-sounding reference clip as a 32 kHz WAV file (the voice path decodes and resamples
-/// it like an uploaded clip).
-fn reference_wav(seconds: f32) -> Result<Vec<u8>, TtsError> {
-    let rate = 32_000u32;
-    let n = (seconds * rate as f32) as usize;
-    let pcm: Vec<i16> = (0..n)
-        .map(|i| {
-            let t = i as f32 / rate as f32;
-            let env = 0.5 + 0.5 * (std::f32::consts::TAU * 3.0 * t).sin();
-            let s = (std::f32::consts::TAU * 140.0 * t).sin() + 0.4 * (std::f32::consts::TAU * 280.0 * t).sin();
-            (s * env * 8000.0) as i16
-        })
-        .collect();
-    encode_all(AudioFormat::Wav, rate, rate, &pcm).map_err(|e| TtsError::Internal(format!("reference clip: {e}")))
-}
-
 /// Runs one request to its end; returns (first audio ms, total ms, samples, stages).
 fn run_once(p: &mut Pipeline, req: Request) -> Result<(f64, f64, usize, Vec<(String, f64)>), TtsError> {
     let t = Instant::now();
@@ -179,7 +162,7 @@ pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError
     let rate = models.sovits.config().sampling_rate as f64;
     let source = VoiceSource {
         name: "bench".into(),
-        clip: Clip::Bytes(reference_wav(opts.reference_seconds)?),
+        clip: Clip::Bytes(crate::tts::warmup::reference_clip(opts.reference_seconds)?),
         transcript: opts.transcript.clone(),
         language: opts.language,
     };

@@ -89,6 +89,12 @@ pub struct ModelInfo {
     /// Why the last load failed, if it did (a later request tries again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Seconds the warm-up took when the model last loaded (`[engine] warmup`); absent when off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_up_seconds: Option<f64>,
+    /// Why that warm-up failed: the model serves anyway, its first requests build the kernels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_up_error: Option<String>,
 }
 
 /// New weights for the default model (upstream api_v2 `/set_gpt_weights`, `/set_sovits_weights`).
@@ -219,6 +225,8 @@ pub struct BackendConfig {
     pub compile: crate::device::Switch,
     pub fused: crate::device::Switch,
     pub compile_sovits: crate::device::Switch,
+    /// A short synthesis when a model loads ([`crate::tts::warmup`]; `auto` = on a GPU).
+    pub warmup: crate::device::Switch,
     pub models: ModelPaths,
     /// Most jobs decoded together; the worker never starts more than this many at once.
     pub max_batch: usize,

@@ -50,6 +50,7 @@ pub fn factory() -> BackendFactory {
         crate::models::gpt::step::set_compile(cfg.compile.forced());
         crate::models::gpt::step::set_fused(cfg.fused.forced());
         crate::models::sovits::compiled::set_compile(cfg.compile_sovits.forced());
+        let warmup = cfg.warmup.forced().unwrap_or_else(crate::models::default_device_is_gpu);
         tracing::info!(
             %backend,
             compile = crate::models::gpt::step::compile_enabled(),
@@ -57,10 +58,11 @@ pub fn factory() -> BackendFactory {
             sovits_convolutions = if crate::models::sovits::modules::tap_convs_enabled() { "taps" } else { "mlx" },
             conv_buckets = crate::models::layers::conv_buckets_enabled(),
             sovits_compiled = crate::models::sovits::compiled::compile_enabled(),
+            warmup,
             "MLX device selected"
         );
         Ok(Box::new(TtsBackend {
-            registry: Registry::new(&cfg.models, mlx_rs::Dtype::Float32)?,
+            registry: Registry::new(&cfg.models, mlx_rs::Dtype::Float32, warmup)?,
             specs: HashMap::new(),
             jobs: HashMap::new(),
             min_ref_seconds: cfg.min_ref_seconds,

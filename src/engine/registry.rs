@@ -63,6 +63,8 @@ struct Entry {
     /// Known from the file header, or from the last load.
     version: Option<String>,
     error: Option<String>,
+    /// The last load's warm-up: seconds, or why it failed.
+    warm_up: Option<Result<f64, String>>,
 }
 
 pub struct Registry {
@@ -75,11 +77,14 @@ pub struct Registry {
     next_slot: SlotId,
     clock: u64,
     max_resident: usize,
+    /// Whether each model runs [`crate::tts::warmup::warm_up`] when it loads.
+    warm_up: bool,
 }
 
 impl Registry {
-    /// Loads the shared networks and the default model; the others load when first used.
-    pub fn new(paths: &ModelPaths, dtype: Dtype) -> Result<Self, EngineError> {
+    /// Loads the shared networks and the default model (warming each model up as it loads when
+    /// `warm_up`); the others load when first used.
+    pub fn new(paths: &ModelPaths, dtype: Dtype, warm_up: bool) -> Result<Self, EngineError> {
         let shared = SharedNets::load(&paths.hubert, &paths.bert, &paths.sv, dtype)?;
         let entries = paths
             .specs()
@@ -89,7 +94,7 @@ impl Registry {
                     Ok(v) => (v, None),
                     Err(e) => (None, Some(e)),
                 };
-                Entry { spec, slot: None, version, error }
+                Entry { spec, slot: None, version, error, warm_up: None }
             })
             .collect();
         let mut registry = Registry {
@@ -100,6 +105,7 @@ impl Registry {
             next_slot: 1,
             clock: 0,
             max_resident: paths.max_resident.max(1),
+            warm_up,
         };
         let default = registry.default_name().to_string();
         registry.ensure(&default)?;
@@ -157,16 +163,29 @@ impl Registry {
         info!(model = %spec.name, gpt = %spec.gpt.display(), sovits = %spec.sovits.display(), "loading model");
         let models = Models::load_pair(&spec.gpt, &spec.sovits, &self.shared, self.dtype)?;
         let version = models.sovits_info.version.to_string();
+        let mut pipeline = Pipeline::new(models);
+        let warm_up = self.warm_up.then(|| match crate::tts::warmup::warm_up(&mut pipeline) {
+            Ok(w) => {
+                info!(model = %spec.name, seconds = format!("{:.2}", w.seconds), "warmed up (kernels built, compiled graphs traced)");
+                Ok(w.seconds)
+            }
+            // A failed warm-up costs the first requests their wait, not the model: serve anyway.
+            Err(e) => {
+                warn!(model = %spec.name, "warm-up failed, serving anyway: {e}");
+                Err(e.to_string())
+            }
+        });
         if let Some(e) = self.entries.iter_mut().find(|e| e.spec.name == spec.name) {
             e.version = Some(version);
             e.error = None;
+            e.warm_up = warm_up;
         }
         let id = self.next_slot;
         self.next_slot += 1;
         self.clock += 1;
         let slot = Slot {
             name: spec.name.clone(),
-            pipeline: Pipeline::new(models),
+            pipeline,
             voices: HashMap::new(),
             inline: VecDeque::new(),
             last_used: self.clock,
@@ -237,6 +256,8 @@ impl Registry {
             resident: e.slot.is_some(),
             default: idx == 0,
             error: e.error.clone(),
+            warm_up_seconds: e.warm_up.as_ref().and_then(|w| w.as_ref().ok().copied()),
+            warm_up_error: e.warm_up.as_ref().and_then(|w| w.as_ref().err().cloned()),
         }
     }
 

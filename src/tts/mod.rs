@@ -6,6 +6,7 @@ pub mod chunker;
 pub mod models;
 pub mod pipeline;
 pub mod voice;
+pub mod warmup;
 
 pub use chunker::ChunkPlan;
 pub use models::{ModelFiles, Models, SharedNets};

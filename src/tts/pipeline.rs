@@ -45,8 +45,8 @@ pub struct Request {
     /// SoVITS noise scale (upstream 0.5, not exposed by api_v2).
     pub noise_scale: f32,
     pub delivery: Delivery,
-    /// Benchmarks only: decode exactly this many tokens per sentence, EOS ignored (random-weight
-    /// models never say when to stop); `None` = upstream's stop rules.
+    /// Benchmarks and the warm-up only: decode exactly this many tokens per sentence, EOS ignored
+    /// (random-weight models never say when to stop); `None` = upstream's stop rules.
     pub fixed_tokens: Option<usize>,
 }
 

@@ -252,7 +252,7 @@ fn configured_models(state: &AppState) -> Vec<ModelInfo> {
     specs
         .into_iter()
         .enumerate()
-        .map(|(i, spec)| ModelInfo { spec, version: None, resident: false, default: i == 0, error: None })
+        .map(|(i, spec)| ModelInfo { spec, version: None, resident: false, default: i == 0, error: None, warm_up_seconds: None, warm_up_error: None })
         .collect()
 }
 

@@ -1,0 +1,75 @@
+//! Warm-up when a model loads: one short synthesis, whole and streamed, before any request.
+//!
+//! Why: on a GPU, MLX builds kernels the first time a graph runs — on CUDA it compiles the fused
+//! GPT step's custom kernels and every fused element-wise kernel of the compiled SoVITS graphs with
+//! NVRTC — and a compiled SoVITS graph is traced on its second call (the first runs eagerly to
+//! evaluate lazy weights). On a fresh H100 that first use took about two minutes
+//! (docs/cuda.md); without a warm-up the first users' requests would wait for it. MLX keeps the
+//! compiled kernels on disk (`MLX_PTX_CACHE_DIR`), so a later start warms up in seconds.
+use std::sync::Arc;
+use std::time::Instant;
+
+use gsv_text::{LanguageSetting, SplitMethod};
+
+use super::{ChunkPlan, Clip, Delivery, Pipeline, Request, TtsError, Voice, VoiceSource};
+use crate::audio::encode::{encode_all, AudioFormat};
+use crate::models::gpt::sampling::SamplingParams;
+
+/// What a warm-up did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmUp {
+    pub seconds: f64,
+    /// Audio produced over all its syntheses (it is discarded).
+    pub samples: usize,
+}
+
+/// A voiced-sounding clip (a 140 Hz tone with its octave, amplitude-modulated at 3 Hz) as a
+/// 32 kHz WAV file, decoded and resampled by the voice path like an uploaded clip.
+pub fn reference_clip(seconds: f32) -> Result<Vec<u8>, TtsError> {
+    let rate = 32_000u32;
+    let n = (seconds * rate as f32) as usize;
+    let pcm: Vec<i16> = (0..n)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let env = 0.5 + 0.5 * (std::f32::consts::TAU * 3.0 * t).sin();
+            let s = (std::f32::consts::TAU * 140.0 * t).sin() + 0.4 * (std::f32::consts::TAU * 280.0 * t).sin();
+            (s * env * 8000.0) as i16
+        })
+        .collect();
+    encode_all(AudioFormat::Wav, rate, rate, &pcm).map_err(|e| TtsError::Internal(format!("reference clip: {e}")))
+}
+
+/// Prepares a throwaway voice (English, so no BERT is needed) and synthesizes a short sentence
+/// twice whole and twice streamed with the server's default chunking, with `p`'s models.
+pub fn warm_up(p: &mut Pipeline) -> Result<WarmUp, TtsError> {
+    let t = Instant::now();
+    let source = VoiceSource {
+        name: "warm-up".into(),
+        clip: Clip::Bytes(reference_clip(3.0)?),
+        transcript: "This is the warm up voice.".into(),
+        language: LanguageSetting::En,
+    };
+    let voice = Arc::new(Voice::prepare(&p.models, &source)?);
+    let streamed = Delivery::Tokens(ChunkPlan { first: 8, every: 16, growth: 2.0, ..ChunkPlan::default() });
+    let mut samples = 0;
+    for delivery in [Delivery::Sentence, Delivery::Sentence, streamed, streamed] {
+        let (pcm, _) = p.synthesize(Request {
+            text: "Warming up the models.".into(),
+            language: LanguageSetting::En,
+            voice: voice.clone(),
+            sampling: SamplingParams::default(),
+            seed: 1,
+            speed: 1.0,
+            split: SplitMethod::Cut0,
+            fragment_interval: 0.0,
+            noise_scale: 0.5,
+            delivery,
+            // Upstream's stop rules: a sentence of this length takes a few dozen tokens, enough for
+            // the streamed windows (after 8, 24, 56 … tokens). Forcing a length would keep a
+            // sampled EOS as a code, which no SoVITS decodes.
+            fixed_tokens: None,
+        })?;
+        samples += pcm.len();
+    }
+    Ok(WarmUp { seconds: t.elapsed().as_secs_f64(), samples })
+}
