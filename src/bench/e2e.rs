@@ -8,13 +8,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use gsv_text::{LanguageSetting, SplitMethod, Version};
+use gsv_text::{LanguageSetting, Version};
 use mlx_rs::Dtype;
 use serde::Serialize;
 
 use super::median;
 use crate::models::bert::{BertConfig, BertFeatures};
-use crate::models::gpt::sampling::SamplingParams;
 use crate::models::gpt::{GptConfig, Text2SemanticDecoder};
 use crate::models::hubert::{self, HubertConfig};
 use crate::models::sovits::{self, DetectionRule, SovitsConfig, SovitsInfo, SovitsVersion};
@@ -173,25 +172,14 @@ pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError
     let prompt_tokens = voice.prompt_tokens();
 
     let mut p = Pipeline::new(models);
-    let mut req = Request {
-        text: opts.text.clone(),
-        language: opts.language,
-        voice,
-        sampling: SamplingParams::default(),
-        seed: 1,
-        speed: 1.0,
-        split: SplitMethod::Cut0,
-        fragment_interval: 0.0,
-        noise_scale: 0.5,
-        delivery: Delivery::Tokens(ChunkPlan {
-            first: opts.first_chunk_tokens.max(1),
-            every: opts.chunk_tokens.max(1),
-            growth: opts.chunk_growth,
-            holdback: 2,
-            ..ChunkPlan::default()
-        }),
-        fixed_tokens: Some(opts.tokens),
-    };
+    let delivery = Delivery::Tokens(ChunkPlan {
+        first: opts.first_chunk_tokens.max(1),
+        every: opts.chunk_tokens.max(1),
+        growth: opts.chunk_growth,
+        holdback: 2,
+        ..ChunkPlan::default()
+    });
+    let mut req = Request { fixed_tokens: Some(opts.tokens), ..Request::new(opts.text.clone(), opts.language, voice, delivery) };
     let streaming = timing(&mut p, &req, opts.repeats, rate)?;
     req.delivery = Delivery::Sentence;
     let sentence = timing(&mut p, &req, opts.repeats, rate)?;

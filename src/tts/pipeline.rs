@@ -50,6 +50,26 @@ pub struct Request {
     pub fixed_tokens: Option<usize>,
 }
 
+impl Request {
+    /// `text` in `language` spoken by `voice`, with upstream's defaults for the rest (sampling,
+    /// speed 1, no splitting, no pause after the sentence, noise scale 0.5, its stop rules), seed 1.
+    pub fn new(text: impl Into<String>, language: LanguageSetting, voice: Arc<Voice>, delivery: Delivery) -> Self {
+        Self {
+            text: text.into(),
+            language,
+            voice,
+            sampling: SamplingParams::default(),
+            seed: 1,
+            speed: 1.0,
+            split: SplitMethod::Cut0,
+            fragment_interval: 0.0,
+            noise_scale: 0.5,
+            delivery,
+            fixed_tokens: None,
+        }
+    }
+}
+
 /// Per-job numbers, reported when the job ends.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {

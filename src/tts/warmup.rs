@@ -9,11 +9,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use gsv_text::{LanguageSetting, SplitMethod};
+use gsv_text::LanguageSetting;
 
 use super::{ChunkPlan, Clip, Delivery, Pipeline, Request, TtsError, Voice, VoiceSource};
 use crate::audio::encode::{encode_all, AudioFormat};
-use crate::models::gpt::sampling::SamplingParams;
 
 /// What a warm-up did.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,22 +52,10 @@ pub fn warm_up(p: &mut Pipeline) -> Result<WarmUp, TtsError> {
     let streamed = Delivery::Tokens(ChunkPlan { first: 8, every: 16, growth: 2.0, ..ChunkPlan::default() });
     let mut samples = 0;
     for delivery in [Delivery::Sentence, Delivery::Sentence, streamed, streamed] {
-        let (pcm, _) = p.synthesize(Request {
-            text: "Warming up the models.".into(),
-            language: LanguageSetting::En,
-            voice: voice.clone(),
-            sampling: SamplingParams::default(),
-            seed: 1,
-            speed: 1.0,
-            split: SplitMethod::Cut0,
-            fragment_interval: 0.0,
-            noise_scale: 0.5,
-            delivery,
-            // Upstream's stop rules: a sentence of this length takes a few dozen tokens, enough for
-            // the streamed windows (after 8, 24, 56 … tokens). Forcing a length would keep a
-            // sampled EOS as a code, which no SoVITS decodes.
-            fixed_tokens: None,
-        })?;
+        // Upstream's stop rules: a sentence of this length takes a few dozen tokens, enough for
+        // the streamed windows (after 8, 24, 56 … tokens). Forcing a length would keep a sampled
+        // EOS as a code, which no SoVITS decodes.
+        let (pcm, _) = p.synthesize(Request::new("Warming up the models.", LanguageSetting::En, voice.clone(), delivery))?;
         samples += pcm.len();
     }
     Ok(WarmUp { seconds: t.elapsed().as_secs_f64(), samples })
