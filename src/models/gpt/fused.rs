@@ -262,9 +262,10 @@ const KV_COPY: &str = r#"
 /// Copy blocks of one [`ATTENTION`] launch at most (each loops over its share).
 const KV_COPY_MAX_BLOCKS: i32 = 1024;
 
-/// Batches up to which attention takes [`ATTENTION_WARPS`] by default: at batch 1 (16 blocks of a
-/// 132-SM H100) it took a step from 719 to 924 tokens/s together with the vector products; at
-/// batch 16 (256 blocks) the thread layout was faster (H100, 2026-12-07, docs/benchmarks.md).
+/// Batches up to which attention takes [`ATTENTION_WARPS`] by default. At batch 1 (16 blocks of a
+/// 132-SM H100), together with the vector products: 924 and 806 tokens/s against 719 and 690 for
+/// the thread layout with column products (590 once: processes vary by ±25 % there); at 8 and 16
+/// rows (128+ blocks) the thread layout was clearly faster (H100, 2026-12-07, docs/benchmarks.md).
 pub const WARP_ATTENTION_MAX_ROWS: i32 = 4;
 
 /// Batches up to which fused steps built from now on take [`ATTENTION_WARPS`]

@@ -395,8 +395,9 @@ pub fn tiled_min_rows() -> i32 {
 /// Whether batch-1-sized products take the vector form where it fits (off: the column form).
 static VECTOR_COLUMNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Sets [`vector_columns`] for steps built from now on (`None` = on: with attention by warps it
-/// took batch 1 from 719 to 924 tokens/s on an H100, 2026-12-07, docs/benchmarks.md).
+/// Sets [`vector_columns`] for steps built from now on (`None` = on: with attention by warps,
+/// batch 1 ran ahead of the column form in two of three H100 processes, 2026-12-07,
+/// docs/benchmarks.md; alone it was not faster).
 pub fn set_vector_columns(on: Option<bool>) {
     VECTOR_COLUMNS.store(on.unwrap_or(true), std::sync::atomic::Ordering::Relaxed);
 }
