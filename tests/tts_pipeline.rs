@@ -343,3 +343,20 @@ fn the_warm_up_builds_the_compiled_graphs_and_leaves_no_job_behind() {
     let (pcm, stats) = p.synthesize(request(v, "Hello there.", 3, Delivery::Sentence)).unwrap();
     assert!(!pcm.is_empty() && stats.tokens > 0);
 }
+
+#[test]
+fn fixed_length_sentences_never_sample_eos() {
+    // `fixed_tokens` (benchmarks, the warm-up) runs past where the model would stop: its EOS must
+    // not be sampled, or it would reach SoVITS as a code outside the codebook. Greedy on the
+    // fixture model, whose EOS is the argmax once the sentence is said.
+    let mut p = pipeline();
+    let v = voice(&p);
+    for seed in [1, 2] {
+        let mut req = request(v.clone(), "Hi.", seed, Delivery::Sentence);
+        req.sampling = SamplingParams::greedy(1.35);
+        req.fixed_tokens = Some(160);
+        let (pcm, stats) = p.synthesize(req).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(stats.tokens, 160, "seed {seed}");
+        assert_eq!(pcm.len(), 160 * 1280 + (0.3 * 32000.0) as usize, "seed {seed}");
+    }
+}

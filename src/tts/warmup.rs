@@ -14,6 +14,10 @@ use gsv_text::LanguageSetting;
 use super::{ChunkPlan, Clip, Delivery, Pipeline, Request, TtsError, Voice, VoiceSource};
 use crate::audio::encode::{encode_all, AudioFormat};
 
+/// GPT tokens per warm-up sentence (EOS never sampled): a bounded cost, and three streamed
+/// windows (after 8, 24 and 48 tokens).
+pub const WARM_UP_TOKENS: usize = 48;
+
 /// What a warm-up did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WarmUp {
@@ -52,10 +56,8 @@ pub fn warm_up(p: &mut Pipeline) -> Result<WarmUp, TtsError> {
     let streamed = Delivery::Tokens(ChunkPlan { first: 8, every: 16, growth: 2.0, ..ChunkPlan::default() });
     let mut samples = 0;
     for delivery in [Delivery::Sentence, Delivery::Sentence, streamed, streamed] {
-        // Upstream's stop rules: a sentence of this length takes a few dozen tokens, enough for
-        // the streamed windows (after 8, 24, 56 … tokens). Forcing a length would keep a sampled
-        // EOS as a code, which no SoVITS decodes.
-        let (pcm, _) = p.synthesize(Request::new("Warming up the models.", LanguageSetting::En, voice.clone(), delivery))?;
+        let request = Request::new("Warming up the models.", LanguageSetting::En, voice.clone(), delivery);
+        let (pcm, _) = p.synthesize(Request { fixed_tokens: Some(WARM_UP_TOKENS), ..request })?;
         samples += pcm.len();
     }
     Ok(WarmUp { seconds: t.elapsed().as_secs_f64(), samples })

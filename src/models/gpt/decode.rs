@@ -88,7 +88,8 @@ pub struct DecodeRequest {
     pub noise: Option<Box<dyn ExpNoise>>,
     /// Read logits and probabilities at every step into [`StepOutput::trace`] (slow; parity).
     pub trace: bool,
-    /// Never stop on EOS (fixed-length benchmarks); not an upstream behaviour.
+    /// Never sample EOS, so never stop on it (fixed-length benchmarks and the warm-up); not an
+    /// upstream behaviour.
     pub ignore_eos: bool,
 }
 
@@ -696,7 +697,9 @@ fn sample_rows(
         }
     }
     let q = Array::from_slice(&q, &[b as i32, v as i32]);
-    let blocked: Vec<bool> = steps.iter().map(|&s| s < EOS_BLOCKED_STEPS).collect();
+    // [quirk] upstream slices EOS off the logits for its first steps. A fixed-length row
+    // (`ignore_eos`) never samples it: kept, it would be a code outside SoVITS's codebook.
+    let blocked: Vec<bool> = batch.rows.iter().zip(steps).map(|(row, &s)| row.ignore_eos || s < EOS_BLOCKED_STEPS).collect();
     let blocked = Array::from_slice(&blocked, &[b as i32]);
     let sampled = match sampler {
         Some(s) => s.sample(logits, presence, &blocked, &batch.params, &q)?,
