@@ -39,7 +39,9 @@ const THREADS: i32 = 128;
 const ATTENTION_START: &str = r#"
   constexpr int NW = NT / 32;
   constexpr int D = H * HD;
-  constexpr int BH = B * H;
+  const int B = dims[0];
+  const int CAP = dims[1];
+  const int BH = B * H;
   const int tid = threadIdx.x;
   if (static_cast<int>(blockIdx.x) >= BH) {
     {COPY}
@@ -237,6 +239,7 @@ const ADD_NORM: &str = r#"
 /// `[B, H, CAP, HD]`; position `offset` comes from q|k|v (k at `D + h·HD`, v at `2D + h·HD`).
 const KV_COPY: &str = r#"
     const int at = offset[0];
+    const size_t TOTAL = static_cast<size_t>(BH) * CAP * HD;
     const size_t stride = static_cast<size_t>(gridDim.x - BH) * NT * 4;
     for (size_t i = (static_cast<size_t>(blockIdx.x - BH) * NT + tid) * 4; i < TOTAL; i += stride) {
       const int d0 = static_cast<int>(i % HD);
@@ -319,7 +322,11 @@ struct AttentionKernels {
 impl AttentionKernels {
     /// `name`'s kernels from `body` ([`ATTENTION`] or [`ATTENTION_WARPS`]).
     fn new(name: &str, body: &str, threads: i32) -> Result<Self> {
-        let inputs = ["qkv", "k", "v", "offset", "left_pad"];
+        // The batch rows and the cache capacity come in as `dims` at run time, not as template
+        // arguments: MLX JIT-compiles a kernel per distinct source (NVRTC, ~1.5 s each), so with
+        // them compiled in, every new (batch size, capacity) pair a server met stalled all its
+        // streams once per machine.
+        let inputs = ["qkv", "k", "v", "offset", "left_pad", "dims"];
         let source = |copy: &str| body.replace("{START}", ATTENTION_START).replace("{COPY}", copy);
         Ok(Self {
             alone: CudaKernel::new(name, &inputs, &["out"], &source(""), "")?,
@@ -481,19 +488,17 @@ impl FusedKernels {
         let threads = kernels.threads;
         let template = [
             ("T", TemplateArg::Dtype(qkv.dtype())),
-            ("B", TemplateArg::Int(b)),
             ("H", TemplateArg::Int(h)),
             ("HD", TemplateArg::Int(hd)),
-            ("CAP", TemplateArg::Int(cap)),
             ("NT", TemplateArg::Int(threads)),
-            ("TOTAL", TemplateArg::Int(total)),
         ];
+        let dims = Array::from_slice(&[b, cap], &[2]);
         let out_shape = [b, h * hd];
-        let inputs = [qkv, k_buf, v_buf, offset, left_pad];
+        let inputs = [qkv, k_buf, v_buf, offset, left_pad, &dims];
         if k_buf.nbytes() > KV_COPY_MAX_BYTES {
             let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
             let (k, v) = super::cache::write_at(k_buf, v_buf, &heads.index((.., 1)), &heads.index((.., 2)), offset)?;
-            let inputs = [qkv, &k, &v, offset, left_pad];
+            let inputs = [qkv, &k, &v, offset, left_pad, &dims];
             let out = kernels.alone.apply(&inputs, &[(&out_shape, qkv.dtype())], (b * h * threads, 1, 1), (threads, 1, 1), &template)?;
             return Ok((single(out)?, k, v));
         }
