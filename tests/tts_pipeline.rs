@@ -332,8 +332,13 @@ fn the_warm_up_builds_the_compiled_graphs_and_leaves_no_job_behind() {
     // `[engine] warmup` (on a GPU by default): what a model runs as it loads.
     let mut p = pipeline();
     p.models.sovits.set_compiled_decode(true);
-    let w = gsv_server::tts::warmup::warm_up(&mut p).unwrap();
-    assert!(w.samples > 0 && w.seconds > 0.0, "{w:?}");
+    use gsv_server::tts::warmup::{warm_up, warm_up_batch, WARM_UP_TOKENS};
+    // With up to 8 rows decoded together the warm-up takes 5: one past the rows whose attention
+    // runs by warps, so the batched step's kernels are built too.
+    assert_eq!((warm_up_batch(8), warm_up_batch(2)), (5, 2));
+    let w = warm_up(&mut p, warm_up_batch(8)).unwrap();
+    // Two sentences whole, two streamed, then five together: every one WARM_UP_TOKENS long.
+    assert_eq!(w.samples, (4 + 5) * WARM_UP_TOKENS * 1280, "{w:?}");
     assert_eq!(p.active_jobs(), 0, "the warm-up's jobs are done");
     // Both compiled graphs were traced (a first decode runs eagerly, the second traces).
     let traced = p.models.sovits.compiled_decoder().map(|c| c.traced());

@@ -62,7 +62,7 @@ pub fn factory() -> BackendFactory {
             "MLX device selected"
         );
         Ok(Box::new(TtsBackend {
-            registry: Registry::new(&cfg.models, mlx_rs::Dtype::Float32, warmup)?,
+            registry: Registry::new(&cfg.models, mlx_rs::Dtype::Float32, warmup.then(|| crate::tts::warmup::warm_up_batch(cfg.max_batch)))?,
             specs: HashMap::new(),
             jobs: HashMap::new(),
             min_ref_seconds: cfg.min_ref_seconds,

@@ -77,14 +77,15 @@ pub struct Registry {
     next_slot: SlotId,
     clock: u64,
     max_resident: usize,
-    /// Whether each model runs [`crate::tts::warmup::warm_up`] when it loads.
-    warm_up: bool,
+    /// Whether each model runs [`crate::tts::warmup::warm_up`] when it loads, and with how many
+    /// rows decoded together.
+    warm_up: Option<usize>,
 }
 
 impl Registry {
-    /// Loads the shared networks and the default model (warming each model up as it loads when
-    /// `warm_up`); the others load when first used.
-    pub fn new(paths: &ModelPaths, dtype: Dtype, warm_up: bool) -> Result<Self, EngineError> {
+    /// Loads the shared networks and the default model (warming each model up as it loads, with
+    /// `warm_up` rows decoded together); the others load when first used.
+    pub fn new(paths: &ModelPaths, dtype: Dtype, warm_up: Option<usize>) -> Result<Self, EngineError> {
         let shared = SharedNets::load(&paths.hubert, &paths.bert, &paths.sv, dtype)?;
         let entries = paths
             .specs()
@@ -164,7 +165,7 @@ impl Registry {
         let models = Models::load_pair(&spec.gpt, &spec.sovits, &self.shared, self.dtype)?;
         let version = models.sovits_info.version.to_string();
         let mut pipeline = Pipeline::new(models);
-        let warm_up = self.warm_up.then(|| match crate::tts::warmup::warm_up(&mut pipeline) {
+        let warm_up = self.warm_up.map(|batch| match crate::tts::warmup::warm_up(&mut pipeline, batch) {
             Ok(w) => {
                 info!(model = %spec.name, seconds = format!("{:.2}", w.seconds), "warmed up (kernels built, compiled graphs traced)");
                 Ok(w.seconds)

@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use gsv_text::LanguageSetting;
 
-use super::{ChunkPlan, Clip, Delivery, Pipeline, Request, TtsError, Voice, VoiceSource};
+use super::{ChunkPlan, Clip, Delivery, Event, JobId, Pipeline, Request, TtsError, Voice, VoiceSource};
 use crate::audio::encode::{encode_all, AudioFormat};
+use crate::models::gpt::fused::WARP_ATTENTION_MAX_ROWS;
 
 /// GPT tokens per warm-up sentence (EOS never sampled): a bounded cost, and three streamed
 /// windows (after 8, 24 and 48 tokens).
@@ -43,8 +44,11 @@ pub fn reference_clip(seconds: f32) -> Result<Vec<u8>, TtsError> {
 }
 
 /// Prepares a throwaway voice (English, so no BERT is needed) and synthesizes a short sentence
-/// twice whole and twice streamed with the server's default chunking, with `p`'s models.
-pub fn warm_up(p: &mut Pipeline) -> Result<WarmUp, TtsError> {
+/// twice whole and twice streamed with the server's default chunking, with `p`'s models; then,
+/// when `batch` > 1, `batch` sentences decoded together (the batched step's own kernels:
+/// `matmul` products, the add-norm kernel and, past [`WARP_ATTENTION_MAX_ROWS`] rows, attention
+/// by threads).
+pub fn warm_up(p: &mut Pipeline, batch: usize) -> Result<WarmUp, TtsError> {
     let t = Instant::now();
     let source = VoiceSource {
         name: "warm-up".into(),
@@ -60,5 +64,42 @@ pub fn warm_up(p: &mut Pipeline) -> Result<WarmUp, TtsError> {
         let (pcm, _) = p.synthesize(Request { fixed_tokens: Some(WARM_UP_TOKENS), ..request })?;
         samples += pcm.len();
     }
+    if batch > 1 {
+        samples += decode_together(p, &voice, batch)?;
+    }
     Ok(WarmUp { seconds: t.elapsed().as_secs_f64(), samples })
+}
+
+/// Rows a warm-up decodes together at most: enough for every kernel a batched step uses.
+pub fn warm_up_batch(max_batch: usize) -> usize {
+    max_batch.min(WARP_ATTENTION_MAX_ROWS as usize + 1)
+}
+
+/// `batch` fixed-length sentences started together and stepped to their end; their samples.
+fn decode_together(p: &mut Pipeline, voice: &Arc<Voice>, batch: usize) -> Result<usize, TtsError> {
+    // Ids far from the engine's (which count up from 1); the warm-up runs before any job.
+    let ids: Vec<JobId> = (0..batch as JobId).map(|i| JobId::MAX - 1 - i).collect();
+    for (i, &id) in ids.iter().enumerate() {
+        let request = Request::new("Warming up the models.", LanguageSetting::En, voice.clone(), Delivery::Sentence);
+        p.start(id, Request { fixed_tokens: Some(WARM_UP_TOKENS), seed: 1 + i as u64, ..request })?;
+    }
+    let (mut samples, mut running) = (0, batch);
+    while running > 0 {
+        if p.active_jobs() == 0 {
+            return Err(TtsError::Internal("warm-up: jobs ended without finishing".into()));
+        }
+        for (_, event) in p.step() {
+            match event {
+                Event::Audio(a) => samples += a.len(),
+                Event::Done(_) => running -= 1,
+                Event::Failed(e) => {
+                    for &id in &ids {
+                        p.cancel(id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(samples)
 }
