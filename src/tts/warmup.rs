@@ -1,4 +1,4 @@
-//! Warm-up when a model loads: one short synthesis, whole and streamed, before any request.
+//! Warm-up when a model loads: short syntheses (whole, streamed, a few decoded together) before any request.
 //!
 //! Why: on a GPU, MLX builds kernels the first time a graph runs — on CUDA it compiles the fused
 //! GPT step's custom kernels and every fused element-wise kernel of the compiled SoVITS graphs with
