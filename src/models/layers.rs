@@ -30,6 +30,22 @@ impl Linear {
         Self::new(weight, bias)
     }
 
+    /// `weightᵀ` (the view made once).
+    pub fn weight_t(&self) -> &Array {
+        &self.weight_t
+    }
+
+    /// The same weights without the bias (handles, nothing copied; the transpose kept).
+    pub fn unbiased(&self) -> Self {
+        Self { weight: self.weight.clone(), bias: None, weight_t: self.weight_t.clone() }
+    }
+
+    /// Every array it holds, `weightᵀ` included: what a compiled graph that captures this layer
+    /// needs evaluated first (an unevaluated capture is traced as computation and re-run per call).
+    pub fn arrays(&self) -> impl Iterator<Item = &Array> {
+        [&self.weight, &self.weight_t].into_iter().chain(self.bias.iter())
+    }
+
     pub fn forward(&self, x: &Array) -> Result<Array> {
         Ok(match &self.bias {
             Some(b) => ops::addmm(b, x, &self.weight_t, None, None)?,
@@ -269,6 +285,23 @@ impl ConvTranspose1d {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_evaluated_linear_multiplies_without_a_transpose_node() {
+        // What a compiled graph capturing the layer replays per call: with `arrays()` evaluated,
+        // the product reads `weightᵀ` as a leaf, with or without the bias (`unbiased`).
+        let l = Linear::new(Array::ones::<f32>(&[3, 4]).unwrap(), Some(Array::zeros::<f32>(&[3]).unwrap()));
+        mlx_rs::transforms::eval(l.arrays()).unwrap();
+        let x = Array::ones::<f32>(&[2, 4]).unwrap();
+        x.eval().unwrap();
+        for y in [l.forward(&x).unwrap(), ops::matmul(&x, l.unbiased().weight_t()).unwrap()] {
+            let kinds = crate::models::graph::node_counts(&[&y]).unwrap();
+            assert!(!kinds.contains_key("Transpose"), "{kinds:?}");
+        }
+        // A transpose made per call is a node of its own.
+        let kinds = crate::models::graph::node_counts(&[&ops::matmul(&x, l.weight.t()).unwrap()]).unwrap();
+        assert_eq!(kinds.get("Transpose"), Some(&1), "{kinds:?}");
+    }
 
     #[test]
     fn conv_buckets_are_few_and_tight() {

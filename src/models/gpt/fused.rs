@@ -434,7 +434,7 @@ impl FusedKernels {
         match self.gemv(r, k) {
             Some(g) => g.linear(x, &l.weight, l.bias.as_ref(), relu),
             None => {
-                let y = ops::matmul(x, l.weight.t())?;
+                let y = ops::matmul(x, l.weight_t())?;
                 let y = match &l.bias {
                     Some(b) => y.add(b)?,
                     None => y,
@@ -535,10 +535,10 @@ impl FusedKernels {
         };
         let (attn, k, v) = self.attention(&qkv, k_buf, v_buf, offset, left_pad)?;
         // The output and second FFN products leave their bias and norm to the next kernel.
-        let y = self.linear(&attn, &unbiased(&l.out_proj), false)?;
+        let y = self.linear(&attn, &l.out_proj.unbiased(), false)?;
         let after_attention = Pending { x, y, bias: bias(&l.out_proj)?, norm: &l.norm1 };
         let (x, f) = self.norm_linear(&after_attention, &l.linear1, true)?;
-        let y = self.linear(&f, &unbiased(&l.linear2), false)?;
+        let y = self.linear(&f, &l.linear2.unbiased(), false)?;
         Ok((Pending { x, y, bias: bias(&l.linear2)?, norm: &l.norm2 }, k, v))
     }
 
@@ -567,11 +567,6 @@ impl FusedKernels {
         out.extend(written);
         Ok(out)
     }
-}
-
-/// The same weight without its bias (a cheap handle copy; the bias is applied elsewhere).
-fn unbiased(l: &Linear) -> Linear {
-    Linear::new(l.weight.clone(), None)
 }
 
 fn bias(l: &Linear) -> Result<&Array> {

@@ -116,10 +116,9 @@ impl Block {
     }
 
     fn weights(&self) -> Vec<&Array> {
-        let mut all = Vec::with_capacity(12);
+        let mut all = Vec::with_capacity(16);
         for l in [&self.in_proj, &self.out_proj, &self.linear1, &self.linear2] {
-            all.push(&l.weight);
-            all.extend(l.bias.iter());
+            all.extend(l.arrays());
         }
         all.extend([
             &self.norm1.weight,
@@ -390,17 +389,8 @@ impl Text2SemanticDecoder {
     /// Evaluates every weight (loading casts lazily), so that nothing captured by a compiled
     /// step is recomputed per call.
     pub fn eval_weights(&self) -> Result<()> {
-        let mut all: Vec<&Array> = vec![
-            &self.bert_proj.weight,
-            &self.text_embedding.weight,
-            &self.text_alpha,
-            &self.audio_embedding.weight,
-            &self.audio_alpha,
-            &self.predict.weight,
-            &self.pe,
-        ];
-        all.extend(self.bert_proj.bias.iter());
-        all.extend(self.predict.bias.iter());
+        let mut all: Vec<&Array> = vec![&self.text_embedding.weight, &self.text_alpha, &self.audio_embedding.weight, &self.audio_alpha, &self.pe];
+        all.extend(self.bert_proj.arrays().chain(self.predict.arrays()));
         for l in &self.layers {
             all.extend(l.weights());
         }
