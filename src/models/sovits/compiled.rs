@@ -129,10 +129,9 @@ impl CompiledDecoder {
                 let [codes, text, n, p, ge_text] = inputs else {
                     return Err(Error::Invalid("compiled content encoding takes 5 inputs".into()));
                 };
-                let ssl = quantizer.decode_50hz(codes)?;
                 let frames = FrameMask::new(n, codes.shape()[0])?.repeated(2)?;
                 let phones = FrameMask::new(p, text.shape()[1])?;
-                Ok(vec![enc_p.encode(&ssl, text, ge_text, Some((&frames, &phones)))?])
+                Ok(vec![super::content_graph(&quantizer, &enc_p, codes, text, ge_text, Some((&frames, &phones)))?])
             })
         };
         let y = single(Traces::run(&self.content, vec![nb, pb], &inputs, body)?)?;
@@ -156,9 +155,7 @@ impl CompiledDecoder {
                     return Err(Error::Invalid("compiled synthesis takes 6 inputs".into()));
                 };
                 let mask = FrameMask::new(t, m.shape()[1])?;
-                let z_p = m.add(&eps.multiply(&ops::exp(logs)?)?.multiply(noise_scale)?)?;
-                let z = flow.reverse(&z_p, g, Some(&mask))?;
-                let o = dec.forward(&z, Some(g), Some(&mask))?;
+                let (z_p, z, o) = super::synthesis_graph(&flow, &dec, m, logs, eps, noise_scale, g, Some(&mask))?;
                 Ok(vec![z_p, z, o])
             })
         };

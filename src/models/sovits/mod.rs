@@ -476,9 +476,8 @@ impl SynthesizerTrn {
         if let Some(c) = &self.compiled {
             return c.content(&self.quantizer, &self.enc_p, &codes, &text, &style.ge_text);
         }
-        let n = text.len() as i32;
-        let ssl = self.quantizer.decode_50hz(&Array::from_slice(&codes, &[codes.len() as i32]))?;
-        self.enc_p.encode(&ssl, &Array::from_slice(&text, &[1, n]), &style.ge_text, None)
+        let (codes, text) = (Array::from_slice(&codes, &[codes.len() as i32]), Array::from_slice(&text, &[1, text.len() as i32]));
+        content_graph(&self.quantizer, &self.enc_p, &codes, &text, &style.ge_text, None)
     }
 
     /// `z_p = m + ε·exp(logs)·noise_scale`, reverse flow, Generator: returns `(z_p, z, o)`,
@@ -510,11 +509,42 @@ impl SynthesizerTrn {
         if let Some(c) = &self.compiled {
             return c.synthesis(&self.flow, &self.dec, m, logs, &eps, noise_scale, &style.ge);
         }
-        let z_p = m.add(&eps.multiply(&ops::exp(logs)?)?.multiply(Array::from_f32(noise_scale))?)?;
-        let z = self.flow.reverse(&z_p, &style.ge, None)?;
-        let o = self.dec.forward(&z, Some(&style.ge), None)?;
-        Ok((z_p, z, o))
+        synthesis_graph(&self.flow, &self.dec, m, logs, &eps, &Array::from_f32(noise_scale), &style.ge, None)
     }
+}
+
+/// `enc_p` up to `encoder2` from code ids `[n]` (25 Hz) and phone ids `[1, p]`, as the eager and
+/// the compiled decode build it; `masks`: the real frames and phones of padded ids.
+pub(crate) fn content_graph(
+    quantizer: &quantizer::Quantizer,
+    enc_p: &text_encoder::TextEncoder,
+    codes: &Array,
+    text: &Array,
+    ge_text: &Array,
+    masks: Option<(&mask::FrameMask, &mask::FrameMask)>,
+) -> Result<Array> {
+    let ssl = quantizer.decode_50hz(codes)?;
+    enc_p.encode(&ssl, text, ge_text, masks)
+}
+
+/// The prior sample `z_p = m + ε·exp(logs)·noise_scale`, the reverse flow and the Generator:
+/// `(z_p, z, o)`, as the eager and the compiled decode build them; `mask`: the real frames of a
+/// padded latent.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn synthesis_graph(
+    flow: &flow::Flow,
+    dec: &generator::Generator,
+    m: &Array,
+    logs: &Array,
+    eps: &Array,
+    noise_scale: &Array,
+    g: &Array,
+    mask: Option<&mask::FrameMask>,
+) -> Result<(Array, Array, Array)> {
+    let z_p = m.add(&eps.multiply(&ops::exp(logs)?)?.multiply(noise_scale)?)?;
+    let z = flow.reverse(&z_p, g, mask)?;
+    let o = dec.forward(&z, Some(g), mask)?;
+    Ok((z_p, z, o))
 }
 
 /// Checks ids against a table size: int32 ids.
