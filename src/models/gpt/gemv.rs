@@ -5,8 +5,8 @@
 //! - **vector** ([`GEMV_VECTOR`]): the column form reading its weights 16 bytes per lane
 //!   (`float4`) instead of 4, so a warp keeps four times the bytes in flight. On an H100 every
 //!   product of batch 1 was latency-bound with a few warps per SM (a 4 MB weight in 9.6 µs,
-//!   0.4 TB/s of 3.35; docs/benchmarks.md): more bytes per load is the standard cure. Opt-in
-//!   ([`set_vector_columns`], `bench --gemv-vector on`) until timed on a GPU.
+//!   0.4 TB/s of 3.35; docs/benchmarks.md): more bytes per load is the standard cure. The
+//!   default since the H100 run of 2026-12-07 ([`set_vector_columns`], `bench --gemv-vector`).
 //! - **tiled** ([`GEMV_TILED`]): one block of 4 warps per 4 columns, the warps splitting `K` (and
 //!   its normalising prologue spread over the whole block, [`ADD_NORM_ROWS_BLOCK`]); each
 //!   lane accumulates 4 columns × `R` rows, so an input element serves 4 weights, and the partial
@@ -392,7 +392,7 @@ pub fn tiled_min_rows() -> i32 {
     TILED_MIN_ROWS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Whether batch-1-sized products take the vector form where it fits (off: the column form).
+/// Whether batch-1-sized products take the vector form where it fits (else the column form).
 static VECTOR_COLUMNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Sets [`vector_columns`] for steps built from now on (`None` = on: with attention by warps,
