@@ -15,7 +15,8 @@ SPECS.json is a list of launch specs, one per `CudaKernel::new` + `apply` (src/m
    "outputs": [{"name": "out", "dtype": "float32", "shape": [1, 1536]}],
    "source": "<kernel body>", "header": "<text placed before the kernel>",
    "template": [["T", "float32"], ["R", 1], ["RELU", false]],
-   "grid": [x, y, z], "block": [x, y, z], "ensure_row_contiguous": true}
+   "grid": [x, y, z], "block": [x, y, z], "ensure_row_contiguous": true,
+   "writes_inputs": ["k"]}   (optional: inputs written in place through a cast-away const)
 Template values: a dtype name (string) for `using T = ...;`, an int for `constexpr int`, a bool
 for `constexpr bool`. Prints one line per spec (ok / FAILED) and NVRTC's log for failures;
 exits 1 if any spec failed.
@@ -181,7 +182,7 @@ def check_spec(raw, idx):
     if not isinstance(name, str) or not IDENT.match(name):
         raise SpecError(f"spec #{idx}: name {name!r} is not a C identifier")
     known = {"name", "inputs", "outputs", "source", "header", "template", "grid", "block",
-             "ensure_row_contiguous", "shared_memory", "comment"}
+             "ensure_row_contiguous", "shared_memory", "comment", "writes_inputs"}
     for k in raw:
         if k not in known:
             warnings.append(f"unknown key {k!r} ignored")

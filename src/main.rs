@@ -94,6 +94,10 @@ enum Command {
         /// dimension per lane): auto (= batches up to 4) | on (every batch) | off.
         #[arg(long, env = "GSV_ATTENTION_WARPS", default_value = "auto")]
         attention_warps: gsv_server::device::Switch,
+        /// The fused step's layers of up to 16 rows as one grid-synchronised kernel each
+        /// (instead of five): auto (= off until timed) | on | off.
+        #[arg(long, env = "GSV_LAYER_KERNEL", default_value = "auto")]
+        layer_kernel: gsv_server::device::Switch,
         /// SoVITS decode as compiled graphs over length buckets (enc_p's encoding; the flow
         /// and Generator): auto (= on with CUDA) | on | off.
         #[arg(long, env = "GSV_COMPILE_SOVITS", default_value = "auto")]
@@ -163,12 +167,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, e2e_chunk_growth, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, attention_warps, compile_sovits } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, e2e_chunk_growth, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, attention_warps, layer_kernel, compile_sovits } => {
             gsv_server::models::sovits::compiled::set_compile(compile_sovits.forced());
             gsv_server::models::gpt::gemv::set_gemv_max_rows(gemv_max_rows);
             gsv_server::models::gpt::gemv::set_tiled_min_rows(gemv_tiled_min_rows);
             gsv_server::models::gpt::gemv::set_vector_columns(gemv_vector.forced());
             gsv_server::models::gpt::fused::set_warp_attention(attention_warps.forced());
+            gsv_server::models::gpt::fused::set_layer_kernel(layer_kernel.forced());
             gsv_server::device::select(device).map_err(anyhow::Error::msg)?;
             gsv_server::models::gpt::step::set_compile(compile.forced());
             gsv_server::models::gpt::step::set_fused(fused.forced());

@@ -103,6 +103,8 @@ pub struct StepForms {
     pub vector: bool,
     /// Batches up to which the attention kernel spread a head over warps.
     pub attention_warps_max_rows: i32,
+    /// Whether a layer of up to 16 rows was one grid-synchronised kernel (`models::gpt::layer_kernel`).
+    pub layer_kernel: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -256,6 +258,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             tiled_min_rows: gemv::tiled_min_rows(),
             vector: gemv::vector_columns(),
             attention_warps_max_rows: crate::models::gpt::fused::warp_attention_max_rows(),
+            layer_kernel: crate::models::gpt::fused::layer_kernel_enabled(),
         },
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,

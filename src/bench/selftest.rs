@@ -38,12 +38,15 @@ pub const PROB_TOLERANCE: f32 = 1e-4;
 pub struct StepChoice {
     pub compile: bool,
     pub fused: bool,
+    /// With `fused`: whole layers as one kernel each (`models::gpt::layer_kernel`).
+    pub layer_kernel: bool,
 }
 
 impl StepChoice {
-    pub const EAGER: Self = Self { compile: false, fused: false };
-    pub const PORTABLE: Self = Self { compile: true, fused: false };
-    pub const FUSED: Self = Self { compile: true, fused: true };
+    pub const EAGER: Self = Self { compile: false, fused: false, layer_kernel: false };
+    pub const PORTABLE: Self = Self { compile: true, fused: false, layer_kernel: false };
+    pub const FUSED: Self = Self { compile: true, fused: true, layer_kernel: false };
+    pub const LAYER_KERNEL: Self = Self { compile: true, fused: true, layer_kernel: true };
 }
 
 /// How one sampling mode compared.
@@ -69,7 +72,8 @@ pub struct ModeReport {
 pub struct GraphReport {
     /// The matrix-vector form the products took where they could: `column`, `vector` or `tiled`.
     pub gemv: String,
-    /// How the attention kernel spread a head: over `threads` (columns per thread) or `warps`.
+    /// How the attention kernel spread a head: over `threads` (columns per thread) or `warps`;
+    /// `layer`: the whole layer as one kernel (`models::gpt::layer_kernel`).
     pub attention: String,
     pub width: i32,
     pub rows: i32,
@@ -140,6 +144,10 @@ fn sampled_params(i: usize) -> SamplingParams {
 }
 
 fn decode(model: &Arc<Text2SemanticDecoder>, choice: StepChoice, reqs: Vec<DecodeRequest>) -> Result<Run> {
+    crate::models::gpt::fused::with_layer_kernel_here(choice.layer_kernel, || decode_with(model, choice, reqs))
+}
+
+fn decode_with(model: &Arc<Text2SemanticDecoder>, choice: StepChoice, reqs: Vec<DecodeRequest>) -> Result<Run> {
     let n = reqs.len();
     let mut dec = BatchDecoder::with_step(Arc::clone(model), choice.compile, choice.fused);
     let ids: Vec<SeqId> = reqs.into_iter().map(|r| dec.add(r)).collect::<Result<_>>()?;
@@ -252,6 +260,31 @@ pub fn random_step_inputs(model: &Text2SemanticDecoder, rows: i32, capacity: i32
 /// The fused step graph against the portable one for `rows` rows over a cache of `capacity`
 /// positions holding `offset` (random contents, random left padding; `seed` picks them).
 pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, warps: bool, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
+    let kernels = fused_kernels(model, form, warps)?;
+    let attention = if warps { "warps" } else { "threads" };
+    compare_graph(model, &kernels, (&format!("{form:?}").to_lowercase(), attention), rows, capacity, offset, seed)
+}
+
+/// [`compare_step_graph`] for the one-kernel layers (`models::gpt::layer_kernel`; the head's
+/// product in the vector form): they write the cache in place, so the compared buffers are the
+/// inputs themselves after the step.
+pub fn compare_layer_graph(model: &Text2SemanticDecoder, rows: i32, capacity: i32, offset: i32, seed: u64) -> Result<GraphReport> {
+    let kernels = fused_kernels(model, GemvForm::Vector, true)?.with_layer_kernel(model, true)?;
+    if !kernels.has_layer_kernel() {
+        return Err(Error::Invalid(format!("the layer kernel does not take {:?}", model.config)));
+    }
+    compare_graph(model, &kernels, ("vector", "layer"), rows, capacity, offset, seed)
+}
+
+fn compare_graph(
+    model: &Text2SemanticDecoder,
+    kernels: &crate::models::gpt::fused::FusedKernels,
+    (gemv, attention): (&str, &str),
+    rows: i32,
+    capacity: i32,
+    offset: i32,
+    seed: u64,
+) -> Result<GraphReport> {
     let cfg = &model.config;
     if offset >= capacity {
         return Err(Error::Invalid(format!("offset {offset} does not fit a cache of {capacity}")));
@@ -259,7 +292,6 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, warps: b
     let inputs = random_step_inputs(model, rows, capacity, offset, seed)?;
     let reference = crate::models::gpt::step::step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(reference.iter())?;
-    let kernels = fused_kernels(model, form, warps)?;
     let candidate = kernels.step_graph(model, &inputs)?;
     mlx_rs::transforms::eval(candidate.iter())?;
     if reference.len() != candidate.len() {
@@ -276,8 +308,8 @@ pub fn compare_step_graph(model: &Text2SemanticDecoder, form: GemvForm, warps: b
         cache = cache.max(max_abs_diff(a, b)?);
     }
     Ok(GraphReport {
-        gemv: format!("{form:?}").to_lowercase(),
-        attention: if warps { "warps" } else { "threads" }.into(),
+        gemv: gemv.into(),
+        attention: attention.into(),
         width: cfg.hidden_dim,
         rows,
         capacity,
@@ -322,6 +354,12 @@ pub fn compare_step_graphs(cfg: &GptConfig) -> Result<Vec<GraphReport>> {
     let hd64 = GptConfig { n_head: (cfg.hidden_dim / 64).max(1), n_layer: 1, ..cfg.clone() };
     let hd64 = Text2SemanticDecoder::random(hd64, Dtype::Float32, 9)?;
     reports.push(compare_step_graph(&hd64, GemvForm::Column, true, 3, 256, 77, 51)?);
+    // Whole layers as one kernel: 1, 3 and 16 rows (16 over more positions than a block's
+    // share of splits), and heads of 64.
+    for (rows, capacity, offset) in [(1, 256, 100), (3, 512, 300), (16, 512, 411)] {
+        reports.push(compare_layer_graph(&model, rows, capacity, offset, 61 + rows as u64)?);
+    }
+    reports.push(compare_layer_graph(&hd64, 3, 256, 77, 71)?);
     Ok(reports)
 }
 
@@ -342,11 +380,20 @@ pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Resul
 fn fused_against_portable(cfg: GptConfig, rows: usize, steps: usize) -> Result<SelftestReport> {
     let model = Arc::new(Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5)?);
     let mut report = compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)?;
+    if crate::models::gpt::layer_kernel::LayerKernels::supports(&model) {
+        report.add_modes(compare_steps(&model, StepChoice::PORTABLE, StepChoice::LAYER_KERNEL, rows, steps)?, "layer kernel");
+    }
     report.add_graphs(compare_step_graphs(&cfg)?);
     Ok(report)
 }
 
 impl SelftestReport {
+    /// `other`'s sampling modes (same reference), named `mode (label)`.
+    fn add_modes(&mut self, other: SelftestReport, label: &str) {
+        self.passed &= other.passed;
+        self.modes.extend(other.modes.into_iter().map(|m| ModeReport { mode: format!("{} ({label})", m.mode), ..m }));
+    }
+
     fn add_graphs(&mut self, graphs: Vec<GraphReport>) {
         self.passed &= graphs.iter().all(|g| g.passed);
         self.graphs.extend(graphs);
@@ -386,15 +433,16 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
     let wide = GptConfig { embedding_dim: 2 * cfg.hidden_dim, hidden_dim: 2 * cfg.hidden_dim, n_layer: 1, ..cfg.clone() };
     let mut specs: Vec<serde_json::Value> = Vec::new();
     let few = [(1, 256), (3, 256), (16, 256)];
-    for (cfg, shapes, form, warps) in [
-        (cfg.clone(), &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..], GemvForm::Column, false),
-        (cfg.clone(), &few[..], GemvForm::Tiled, false),
-        (cfg.clone(), &few[..], GemvForm::Vector, false),
-        (cfg, &[(1, 256), (3, 512), (16, 2048)][..], GemvForm::Column, true),
-        (wide.clone(), &[(16, 256)][..], GemvForm::Column, false),
-        (wide, &[(3, 256)][..], GemvForm::Column, true),
+    for (cfg, shapes, form, warps, layer) in [
+        (cfg.clone(), &[(1, 256), (3, 512), (16, 256), (16, 2048), (17, 256)][..], GemvForm::Column, false, false),
+        (cfg.clone(), &few[..], GemvForm::Tiled, false, false),
+        (cfg.clone(), &few[..], GemvForm::Vector, false, false),
+        (cfg.clone(), &[(1, 256), (3, 512), (16, 2048)][..], GemvForm::Column, true, false),
+        (cfg, &[(1, 256), (16, 512)][..], GemvForm::Vector, true, true),
+        (wide.clone(), &[(16, 256)][..], GemvForm::Column, false, false),
+        (wide, &[(3, 256)][..], GemvForm::Column, true, false),
     ] {
-        for spec in record_step(cfg, shapes, form, warps)? {
+        for spec in record_step(cfg, shapes, form, warps, layer)? {
             let key = |v: &serde_json::Value| (v["name"].clone(), v["template"].clone());
             if !specs.iter().any(|s| key(s) == key(&spec)) {
                 specs.push(spec);
@@ -405,12 +453,13 @@ pub fn kernel_specs(config: Option<GptConfig>) -> Result<Vec<serde_json::Value>>
 }
 
 /// The fused step's launches for each `(rows, cache capacity)` on a random model of `cfg`, with
-/// the matrix-vector `form` wherever it fits (and attention by warps when `warps`).
-fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], form: GemvForm, warps: bool) -> Result<Vec<serde_json::Value>> {
+/// the matrix-vector `form` wherever it fits (and attention by warps when `warps`; whole layers as
+/// one kernel when `layer`).
+fn record_step(cfg: GptConfig, shapes: &[(i32, i32)], form: GemvForm, warps: bool, layer: bool) -> Result<Vec<serde_json::Value>> {
     use crate::models::cuda_kernel::record_launches;
     let model = Text2SemanticDecoder::random(cfg, Dtype::Float32, 5)?;
     // Made while recording: a build without CUDA kernels (this CPU) cannot create them.
-    let (kernels, _) = record_launches(|| fused_kernels(&model, form, warps));
+    let (kernels, _) = record_launches(|| fused_kernels(&model, form, warps)?.with_layer_kernel(&model, layer));
     let kernels = kernels?;
     let (h, hd) = (model.config.n_head, model.config.head_dim());
     let mut specs = Vec::new();
@@ -468,7 +517,7 @@ mod tests {
         let specs = kernel_specs(Some(cfg)).unwrap();
         let names: std::collections::BTreeSet<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
         let every = ["gsv_decode_attention", "gsv_decode_attention_kv", "gsv_decode_attention_w", "gsv_decode_attention_kv_w", "gsv_add_norm", "gsv_norm_gemv", "gsv_norm_gemv_bias", "gsv_embed_gemv_bias", "gsv_gemv", "gsv_gemv_bias", "gsv_sample"];
-        let forms = ["gsv_norm_gemv_t", "gsv_norm_gemv_bias_t", "gsv_embed_gemv_bias_t", "gsv_gemv_t", "gsv_norm_gemv_v", "gsv_norm_gemv_bias_v", "gsv_embed_gemv_bias_v", "gsv_gemv_v"];
+        let forms = ["gsv_norm_gemv_t", "gsv_norm_gemv_bias_t", "gsv_embed_gemv_bias_t", "gsv_gemv_t", "gsv_norm_gemv_v", "gsv_norm_gemv_bias_v", "gsv_embed_gemv_bias_v", "gsv_gemv_v", "gsv_decode_layer_embed", "gsv_decode_layer"];
         for name in every.into_iter().chain(forms) {
             assert!(names.contains(name), "{name} not recorded: {names:?}");
         }
@@ -514,7 +563,8 @@ mod tests {
         // every other branch.
         let report = emulated_decode(Some(small_config()), 3, 12).unwrap();
         assert!(report.passed, "{report:#?}");
-        assert_eq!(report.graphs.len(), 14);
+        assert_eq!(report.graphs.len(), 18);
+        assert_eq!(report.modes.len(), 4, "greedy and sampled, five-kernel and one-kernel layers");
         let stats = report.emulator.as_ref().unwrap();
         let every = [
             "gsv_decode_attention",
@@ -536,6 +586,8 @@ mod tests {
             "gsv_norm_gemv_bias_v",
             "gsv_embed_gemv_bias_v",
             "gsv_gemv_v",
+            "gsv_decode_layer_embed",
+            "gsv_decode_layer",
         ];
         for name in every {
             assert!(stats.launches.get(name).is_some_and(|&n| n > 0), "{name} never ran: {stats:?}");

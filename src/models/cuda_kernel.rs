@@ -57,6 +57,41 @@ pub fn available() -> bool {
     cuda && super::default_device_is_gpu()
 }
 
+/// Blocks a grid-synchronised kernel launches: all must be resident at once, or its barrier
+/// never releases. One per multiprocessor of device 0 (`cudaDevAttrMultiProcessorCount`, looked
+/// up in the CUDA runtime that libmlx loaded), 16 if that lookup fails (resident on any GPU of
+/// two or more multiprocessors), 3 under a [`KernelEmulator`] (each block's threads are fibers).
+pub fn resident_blocks() -> i32 {
+    if emulated() {
+        return 3;
+    }
+    static BLOCKS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *BLOCKS.get_or_init(|| multiprocessors().filter(|&n| n > 0).unwrap_or(16))
+}
+
+fn multiprocessors() -> Option<i32> {
+    type GetDevice = unsafe extern "C" fn(*mut i32) -> i32;
+    type GetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
+    const MULTIPROCESSOR_COUNT: i32 = 16;
+    #[cfg(unix)]
+    {
+        let this = libloading::os::unix::Library::this();
+        // SAFETY: the CUDA runtime's documented signatures; both write one int.
+        unsafe {
+            let get_device = this.get::<GetDevice>(b"cudaGetDevice\0").ok()?;
+            let get_attribute = this.get::<GetAttribute>(b"cudaDeviceGetAttribute\0").ok()?;
+            let mut device = 0;
+            if get_device(&mut device) != 0 {
+                return None;
+            }
+            let mut n = 0;
+            (get_attribute(&mut n, MULTIPROCESSOR_COUNT, device) == 0).then_some(n)
+        }
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// One kernel body with named inputs and outputs; apply it as often as needed.
 pub struct CudaKernel {
     /// `None` only for a kernel made while recording on a build without CUDA kernels.
@@ -66,6 +101,8 @@ pub struct CudaKernel {
     output_names: Vec<String>,
     source: String,
     header: String,
+    /// Inputs the kernel writes in place (see [`CudaKernel::writing_inputs`]).
+    writes_inputs: Vec<String>,
 }
 
 /// One launch as MLX would make it: what [`record_launches`] writes (the JSON that
@@ -83,6 +120,9 @@ pub struct LaunchSpec {
     pub grid: [i32; 3],
     pub block: [i32; 3],
     pub ensure_row_contiguous: bool,
+    /// Inputs the kernel writes in place (an emulator copies them back).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub writes_inputs: Vec<String>,
 }
 
 /// A kernel parameter: its name in the source, dtype and shape.
@@ -252,7 +292,19 @@ impl CudaKernel {
             output_names: outputs.iter().map(|s| s.to_string()).collect(),
             source: source.to_string(),
             header: header.to_string(),
+            writes_inputs: Vec::new(),
         })
+    }
+
+    /// Declares inputs the kernel writes through a cast-away `const` (MLX's kernels only have
+    /// fresh outputs). Only sound for an input that the caller owns alone, that is evaluated and
+    /// row-contiguous (else MLX hands the kernel a copy and the write is lost), and that no other
+    /// node of the same graph reads meanwhile; MLX does not see the write, so the caller must
+    /// order every later reader after the launch by data dependencies. A [`KernelEmulator`]
+    /// copies such inputs back.
+    pub fn writing_inputs(mut self, names: &[&str]) -> Self {
+        self.writes_inputs = names.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     /// Adds the kernel to the graph (lazy, like any op) on the default stream. `outputs` gives
@@ -361,7 +413,8 @@ impl CudaKernel {
         fn names(args: &[ArgSpec]) -> Vec<&str> {
             args.iter().map(|a| a.name.as_str()).collect()
         }
-        Self::new(&spec.name, &names(&spec.inputs), &names(&spec.outputs), &spec.source, &spec.header)
+        let inputs: Vec<&str> = spec.writes_inputs.iter().map(String::as_str).collect();
+        Ok(Self::new(&spec.name, &names(&spec.inputs), &names(&spec.outputs), &spec.source, &spec.header)?.writing_inputs(&inputs))
     }
 
     /// Launches `spec` (this kernel's, see [`Self::from_spec`]) again on `inputs`.
@@ -392,6 +445,7 @@ impl CudaKernel {
             grid: [grid.0, grid.1, grid.2],
             block: [block.0, block.1, block.2],
             ensure_row_contiguous: true,
+            writes_inputs: self.writes_inputs.clone(),
         }
     }
 }

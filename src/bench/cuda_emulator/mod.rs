@@ -159,6 +159,9 @@ impl KernelEmulator for CpuEmulator {
             let msg = String::from_utf8_lossy(&err[..err.iter().position(|&b| b == 0).unwrap_or(err.len())]).into_owned();
             return Err(Error::Invalid(format!("kernel emulator: `{}`: {msg}", spec.name)));
         }
+        for (i, arg) in spec.inputs.iter().enumerate().filter(|(_, a)| spec.writes_inputs.contains(&a.name)) {
+            write_back(inputs[i], &buffers[i], &spec.name, &arg.name)?;
+        }
         let mut outputs = Vec::with_capacity(spec.outputs.len());
         for (o, b) in spec.outputs.iter().zip(&buffers[inputs.len()..]) {
             b.check_guards(&spec.name, &o.name)?;
@@ -267,11 +270,12 @@ pub fn translation_unit(spec: &LaunchSpec) -> Result<String> {
          static void gsv_entry(void* ctx) {{\n  void** p = static_cast<void**>(ctx);\n  mlx::core::cu::gsv_kernel({casts});\n}}\n\n\
          extern \"C\" __attribute__((visibility(\"default\"))) int gsv_emu_launch(void** p, const unsigned* grid, \
          const unsigned* block, char* err, size_t err_len, unsigned* warnings) {{\n  \
-         return gsv_emu::run(grid, block, &gsv_entry, p, err, err_len, warnings);\n}}\n",
+         return gsv_emu::run(grid, block, {cooperative}, &gsv_entry, p, err, err_len, warnings);\n}}\n",
         header = spec.header,
         params = params.join(", "),
         source = spec.source,
         casts = casts.join(", "),
+        cooperative = spec.source.contains("gsv_grid_sync"),
     ))
 }
 
@@ -329,6 +333,37 @@ impl Guarded {
         }
         Ok(())
     }
+}
+
+/// Copies what a kernel wrote into input `name` (declared in [`LaunchSpec::writes_inputs`]) back
+/// into the array's own memory, as the GPU launch writes it in place. The array must be
+/// evaluated and row-contiguous (its memory is then what the kernel was handed).
+fn write_back(a: &Array, written: &Guarded, kernel: &str, name: &str) -> Result<()> {
+    let contiguous = a.contiguous()?;
+    contiguous.eval()?;
+    let bad = || Error::Invalid(format!("kernel emulator: `{kernel}` writes input `{name}`, which is not an evaluated row-contiguous array"));
+    // SAFETY: evaluated arrays of the dtype each accessor is called for; the pointers stay valid
+    // while `a` and `contiguous` live.
+    let (dst, same) = unsafe {
+        match a.dtype() {
+            Dtype::Float32 => {
+                let (p, q) = (mlx_sys::mlx_array_data_float32(a.as_ptr()), mlx_sys::mlx_array_data_float32(contiguous.as_ptr()));
+                (p.cast::<u8>().cast_mut(), p == q)
+            }
+            Dtype::Uint32 => {
+                let (p, q) = (mlx_sys::mlx_array_data_uint32(a.as_ptr()), mlx_sys::mlx_array_data_uint32(contiguous.as_ptr()));
+                (p.cast::<u8>().cast_mut(), p == q)
+            }
+            _ => return Err(bad()),
+        }
+    };
+    if dst.is_null() || !same || written.len != a.nbytes() {
+        return Err(bad());
+    }
+    // SAFETY: `dst` holds `a.nbytes()` bytes (checked above) that MLX owns and nothing reads
+    // meanwhile (the emulator runs launches one at a time, on this thread).
+    unsafe { std::ptr::copy_nonoverlapping(written.data().as_ptr(), dst, written.len) };
+    Ok(())
 }
 
 /// An evaluated, row-contiguous array's bytes.

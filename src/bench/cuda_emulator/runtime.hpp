@@ -6,12 +6,18 @@
 // it finishes or reaches `__syncthreads()` or a warp shuffle. A block barrier releases when every
 // live thread of the block waits at it; a shuffle releases when all 32 lanes of its warp wait at
 // one. Anything else is a deadlock (divergent barriers, a shuffle after lanes exited) and is
-// reported as an error instead of hanging. `__shared__` becomes `static`: blocks run one after
-// another, so one copy serves them all.
+// reported as an error instead of hanging.
 //
-// What a GPU does that this does not: concurrent blocks (a kernel that communicates between
-// blocks through global memory is not emulated), memory ordering, and the exact rounding of
-// `expf`/FMA contraction (results differ by float noise).
+// A kernel that synchronises its whole grid (`gsv_grid_sync`, a spinning barrier on the GPU) runs
+// *cooperatively*: all its blocks' threads are fibers at once, and the grid barrier releases when
+// every live thread of every block waits at it (a block that returned first is a deadlock, as on
+// the GPU). `__shared__` variables live in one section (`gsv_shm`) that the scheduler swaps
+// whenever it switches to a fiber of another block, so each block keeps its own shared memory.
+//
+// What a GPU does that this does not: blocks that communicate through global memory *without* a
+// grid barrier, memory ordering, and the exact rounding of `expf`/FMA contraction (results
+// differ by float noise).
+#define GSV_EMULATOR 1
 #include <cfloat>
 #include <cmath>
 #include <math.h>
@@ -41,7 +47,8 @@ static constexpr int warpSize = 32;
 #define __host__
 #define __forceinline__ inline
 #define __noinline__
-#define __shared__ static
+#define __shared__ static __attribute__((section("gsv_shm")))
+#define __align__(n) __attribute__((aligned(n)))
 #define __restrict__ __restrict
 #define __grid_constant__
 #define __launch_bounds__(...)
@@ -50,7 +57,7 @@ namespace cooperative_groups {}
 
 namespace gsv_emu {
 
-enum State : unsigned char { RUN = 0, BLOCK_BAR = 1, WARP_BAR = 2, DONE = 3 };
+enum State : unsigned char { RUN = 0, BLOCK_BAR = 1, WARP_BAR = 2, GRID_BAR = 3, DONE = 4 };
 
 struct Fiber {
   void* sp;
@@ -60,13 +67,16 @@ struct Fiber {
 
 constexpr size_t STACK_BYTES = 256 << 10;
 constexpr unsigned MAX_THREADS = 1024;
+// Fibers alive at once: a block's threads, or a cooperative grid's.
+constexpr unsigned MAX_FIBERS = 8192;
 
-static Fiber fibers[MAX_THREADS];
+static Fiber fibers[MAX_FIBERS];
 static char* stacks = nullptr;
 static void* scheduler_sp = nullptr;
 static unsigned current = 0;
 static unsigned n_threads = 0;
-static unsigned long long slots[2][MAX_THREADS];
+static unsigned block_base = 0;  // the current block's first fiber
+static unsigned long long slots[2][MAX_FIBERS];
 static void (*entry)(void*) = nullptr;
 static void* entry_ctx = nullptr;
 static const char* fault = nullptr;
@@ -129,7 +139,7 @@ inline V shuffle(V v, unsigned src) {
   std::memcpy(&bits, &v, sizeof(V));
   slots[parity][me] = bits;
   park(WARP_BAR);
-  if (src >= n_threads) return v;
+  if (src - block_base >= n_threads) return v;
   V out;
   std::memcpy(&out, &slots[parity][src], sizeof(V));
   return out;
@@ -138,16 +148,27 @@ inline V shuffle(V v, unsigned src) {
 inline unsigned lane_base() { return current & ~31u; }
 inline unsigned lane_id() { return current & 31u; }
 
-// Runs the kernel over the grid. Returns 0, or 1 with a message in `err`.
-static int run(const unsigned grid[3], const unsigned block[3], void (*fn)(void*), void* ctx, char* err, size_t err_len,
-               unsigned* warnings) {
+extern "C" char __start_gsv_shm[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_gsv_shm[] __attribute__((weak, visibility("hidden")));
+
+// Runs the kernel over the grid: block after block, or (`cooperative`) all blocks at once.
+// Returns 0, or 1 with a message in `err`.
+static int run(const unsigned grid[3], const unsigned block[3], bool cooperative, void (*fn)(void*), void* ctx, char* err,
+               size_t err_len, unsigned* warnings) {
   const unsigned n = block[0] * block[1] * block[2];
+  const unsigned blocks = grid[0] * grid[1] * grid[2];
   if (n == 0 || n > MAX_THREADS) {
     std::snprintf(err, err_len, "block of %u threads (1..=%u)", n, MAX_THREADS);
     return 1;
   }
+  const unsigned group = cooperative ? blocks : 1;
+  if (cooperative && (n % 32 != 0 || static_cast<size_t>(group) * n > MAX_FIBERS)) {
+    std::snprintf(err, err_len, "a grid-synchronised launch needs whole warps and at most %u threads (%u blocks of %u)",
+                  MAX_FIBERS, blocks, n);
+    return 1;
+  }
   if (stacks == nullptr) {
-    void* p = mmap(nullptr, STACK_BYTES * MAX_THREADS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* p = mmap(nullptr, STACK_BYTES * MAX_FIBERS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
       std::snprintf(err, err_len, "cannot map fiber stacks");
       return 1;
@@ -160,56 +181,95 @@ static int run(const unsigned grid[3], const unsigned block[3], void (*fn)(void*
   fault = nullptr;
   blockDim = {block[0], block[1], block[2]};
   gridDim = {grid[0], grid[1], grid[2]};
-  for (unsigned bz = 0; bz < grid[2]; ++bz)
-    for (unsigned by = 0; by < grid[1]; ++by)
-      for (unsigned bx = 0; bx < grid[0]; ++bx) {
-        blockIdx = {bx, by, bz};
-        for (unsigned t = 0; t < n; ++t) fibers[t] = Fiber{fresh_stack(t), RUN, 0};
-        unsigned alive = n;
-        while (alive > 0) {
-          for (unsigned t = 0; t < n; ++t) {
-            if (fibers[t].state != RUN) continue;
-            current = t;
-            threadIdx = {t % block[0], (t / block[0]) % block[1], t / (block[0] * block[1])};
-            gsv_emu_switch(&scheduler_sp, fibers[t].sp);
-            if (fibers[t].state == DONE) --alive;
-          }
-          if (alive == 0) break;
-          bool released = false;
-          unsigned at_block = 0, at_warp = 0;
-          for (unsigned w = 0; w < n; w += 32) {
-            const unsigned end = w + 32 < n ? w + 32 : n;
-            unsigned waiting = 0;
-            for (unsigned t = w; t < end; ++t) waiting += fibers[t].state == WARP_BAR;
-            if (waiting == 0) continue;
-            if (waiting == end - w) {
-              for (unsigned t = w; t < end; ++t) fibers[t].state = RUN;
-              released = true;
-            } else {
-              at_warp += waiting;
-            }
-          }
-          if (released) continue;
-          for (unsigned t = 0; t < n; ++t) at_block += fibers[t].state == BLOCK_BAR;
-          if (at_warp == 0 && at_block == alive) {
-            if (alive < n) *warnings |= 1u;  // __syncthreads after some threads returned
-            for (unsigned t = 0; t < n; ++t)
-              if (fibers[t].state == BLOCK_BAR) fibers[t].state = RUN;
-            continue;
-          }
-          std::snprintf(err, err_len,
-                        "deadlock in block (%u,%u,%u): %u threads at __syncthreads, %u at a warp shuffle whose "
-                        "warp is incomplete, %u returned",
-                        bx, by, bz, at_block, at_warp, n - alive);
-          return 1;
+  const size_t shm =
+      (__start_gsv_shm != nullptr && __stop_gsv_shm != nullptr) ? static_cast<size_t>(__stop_gsv_shm - __start_gsv_shm) : 0;
+  for (unsigned g0 = 0; g0 < blocks; g0 += group) {
+    const unsigned nb = blocks - g0 < group ? blocks - g0 : group;
+    const unsigned total = nb * n;
+    // Each block's shared memory while another block's fibers run.
+    char* saved = nb > 1 && shm > 0 ? static_cast<char*>(std::calloc(nb, shm)) : nullptr;
+    unsigned resident = 0;
+    for (unsigned f = 0; f < total; ++f) fibers[f] = Fiber{fresh_stack(f), RUN, 0};
+    unsigned alive = total;
+    while (alive > 0) {
+      for (unsigned f = 0; f < total; ++f) {
+        if (fibers[f].state != RUN) continue;
+        const unsigned bi = f / n;
+        const unsigned t = f - bi * n;
+        if (saved != nullptr && bi != resident) {
+          std::memcpy(saved + static_cast<size_t>(resident) * shm, __start_gsv_shm, shm);
+          std::memcpy(__start_gsv_shm, saved + static_cast<size_t>(bi) * shm, shm);
+          resident = bi;
+        }
+        const unsigned lb = g0 + bi;
+        blockIdx = {lb % grid[0], (lb / grid[0]) % grid[1], lb / (grid[0] * grid[1])};
+        current = f;
+        block_base = bi * n;
+        threadIdx = {t % block[0], (t / block[0]) % block[1], t / (block[0] * block[1])};
+        gsv_emu_switch(&scheduler_sp, fibers[f].sp);
+        if (fibers[f].state == DONE) --alive;
+      }
+      if (alive == 0) break;
+      bool released = false;
+      unsigned at_warp = 0;
+      for (unsigned w = 0; w < total; w += 32) {
+        const unsigned bend = (w / n + 1) * n;
+        const unsigned end = w + 32 < bend ? w + 32 : bend;
+        unsigned waiting = 0;
+        for (unsigned f = w; f < end; ++f) waiting += fibers[f].state == WARP_BAR;
+        if (waiting == 0) continue;
+        if (waiting == end - w) {
+          for (unsigned f = w; f < end; ++f) fibers[f].state = RUN;
+          released = true;
+        } else {
+          at_warp += waiting;
         }
       }
+      if (released) continue;
+      unsigned at_block = 0, at_grid = 0, emptied = 0;
+      for (unsigned bi = 0; bi < nb; ++bi) {
+        unsigned live = 0, waiting = 0, warps = 0;
+        for (unsigned f = bi * n; f < (bi + 1) * n; ++f) {
+          live += fibers[f].state != DONE;
+          waiting += fibers[f].state == BLOCK_BAR;
+          warps += fibers[f].state == WARP_BAR;
+          at_grid += fibers[f].state == GRID_BAR;
+        }
+        at_block += waiting;
+        emptied += live == 0;
+        if (waiting > 0 && waiting == live && warps == 0) {
+          if (live < n) *warnings |= 1u;  // __syncthreads after some threads returned
+          for (unsigned f = bi * n; f < (bi + 1) * n; ++f)
+            if (fibers[f].state == BLOCK_BAR) fibers[f].state = RUN;
+          released = true;
+        }
+      }
+      if (released) continue;
+      if (at_grid > 0 && at_grid == alive && emptied == 0) {
+        for (unsigned f = 0; f < total; ++f)
+          if (fibers[f].state == GRID_BAR) fibers[f].state = RUN;
+        continue;
+      }
+      std::free(saved);
+      std::snprintf(err, err_len,
+                    "deadlock in blocks %u..%u: %u threads at __syncthreads, %u at a warp shuffle whose warp is "
+                    "incomplete, %u at the grid barrier (%u blocks returned), %u returned",
+                    g0, g0 + nb - 1, at_block, at_warp, at_grid, emptied, total - alive);
+      return 1;
+    }
+    std::free(saved);
+  }
   return 0;
 }
 
 }  // namespace gsv_emu
 
 inline void __syncthreads() { gsv_emu::park(gsv_emu::BLOCK_BAR); }
+// The grid barrier of a cooperative launch (on the GPU, a spinning barrier on `counter`).
+inline void gsv_grid_sync(unsigned* /*counter*/) { gsv_emu::park(gsv_emu::GRID_BAR); }
+// Loads that bypass L1 on the GPU (data other blocks wrote in this launch): plain loads here.
+template <class V>
+inline V __ldcg(const V* p) { return *p; }
 inline void __syncwarp(unsigned = 0xffffffffu) { gsv_emu::shuffle(0, 0); }
 
 template <class V>

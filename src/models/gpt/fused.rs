@@ -25,6 +25,7 @@ use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
 use super::gemv::{self, GemvForm, GemvKernels};
+use super::layer_kernel::{LayerKernels, LayerSource};
 use super::model::{Block, Text2SemanticDecoder};
 use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM};
 use crate::models::layers::{LayerNorm, Linear};
@@ -294,6 +295,44 @@ pub fn warp_attention_max_rows() -> i32 {
 /// (long contexts, wide batches) is written in place by a scatter, then attended without a copy.
 pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 
+/// Whether fused steps take the one-kernel layers of [`super::layer_kernel`] by default: not until
+/// an H100 timed them against the five-kernel layers (`bench --layer-kernel on`).
+pub const LAYER_KERNEL_BY_DEFAULT: bool = false;
+
+/// `None` = [`LAYER_KERNEL_BY_DEFAULT`]; set by `bench` / `selftest --layer-kernel`.
+static LAYER_KERNEL: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
+
+/// Forces the one-kernel layers on or off for fused steps built from now on (`None`: the default).
+pub fn set_layer_kernel(on: Option<bool>) {
+    *LAYER_KERNEL.lock().unwrap_or_else(|p| p.into_inner()) = on;
+}
+
+thread_local! {
+    /// [`with_layer_kernel_here`]'s choice, over the process-wide one.
+    static LAYER_KERNEL_HERE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with fused steps built on this thread taking the one-kernel layers or not (the
+/// selftest compares both forms in one process; other threads keep theirs).
+pub fn with_layer_kernel_here<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<bool>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LAYER_KERNEL_HERE.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(LAYER_KERNEL_HERE.with(|c| c.replace(Some(on))));
+    f()
+}
+
+/// Whether fused steps built now take the one-kernel layers (where the model fits them).
+pub fn layer_kernel_enabled() -> bool {
+    LAYER_KERNEL_HERE
+        .with(|c| c.get())
+        .or(*LAYER_KERNEL.lock().unwrap_or_else(|p| p.into_inner()))
+        .unwrap_or(LAYER_KERNEL_BY_DEFAULT)
+}
+
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).
 pub struct FusedKernels {
     by_threads: AttentionKernels,
@@ -309,6 +348,8 @@ pub struct FusedKernels {
     tiled_min_rows: i32,
     /// Whether the vector form replaces the column form where it fits.
     vector_columns: bool,
+    /// Whole layers as one kernel each (batches up to [`super::layer_kernel::ROWS_MAX`]).
+    layers: Option<LayerKernels>,
 }
 
 /// One attention layout's two kernels: alone (after a scatter wrote the cache) and with the copy
@@ -370,9 +411,22 @@ impl FusedKernels {
 
     /// With the process-wide row limits of [`super::gemv`].
     pub fn new(model: &Text2SemanticDecoder) -> Result<Self> {
-        Ok(Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())?
+        Self::with_gemv_rows(model, gemv::gemv_max_rows(), gemv::tiled_min_rows())?
             .with_vector_columns(gemv::vector_columns())
-            .with_warp_attention_rows(warp_attention_max_rows()))
+            .with_warp_attention_rows(warp_attention_max_rows())
+            .with_layer_kernel(model, layer_kernel_enabled())
+    }
+
+    /// With (where the model fits it) or without the one-kernel layers for up to
+    /// [`super::layer_kernel::ROWS_MAX`] rows.
+    pub fn with_layer_kernel(mut self, model: &Text2SemanticDecoder, on: bool) -> Result<Self> {
+        self.layers = if on && LayerKernels::supports(model) { Some(LayerKernels::new(model)?) } else { None };
+        Ok(self)
+    }
+
+    /// Whether the one-kernel layers are in use.
+    pub fn has_layer_kernel(&self) -> bool {
+        self.layers.is_some()
     }
 
     /// With attention laid out by warps ([`ATTENTION_WARPS`]) instead of by threads for batches
@@ -407,6 +461,7 @@ impl FusedKernels {
             gemv_max_rows: gemv_max_rows.min(gemv::GEMV_MAX_ROWS),
             tiled_min_rows,
             vector_columns: false,
+            layers: None,
         })
     }
 
@@ -529,6 +584,15 @@ impl FusedKernels {
     /// embedding) → (this layer's pending output, written k, written v).
     #[allow(clippy::too_many_arguments)]
     fn layer<'a>(&self, model: &Text2SemanticDecoder, l: &'a Block, input: LayerInput, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Pending<'a>, Array, Array)> {
+        if let Some(layers) = self.layers.as_ref().filter(|_| LayerKernels::takes(k_buf.shape()[0])) {
+            let source = match &input {
+                LayerInput::Tokens { tokens, positions } => LayerSource::Tokens { tokens, positions },
+                LayerInput::Pending(p) => LayerSource::Pending { x: &p.x, y: &p.y, bias: p.bias, norm: p.norm },
+            };
+            let (x, y) = layers.layer(model, l, source, offset, left_pad, k_buf, v_buf)?;
+            // The kernel wrote the new position into the buffers themselves.
+            return Ok((Pending { x, y, bias: bias(&l.linear2)?, norm: &l.norm2 }, k_buf.clone(), v_buf.clone()));
+        }
         let (x, qkv) = match input {
             LayerInput::Pending(p) => self.norm_linear(&p, &l.in_proj, false)?,
             LayerInput::Tokens { tokens, positions } => self.embed_linear(model, tokens, positions, &l.in_proj)?,

@@ -7,6 +7,7 @@
 //! - `step`: the decode step as one compiled graph over whole cache buffers;
 //! - `fused`: the same step with custom CUDA kernels (fewer graph nodes per layer);
 //! - `gemv`: its matrix-vector kernels for a few rows;
+//! - `layer_kernel`: a whole layer of that step as one grid-synchronised kernel;
 //! - `sampling`: upstream's sampler on the device;
 //! - `sampler_kernel`: the same sampler as one custom CUDA kernel (with the fused step);
 //! - `decode`: the batched, pipelined decode loop with upstream's stop rules.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod decode;
 pub mod fused;
 pub mod gemv;
+pub mod layer_kernel;
 pub mod model;
 pub mod sampler_kernel;
 pub mod sampling;

@@ -1,0 +1,525 @@
+//! A whole transformer layer of the decode step as **one** CUDA kernel.
+//!
+//! [`super::fused`] spends five kernels per layer because LayerNorm, attention and each product
+//! need the whole previous result before they start; on MLX's CUDA backend each graph node costs
+//! host work on every step (~7–9 µs on an H100 host, more than the kernel itself at batch 1), so a
+//! 24-layer step of 123 nodes stays host-bound near 1 ms. Here the layer's stages run in one
+//! launch of one block per multiprocessor ([`cuda_kernel::resident_blocks`]), separated by a grid
+//! barrier (`gsv_grid_sync`: every block is resident, so blocks can wait for each other):
+//! 1. every block normalises the layer's input rows into shared memory — the previous layer's
+//!    `LayerNorm(x + (y + bias))`, or the step's embedding — and the q|k|v product of its
+//!    columns goes to a scratch buffer; barrier;
+//! 2. attention of the new query over the cache, split into `S` column ranges per (row, head) so
+//!    that every warp has work; each writes its partial (max, sum, weighted values), and the new
+//!    key and value go **into the cache buffers in place**; barrier;
+//! 3. every block merges the partials into shared memory; the output product; barrier;
+//! 4. `LayerNorm(x + (attention + bias))` per block, the FFN's first product + bias + ReLU; barrier;
+//! 5. the FFN's second product (its bias and norm go to the next layer, or to the head).
+//!
+//! One node per layer instead of five; the math (and its order of summation within a row) is
+//! the fused step's, checked against the portable step by `gsv-server selftest` and, without a
+//! GPU, by the CPU emulator, which runs grid-synchronised kernels with all blocks as fibers.
+//!
+//! [quirk-free but unusual] The cache is written in place through a cast-away `const`: an MLX
+//! kernel only has fresh outputs, and copying a cache per layer per step (what the five-kernel
+//! step's copy blocks do) costs as much as the layer. It is sound because the decode step owns
+//! its buffers alone ([`super::cache::KvCache::take_for_write`]), they are evaluated and
+//! contiguous, and the next reader of a buffer is the same layer's kernel one step later, which
+//! depends on this launch through the sampled tokens.
+use mlx_rs::{Array, Dtype};
+
+use super::model::{Block, Text2SemanticDecoder};
+use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg};
+use crate::models::layers::{LayerNorm, Linear};
+use crate::models::{Error, Result};
+
+/// Threads per block (8 warps).
+const THREADS: i32 = 256;
+
+/// Most rows a launch takes: they sit in shared memory whole (`ROWS_MAX · D` floats).
+pub const ROWS_MAX: i32 = 16;
+
+/// Shared memory for the rows, in bytes (static shared memory stops at 48 KiB).
+const ROWS_SHARED_BYTES: i32 = 40 << 10;
+
+/// Most column ranges per (row, head) by default: every block merges all the partials, so more
+/// ranges cost each block more reads. `GSV_LAYER_KERNEL_SPLITS` (1–32) moves it for an A/B.
+const SPLITS_MAX: i32 = 16;
+
+fn splits_max() -> i32 {
+    std::env::var("GSV_LAYER_KERNEL_SPLITS").ok().and_then(|v| v.parse().ok()).map_or(SPLITS_MAX, |n: i32| n.clamp(1, 32))
+}
+
+/// Device helpers: the grid barrier and the products over rows held in shared memory.
+const HEADER: &str = r#"
+#ifndef GSV_EMULATOR
+// All blocks of the launch wait here until every block arrived (they are all resident: one per
+// multiprocessor). The counter is never reset: block 0 adds 2^31 - (blocks - 1) and the others
+// 1, so each barrier flips bit 31 exactly once, whatever the counter held (cooperative groups'
+// scheme). A barrier that never releases (blocks not resident) traps instead of hanging.
+__device__ __forceinline__ void gsv_grid_sync(unsigned int* counter) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const unsigned int add = blockIdx.x == 0 ? 0x80000000u - (gridDim.x - 1u) : 1u;
+    __threadfence();
+    const unsigned int old = atomicAdd(counter, add);
+    unsigned int spins = 0;
+    while (((old ^ *reinterpret_cast<volatile unsigned int*>(counter)) & 0x80000000u) == 0u) {
+      if (++spins > (1u << 26)) __trap();
+#if __CUDA_ARCH__ >= 700
+      if (spins > 64) __nanosleep(32);
+#endif
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+#endif
+
+// out[r, n] = act(Σ_k xs[r, k]·w[n, k] + bias[n]) for r < R and this warp's columns n (every
+// `tw`-th from `gw`), the rows `xs [R, K]` in shared memory (16-byte aligned, K % 4 == 0), the
+// weight in torch's [N, K] layout read as float4 along k.
+template <int RMAX>
+__device__ __forceinline__ void gsv_rows_product(const float* xs, int R, int K, const float* w, const float* bias, bool relu,
+                                                 float* out, int N, int gw, int tw, int lane) {
+  for (int n = gw; n < N; n += tw) {
+    const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K);
+    float acc[RMAX];
+#pragma unroll
+    for (int r = 0; r < RMAX; ++r) acc[r] = 0.0f;
+    for (int j = lane; j < K / 4; j += 32) {
+      const float4 wv = w4[j];
+#pragma unroll
+      for (int r = 0; r < RMAX; ++r) {
+        if (r < R) {
+          const float4 xv = *reinterpret_cast<const float4*>(xs + r * K + 4 * j);
+          acc[r] += wv.x * xv.x + wv.y * xv.y + wv.z * xv.z + wv.w * xv.w;
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < RMAX; ++r) {
+      if (r < R) {
+        float a = acc[r];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+        if (lane == 0) {
+          const float y = a + (bias != nullptr ? bias[n] : 0.0f);
+          out[static_cast<size_t>(r) * N + n] = relu ? fmaxf(y, 0.0f) : y;
+        }
+      }
+    }
+  }
+}
+
+// As gsv_rows_product for rows `x [R, K]` in global memory written by other blocks of this
+// launch: staged through `xs` (R · KC floats) KC columns at a time by the whole block.
+template <int RMAX, int KC, int NT>
+__device__ __forceinline__ void gsv_staged_product(float* xs, const float* x, int R, int K, const float* w, float* out, int N,
+                                                   int gw, int tw, int lane) {
+  const int rounds = (N + tw - 1) / tw;
+  for (int round = 0; round < rounds; ++round) {
+    const int n = gw + round * tw;
+    float acc[RMAX];
+#pragma unroll
+    for (int r = 0; r < RMAX; ++r) acc[r] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+      const int kc4 = (K - k0 < KC ? K - k0 : KC) / 4;
+      __syncthreads();
+      for (int i = threadIdx.x; i < R * kc4; i += NT) {
+        const int r = i / kc4;
+        reinterpret_cast<float4*>(xs)[i] = __ldcg(reinterpret_cast<const float4*>(x + static_cast<size_t>(r) * K + k0) + (i - r * kc4));
+      }
+      __syncthreads();
+      if (n < N) {
+        const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K + k0);
+        for (int j = lane; j < kc4; j += 32) {
+          const float4 wv = w4[j];
+#pragma unroll
+          for (int r = 0; r < RMAX; ++r) {
+            if (r < R) {
+              const float4 xv = reinterpret_cast<const float4*>(xs)[r * kc4 + j];
+              acc[r] += wv.x * xv.x + wv.y * xv.y + wv.z * xv.z + wv.w * xv.w;
+            }
+          }
+        }
+      }
+    }
+    if (n < N) {
+#pragma unroll
+      for (int r = 0; r < RMAX; ++r) {
+        if (r < R) {
+          float a = acc[r];
+#pragma unroll
+          for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+          if (lane == 0) out[static_cast<size_t>(r) * N + n] = a;
+        }
+      }
+    }
+  }
+}
+"#;
+
+/// The layer's body; `{INPUT}` writes the normalised input rows into `xs` (and, from block 0,
+/// into the scratch's `xin` for stage 4's residual).
+const LAYER: &str = r#"
+  static_assert(sizeof(T) == 4, "f32 only");
+  constexpr int NW = NT / 32;
+  constexpr int QKV = 3 * D;
+  constexpr int PER = (HD + 31) / 32;
+  __shared__ __align__(16) float xs[RMAX * D];
+  const int R = dims[0];
+  const int CAP = dims[1];
+  const int S = dims[2];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int tw = static_cast<int>(gridDim.x) * NW;
+  // Warps numbered across blocks first, so that a stage with fewer columns than warps still
+  // reads its weights from every multiprocessor.
+  const int gw = warp * static_cast<int>(gridDim.x) + static_cast<int>(blockIdx.x);
+  unsigned int* barrier = const_cast<unsigned int*>(sync);
+  float* xin = scratch;
+  float* qkv = xin + R * D;
+  float* part = qkv + R * QKV;
+  float* att = part + static_cast<size_t>(R) * H * S * (HD + 2);
+  float* ffn = att + R * D;
+
+  // 1. The input rows, then q|k|v.
+{INPUT}  __syncthreads();
+  gsv_rows_product<RMAX>(xs, R, D, w_in, b_in, false, qkv, QKV, gw, tw, lane);
+  gsv_grid_sync(barrier);
+
+  // 2. Attention partials over columns first + s, first + s + S, … ≤ offset (the new one read
+  //    from q|k|v); the (row, head)'s first split writes the new key and value into the cache.
+  {
+    const int last = offset[0];
+    const float scale = rsqrtf(static_cast<float>(HD));
+    float* kc = const_cast<float*>(k);
+    float* vc = const_cast<float*>(v);
+    for (int u = gw; u < R * H * S; u += tw) {
+      const int bh = u / S;
+      const int s = u - bh * S;
+      const int b = bh / H;
+      const int h = bh - b * H;
+      const int first = left_pad[b];
+      const float* qp = qkv + static_cast<size_t>(b) * QKV + h * HD;
+      float q[PER];
+      float acc[PER];
+      float kn[PER];
+      float vn[PER];
+#pragma unroll
+      for (int i = 0; i < PER; ++i) {
+        const int d = lane + 32 * i;
+        q[i] = d < HD ? __ldcg(qp + d) * scale : 0.0f;
+        kn[i] = d < HD ? __ldcg(qp + D + d) : 0.0f;
+        vn[i] = d < HD ? __ldcg(qp + 2 * D + d) : 0.0f;
+        acc[i] = 0.0f;
+      }
+      const size_t base = static_cast<size_t>(bh) * CAP * HD;
+      float m = __int_as_float(0xff800000);
+      float l = 0.0f;
+      for (int j = first + s; j <= last; j += S) {
+        const float* kr = k + base + static_cast<size_t>(j) * HD;
+        const float* vr = v + base + static_cast<size_t>(j) * HD;
+        float sc = 0.0f;
+        float vv[PER];
+#pragma unroll
+        for (int i = 0; i < PER; ++i) {
+          const int d = lane + 32 * i;
+          const float kd = j == last ? kn[i] : (d < HD ? kr[d] : 0.0f);
+          sc += d < HD ? q[i] * kd : 0.0f;
+          vv[i] = j == last ? vn[i] : (d < HD ? vr[d] : 0.0f);
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) sc += __shfl_xor_sync(0xffffffffu, sc, o);
+        const float mn = fmaxf(m, sc);
+        const float c = expf(m - mn);
+        const float p = expf(sc - mn);
+        l = l * c + p;
+#pragma unroll
+        for (int i = 0; i < PER; ++i) acc[i] = acc[i] * c + p * vv[i];
+        m = mn;
+      }
+      float* pp = part + static_cast<size_t>(u) * (HD + 2);
+#pragma unroll
+      for (int i = 0; i < PER; ++i) {
+        const int d = lane + 32 * i;
+        if (d < HD) pp[d] = acc[i];
+        if (s == 0 && d < HD) {
+          kc[base + static_cast<size_t>(last) * HD + d] = kn[i];
+          vc[base + static_cast<size_t>(last) * HD + d] = vn[i];
+        }
+      }
+      if (lane == 0) {
+        pp[HD] = m;
+        pp[HD + 1] = l;
+      }
+    }
+  }
+  gsv_grid_sync(barrier);
+
+  // 3. Each block merges every (row, head)'s partials (split s on lane s), then the output
+  //    product (its bias goes to stage 4).
+  for (int bh = warp; bh < R * H; bh += NW) {
+    const float* pb = part + static_cast<size_t>(bh) * S * (HD + 2);
+    const float ms = lane < S ? __ldcg(pb + lane * (HD + 2) + HD) : __int_as_float(0xff800000);
+    const float ls = lane < S ? __ldcg(pb + lane * (HD + 2) + HD + 1) : 0.0f;
+    float mx = ms;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    const float c = ls > 0.0f ? expf(ms - mx) : 0.0f;
+    float sum = ls * c;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    float a[PER];
+#pragma unroll
+    for (int i = 0; i < PER; ++i) a[i] = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < S; ++s) {
+      const float cs = __shfl_sync(0xffffffffu, c, s);
+#pragma unroll
+      for (int i = 0; i < PER; ++i) {
+        const int d = lane + 32 * i;
+        if (d < HD) a[i] += __ldcg(pb + s * (HD + 2) + d) * cs;
+      }
+    }
+    const int b = bh / H;
+    const int h = bh - b * H;
+#pragma unroll
+    for (int i = 0; i < PER; ++i) {
+      const int d = lane + 32 * i;
+      if (d < HD) xs[b * D + h * HD + d] = a[i] / sum;
+    }
+  }
+  __syncthreads();
+  gsv_rows_product<RMAX>(xs, R, D, w_out, nullptr, false, att, D, gw, tw, lane);
+  gsv_grid_sync(barrier);
+
+  // 4. LayerNorm(x + (attention + bias)): the residual of the FFN, written out by block 0; the
+  //    FFN's first product.
+  for (int r = warp; r < R; r += NW) {
+    const size_t row = static_cast<size_t>(r) * D;
+    float sm = 0.0f;
+    for (int c = lane; c < D; c += 32) {
+      const float t = __ldcg(xin + row + c) + (__ldcg(att + row + c) + b_out[c]);
+      xs[row + c] = t;
+      sm += t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sm += __shfl_xor_sync(0xffffffffu, sm, o);
+    const float mean = sm / D;
+    float var = 0.0f;
+    for (int c = lane; c < D; c += 32) {
+      const float t = xs[row + c] - mean;
+      var += t * t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) var += __shfl_xor_sync(0xffffffffu, var, o);
+    const float rstd = rsqrtf(var / D + EPS);
+    for (int c = lane; c < D; c += 32) {
+      const float t = (xs[row + c] - mean) * rstd * g1[c] + be1[c];
+      xs[row + c] = t;
+      if (blockIdx.x == 0) h_out[row + c] = t;
+    }
+  }
+  __syncthreads();
+  gsv_rows_product<RMAX>(xs, R, D, w1, b1, true, ffn, FF, gw, tw, lane);
+  gsv_grid_sync(barrier);
+
+  // 5. The FFN's second product, its input staged from the scratch.
+  gsv_staged_product<RMAX, D, NT>(xs, ffn, R, FF, w2, y_out, D, gw, tw, lane);
+"#;
+
+/// Stage 1's input for layers after the first: `LayerNorm(x + (y + rbias))` of the previous
+/// layer's pending output, one warp per row (the fused step's arithmetic).
+const PENDING_INPUT: &str = r#"
+  for (int r = warp; r < R; r += NW) {
+    const size_t row = static_cast<size_t>(r) * D;
+    float sm = 0.0f;
+    for (int c = lane; c < D; c += 32) {
+      const float t = x[row + c] + (y[row + c] + rbias[c]);
+      xs[row + c] = t;
+      sm += t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sm += __shfl_xor_sync(0xffffffffu, sm, o);
+    const float mean = sm / D;
+    float var = 0.0f;
+    for (int c = lane; c < D; c += 32) {
+      const float t = xs[row + c] - mean;
+      var += t * t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) var += __shfl_xor_sync(0xffffffffu, var, o);
+    const float rstd = rsqrtf(var / D + EPS);
+    for (int c = lane; c < D; c += 32) {
+      const float t = (xs[row + c] - mean) * rstd * gamma[c] + beta[c];
+      xs[row + c] = t;
+      if (blockIdx.x == 0) xin[row + c] = t;
+    }
+  }
+"#;
+
+/// Stage 1's input for the first layer: the step's embedding `emb[tokens[r]] + alpha·pe[positions[r]]`
+/// (ids clamped into the tables).
+const EMBED_INPUT: &str = r#"
+  for (int r = warp; r < R; r += NW) {
+    const int tok = min(max(static_cast<int>(tokens[r]), 0), VOCAB - 1);
+    const int pos = min(max(static_cast<int>(positions[r]), 0), PE_ROWS - 1);
+    const float a = alpha[0];
+    const size_t row = static_cast<size_t>(r) * D;
+    for (int c = lane; c < D; c += 32) {
+      const float t = emb[static_cast<size_t>(tok) * D + c] + a * pe[static_cast<size_t>(pos) * D + c];
+      xs[row + c] = t;
+      if (blockIdx.x == 0) xin[row + c] = t;
+    }
+  }
+"#;
+
+/// The layer weights every launch takes, after its input.
+const LAYER_INPUTS: [&str; 15] =
+    ["w_in", "b_in", "w_out", "b_out", "g1", "be1", "w1", "b1", "w2", "k", "v", "offset", "left_pad", "dims", "sync"];
+
+/// What a layer starts from.
+pub enum LayerSource<'a> {
+    /// The step's tokens and positions (the first layer).
+    Tokens { tokens: &'a Array, positions: &'a Array },
+    /// The previous layer's output `x`, `y` before its last `LayerNorm(x + (y + bias))`.
+    Pending { x: &'a Array, y: &'a Array, bias: &'a Array, norm: &'a LayerNorm },
+}
+
+fn bias(lin: &Linear) -> Result<&Array> {
+    lin.bias.as_ref().ok_or_else(|| Error::Invalid("layer kernel: a GPT projection without bias".into()))
+}
+
+/// The FFN's inner width (the first layer's; 0 without layers).
+fn ffn_width(model: &Text2SemanticDecoder) -> i32 {
+    model.layers().first().map_or(0, |l| l.linear1.weight.shape()[0])
+}
+
+/// The two layer kernels of a model (first layer, later layers) and their barrier counter.
+pub struct LayerKernels {
+    embed: CudaKernel,
+    pending: CudaKernel,
+    /// The grid barrier's counter (one `u32`, written in place, never reset).
+    sync: Array,
+    blocks: i32,
+    splits_max: i32,
+}
+
+impl LayerKernels {
+    /// Whether the layer kernel takes this model: what the fused step takes (f32, one ε), whole
+    /// rows of [`ROWS_MAX`] in shared memory, widths of whole `float4`s, heads of at most 128.
+    pub fn supports(model: &Text2SemanticDecoder) -> bool {
+        let cfg = &model.config;
+        let ff = ffn_width(model);
+        super::fused::FusedKernels::supports(model)
+            && cfg.hidden_dim % 4 == 0
+            && ff > 0
+            && ff % 4 == 0
+            && model.layers().iter().all(|l| l.linear1.weight.shape()[0] == ff)
+            && ROWS_MAX * cfg.hidden_dim * 4 <= ROWS_SHARED_BYTES
+            && cfg.head_dim() <= 128
+            && model.layers().iter().all(|l| l.in_proj.bias.is_some() && l.out_proj.bias.is_some() && l.linear1.bias.is_some())
+    }
+
+    pub fn new(model: &Text2SemanticDecoder) -> Result<Self> {
+        if !Self::supports(model) {
+            return Err(Error::Invalid(format!("the layer kernel does not support {:?}", model.config)));
+        }
+        let eps = model.layers().first().map_or(1e-5, |l| l.norm1.eps);
+        let mut embed_inputs = vec!["tokens", "positions", "emb", "pe", "alpha"];
+        embed_inputs.extend(LAYER_INPUTS);
+        let mut pending_inputs = vec!["x", "y", "rbias", "gamma", "beta"];
+        pending_inputs.extend(LAYER_INPUTS);
+        let outputs = ["h_out", "y_out", "scratch"];
+        // ε is compiled in (a float cannot be a template argument).
+        let body = |input: &str| format!("  constexpr float EPS = {eps:e}f;\n{}", LAYER.replace("{INPUT}", input));
+        let sync = Array::from_slice(&[0u32], &[1]);
+        sync.eval()?;
+        Ok(Self {
+            embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &outputs, &body(EMBED_INPUT), HEADER)?.writing_inputs(&["k", "v", "sync"]),
+            pending: CudaKernel::new("gsv_decode_layer", &pending_inputs, &outputs, &body(PENDING_INPUT), HEADER)?.writing_inputs(&["k", "v", "sync"]),
+            sync,
+            blocks: cuda_kernel::resident_blocks(),
+            splits_max: splits_max(),
+        })
+    }
+
+    /// Whether a step of `rows` rows takes the layer kernel.
+    pub fn takes(rows: i32) -> bool {
+        (1..=ROWS_MAX).contains(&rows)
+    }
+
+    /// One layer for one position per row: `(h, y)`, the layer's output before its last
+    /// `LayerNorm(h + (y + linear2.bias))`; the cache buffers `[B, H, capacity, hd]` get
+    /// position `offset` written in place.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer(&self, model: &Text2SemanticDecoder, l: &Block, input: LayerSource, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Array, Array)> {
+        let cfg = &model.config;
+        let s = k_buf.shape();
+        let (rows, h, cap, hd) = (s[0], s[1], s[2], s[3]);
+        let (d, ff) = (cfg.hidden_dim, l.linear1.weight.shape()[0]);
+        if !Self::takes(rows) || h * hd != d || k_buf.dtype() != Dtype::Float32 {
+            return Err(Error::Invalid(format!("layer kernel: cache {s:?} for width {d}")));
+        }
+        let warps = self.blocks * THREADS / 32;
+        let splits = (warps / (rows * h)).clamp(1, self.splits_max);
+        let dims = Array::from_slice(&[rows, cap, splits], &[3]);
+        let scratch = rows * d + rows * 3 * d + rows * h * splits * (hd + 2) + rows * d + rows * ff;
+        let mut inputs: Vec<&Array> = Vec::with_capacity(20);
+        let (kernel, pe_rows, vocab) = match input {
+            LayerSource::Tokens { tokens, positions } => {
+                let (emb, pe, alpha) = model.step_embedding_tables();
+                inputs.extend([tokens, positions, emb, pe, alpha]);
+                (&self.embed, pe.shape()[0], emb.shape()[0])
+            }
+            LayerSource::Pending { x, y, bias, norm } => {
+                inputs.extend([x, y, bias, &norm.weight, &norm.bias]);
+                (&self.pending, 0, 0)
+            }
+        };
+        inputs.extend([
+            &l.in_proj.weight,
+            bias(&l.in_proj)?,
+            &l.out_proj.weight,
+            bias(&l.out_proj)?,
+            &l.norm1.weight,
+            &l.norm1.bias,
+            &l.linear1.weight,
+            bias(&l.linear1)?,
+            &l.linear2.weight,
+            k_buf,
+            v_buf,
+            offset,
+            left_pad,
+            &dims,
+            &self.sync,
+        ]);
+        let mut template = vec![
+            ("T", TemplateArg::Dtype(Dtype::Float32)),
+            ("D", TemplateArg::Int(d)),
+            ("H", TemplateArg::Int(h)),
+            ("HD", TemplateArg::Int(hd)),
+            ("FF", TemplateArg::Int(ff)),
+            ("NT", TemplateArg::Int(THREADS)),
+            ("RMAX", TemplateArg::Int(ROWS_MAX)),
+        ];
+        if vocab > 0 {
+            template.push(("VOCAB", TemplateArg::Int(vocab)));
+            template.push(("PE_ROWS", TemplateArg::Int(pe_rows)));
+        }
+        let out = kernel.apply(
+            &inputs,
+            &[(&[rows, d], Dtype::Float32), (&[rows, d], Dtype::Float32), (&[scratch], Dtype::Float32)],
+            (self.blocks * THREADS, 1, 1),
+            (THREADS, 1, 1),
+            &template,
+        )?;
+        let mut out = out.into_iter();
+        match (out.next(), out.next()) {
+            (Some(h), Some(y)) => Ok((h, y)),
+            _ => Err(Error::Invalid("layer kernel returned fewer than two outputs".into())),
+        }
+    }
+}
