@@ -390,3 +390,53 @@ fn host_bytes(a: &Array) -> std::result::Result<&[u8], mlx_rs::error::AsSliceErr
         d => Err(mlx_rs::error::AsSliceError::DtypeMismatch { expecting: Dtype::Float32, found: d }),
     }
 }
+
+#[cfg(test)]
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::models::cuda_kernel::{with_emulator, CudaKernel};
+
+    /// Each block keeps its own shared memory across the grid barrier, and reads what another
+    /// block wrote before it: neither holds when blocks run one after another.
+    const ACROSS_BLOCKS: &str = r#"
+  __shared__ float mine[1];
+  if (threadIdx.x == 0) mine[0] = static_cast<float>(blockIdx.x);
+  if (threadIdx.x == 0) posted[blockIdx.x] = static_cast<float>(blockIdx.x + 1);
+  gsv_grid_sync(const_cast<unsigned int*>(sync));
+  const unsigned next = (blockIdx.x + 1) % gridDim.x;
+  out[blockIdx.x * blockDim.x + threadIdx.x] = mine[0] * 100.0f + __ldcg(posted + next) + seed[0];
+  if (blockIdx.x == 0 && threadIdx.x == 0) const_cast<unsigned int*>(sync)[0] += 1u;
+"#;
+
+    /// The first output, and the in-place input `sync` (7 before) after the launch.
+    fn launch(source: &str, blocks: i32) -> Result<(Vec<f32>, u32)> {
+        let emulator: Rc<dyn crate::models::cuda_kernel::KernelEmulator> = Rc::new(CpuEmulator::in_temp_dir()?);
+        with_emulator(emulator, || {
+            let (seed, sync) = (Array::from_slice(&[0.5f32], &[1]), Array::from_slice(&[7u32], &[1]));
+            // An op before the kernel: mlx-rs installs its error handler there (MLX's own exits).
+            mlx_rs::transforms::eval([&seed, &sync])?;
+            let kernel = CudaKernel::new("gsv_test_grid_sync", &["seed", "sync"], &["out", "posted"], source, "")?.writing_inputs(&["sync"]);
+            let out = kernel.apply(&[&seed, &sync], &[(&[blocks * 64], Dtype::Float32), (&[blocks], Dtype::Float32)], (blocks * 64, 1, 1), (64, 1, 1), &[])?;
+            Ok((out[0].as_slice::<f32>().to_vec(), sync.as_slice::<u32>()[0]))
+        })
+    }
+
+    #[test]
+    fn a_grid_barrier_runs_blocks_together_with_their_own_shared_memory() {
+        let (out, sync) = launch(ACROSS_BLOCKS, 3).unwrap();
+        assert_eq!(sync, 8, "the in-place write reaches the input array");
+        for (i, v) in out.iter().enumerate() {
+            let b = (i / 64) as f32;
+            let next = ((i / 64 + 1) % 3) as f32;
+            assert_eq!(*v, b * 100.0 + next + 1.0 + 0.5, "thread {i}");
+        }
+    }
+
+    #[test]
+    fn a_block_that_returns_before_the_grid_barrier_is_a_deadlock() {
+        let early = ACROSS_BLOCKS.replace("  gsv_grid_sync", "  if (blockIdx.x == 1) return;\n  gsv_grid_sync");
+        let err = launch(&early, 3).unwrap_err().to_string();
+        assert!(err.contains("deadlock") && err.contains("1 blocks returned"), "{err}");
+    }
+}
