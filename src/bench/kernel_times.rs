@@ -119,6 +119,7 @@ mod tests {
     use super::*;
     use crate::bench::cuda_emulator::CpuEmulator;
     use crate::models::cuda_kernel::{with_emulator, KernelEmulator};
+    use crate::models::gpt::fused::with_layer_kernel_here;
 
     #[test]
     #[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), ignore = "the kernel emulator runs on x86-64 Linux only")]
@@ -126,7 +127,8 @@ mod tests {
         let cfg = crate::bench::selftest::small_config();
         let model = Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5).unwrap();
         let emulator: Rc<dyn KernelEmulator> = Rc::new(CpuEmulator::in_temp_dir().unwrap());
-        let times = with_emulator(emulator, || kernel_times(&model, 1, 40, 2)).unwrap();
+        let five = || kernel_times(&model, 1, 40, 2);
+        let times = with_emulator(emulator.clone(), || with_layer_kernel_here(false, five)).unwrap();
         // 5 launches per layer, the head, and the sampler.
         let launches: usize = times.iter().map(|t| t.launches_per_step).sum();
         assert_eq!(launches, 5 * cfg.n_layer as usize + 2, "{times:#?}");
@@ -140,5 +142,12 @@ mod tests {
         }
         assert!(times.iter().all(|t| t.us_per_launch > 0.0 && t.template.contains("R=") != (t.name == attention || t.name == "gsv_sample")), "{times:#?}");
         assert!(times.windows(2).all(|w| w[0].us_per_step >= w[1].us_per_step));
+
+        // One kernel per layer (the first one gathers the embedding), the head, the sampler.
+        let times = with_emulator(emulator, || with_layer_kernel_here(true, || kernel_times(&model, 1, 40, 2))).unwrap();
+        let per_step = |name: &str| times.iter().find(|t| t.name == name).map_or(0, |t| t.launches_per_step);
+        assert_eq!(per_step("gsv_decode_layer_embed"), 1, "{times:#?}");
+        assert_eq!(per_step("gsv_decode_layer"), cfg.n_layer as usize - 1, "{times:#?}");
+        assert_eq!(times.iter().map(|t| t.launches_per_step).sum::<usize>(), cfg.n_layer as usize + 2, "{times:#?}");
     }
 }
