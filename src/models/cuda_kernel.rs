@@ -37,6 +37,65 @@ __device__ __forceinline__ float gsv_block_sum(float v, float* red) {
 }
 "#;
 
+/// Device helper for kernel headers: rows `r = warp, warp + nw, …` (< `R`, each `K` wide, one warp
+/// a row) of `LayerNorm(a + (b + bias))` into `xs` (shared memory), and into `keep` unless null.
+/// `CG`: load `a` and `b` past L1 (rows other blocks of the same launch wrote).
+pub const WARP_NORM_ROWS: &str = r#"
+template <bool CG, class T>
+__device__ __forceinline__ void gsv_norm_rows(float* xs, const T* a, const T* b, const T* bias, const T* gamma, const T* beta,
+                                              int R, int K, float eps, T* keep, int warp, int nw, int lane) {
+  for (int r = warp; r < R; r += nw) {
+    const size_t row = static_cast<size_t>(r) * K;
+    float s = 0.0f;
+    for (int c = lane; c < K; c += 32) {
+      const float ta = static_cast<float>(CG ? __ldcg(a + row + c) : a[row + c]);
+      const float tb = static_cast<float>(CG ? __ldcg(b + row + c) : b[row + c]);
+      const float t = ta + (tb + static_cast<float>(bias[c]));
+      xs[row + c] = t;
+      s += t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    const float mean = s / K;
+    float q = 0.0f;
+    for (int c = lane; c < K; c += 32) {
+      const float t = xs[row + c] - mean;
+      q += t * t;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    const float rstd = rsqrtf(q / K + eps);
+    for (int c = lane; c < K; c += 32) {
+      const float t = (xs[row + c] - mean) * rstd * static_cast<float>(gamma[c]) + static_cast<float>(beta[c]);
+      xs[row + c] = t;
+      if (keep != nullptr) keep[row + c] = static_cast<T>(t);
+    }
+  }
+}
+"#;
+
+/// Device helper for kernel headers: one column of a warp's online softmax — the score
+/// `q · k` (a lane's `PER` dimensions, summed over the warp) folded into the running max `m`, sum
+/// `l` and weighted values `acc` with the column's values `v`. Dimensions a lane does not hold
+/// must be 0 in `q`.
+pub const ONLINE_SOFTMAX: &str = r#"
+template <int PER>
+__device__ __forceinline__ void gsv_softmax_column(const float* q, const float* k, const float* v, float& m, float& l, float* acc) {
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < PER; ++i) s += q[i] * k[i];
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  const float mn = fmaxf(m, s);
+  const float c = expf(m - mn);
+  const float p = expf(s - mn);
+  l = l * c + p;
+#pragma unroll
+  for (int i = 0; i < PER; ++i) acc[i] = acc[i] * c + p * v[i];
+  m = mn;
+}
+"#;
+
 /// A compile-time argument of a kernel (a `constexpr int`, `constexpr bool` or a type alias).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TemplateArg {

@@ -27,7 +27,7 @@ use mlx_rs::{ops, Array};
 use super::gemv::{self, GemvForm, GemvKernels};
 use super::layer_kernel::{LayerKernels, LayerSource};
 use super::model::{Block, Text2SemanticDecoder};
-use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM};
+use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM, ONLINE_SOFTMAX};
 use crate::models::layers::{LayerNorm, Linear};
 use crate::models::{Error, Result};
 
@@ -155,23 +155,15 @@ const ATTENTION_WARPS: &str = r#"
   for (int j = first + warp; j <= last; j += NW) {
     const T* kr = j == last ? knew : k + base + static_cast<size_t>(j) * HD;
     const T* vr = j == last ? vnew : v + base + static_cast<size_t>(j) * HD;
-    float s = 0.0f;
+    float kv[PER];
     float vv[PER];
 #pragma unroll
     for (int i = 0; i < PER; ++i) {
       const int d = lane + 32 * i;
-      s += d < HD ? q[i] * static_cast<float>(kr[d]) : 0.0f;
+      kv[i] = d < HD ? static_cast<float>(kr[d]) : 0.0f;
       vv[i] = d < HD ? static_cast<float>(vr[d]) : 0.0f;
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    const float mn = fmaxf(m, s);
-    const float c = expf(m - mn);
-    const float p = expf(s - mn);
-    l = l * c + p;
-#pragma unroll
-    for (int i = 0; i < PER; ++i) acc[i] = acc[i] * c + p * vv[i];
-    m = mn;
+    gsv_softmax_column<PER>(q, kv, vv, m, l, acc);
   }
   __shared__ float wm[NW];
   __shared__ float wl[NW];
@@ -362,7 +354,7 @@ struct AttentionKernels {
 
 impl AttentionKernels {
     /// `name`'s kernels from `body` ([`ATTENTION`] or [`ATTENTION_WARPS`]).
-    fn new(name: &str, body: &str, threads: i32) -> Result<Self> {
+    fn new(name: &str, body: &str, threads: i32, header: &str) -> Result<Self> {
         // The batch rows and the cache capacity come in as `dims` at run time, not as template
         // arguments: MLX JIT-compiles a kernel per distinct source (NVRTC, ~1.5 s each), so with
         // them compiled in, every new (batch size, capacity) pair a server met stalled all its
@@ -370,8 +362,8 @@ impl AttentionKernels {
         let inputs = ["qkv", "k", "v", "offset", "left_pad", "dims"];
         let source = |copy: &str| body.replace("{START}", ATTENTION_START).replace("{COPY}", copy);
         Ok(Self {
-            alone: CudaKernel::new(name, &inputs, &["out"], &source(""), "")?,
-            with_copy: CudaKernel::new(&name.replacen("attention", "attention_kv", 1), &inputs, &["out", "k_out", "v_out"], &source(KV_COPY), "")?,
+            alone: CudaKernel::new(name, &inputs, &["out"], &source(""), header)?,
+            with_copy: CudaKernel::new(&name.replacen("attention", "attention_kv", 1), &inputs, &["out", "k_out", "v_out"], &source(KV_COPY), header)?,
             threads,
         })
     }
@@ -451,8 +443,8 @@ impl FusedKernels {
         let eps = model.layers().first().map_or(1e-5, |l| l.norm1.eps);
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
         Ok(Self {
-            by_threads: AttentionKernels::new("gsv_decode_attention", ATTENTION, THREADS)?,
-            by_warps: AttentionKernels::new("gsv_decode_attention_w", ATTENTION_WARPS, ATTENTION_WARPS_THREADS)?,
+            by_threads: AttentionKernels::new("gsv_decode_attention", ATTENTION, THREADS, "")?,
+            by_warps: AttentionKernels::new("gsv_decode_attention_w", ATTENTION_WARPS, ATTENTION_WARPS_THREADS, ONLINE_SOFTMAX)?,
             warp_attention_rows: 0,
             add_norm: CudaKernel::new("gsv_add_norm", &["x", "y", "bias", "gamma", "beta"], &["out"], &format!("{eps_line}{ADD_NORM}"), BLOCK_SUM)?,
             column: GemvKernels::new(GemvForm::Column, eps)?,

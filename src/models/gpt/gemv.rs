@@ -23,7 +23,7 @@
 //! out as the next residual: the add-norm kernel and its graph node folded into the product.
 use mlx_rs::Array;
 
-use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM};
+use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM, WARP_NORM_ROWS};
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
@@ -150,31 +150,7 @@ const NORM_COLUMN_INDEX: &str = "  const int n = static_cast<int>(blockIdx.x) * 
 
 /// [`SHARED_ROWS`]'s prologue for a layer's input `LayerNorm(x + (y + rbias))`.
 const ADD_NORM_ROWS: &str = r#"
-  for (int r = warp; r < R; r += NW) {
-    const size_t row = static_cast<size_t>(r) * K;
-    float s = 0.0f;
-    for (int c = lane; c < K; c += 32) {
-      const float t = static_cast<float>(x[row + c]) + (static_cast<float>(y[row + c]) + static_cast<float>(rbias[c]));
-      xs[row + c] = t;
-      s += t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    const float mean = s / K;
-    float q = 0.0f;
-    for (int c = lane; c < K; c += 32) {
-      const float t = xs[row + c] - mean;
-      q += t * t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
-    const float rstd = rsqrtf(q / K + EPS);
-    for (int c = lane; c < K; c += 32) {
-      const float t = (xs[row + c] - mean) * rstd * static_cast<float>(gamma[c]) + static_cast<float>(beta[c]);
-      xs[row + c] = t;
-      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
-    }
-  }
+  gsv_norm_rows<false>(xs, x, y, rbias, gamma, beta, R, K, EPS, blockIdx.x == 0 ? xn : nullptr, warp, NW, lane);
 "#;
 
 /// [`SHARED_ROWS`]'s prologue for the first layer: the step's embedding
@@ -432,7 +408,7 @@ impl GemvKernels {
         let name = |base: &str| format!("{base}{suffix}");
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
         let (add_norm_rows, embed_rows, header) = match form {
-            GemvForm::Column | GemvForm::Vector => (ADD_NORM_ROWS, EMBED_ROWS, ""),
+            GemvForm::Column | GemvForm::Vector => (ADD_NORM_ROWS, EMBED_ROWS, WARP_NORM_ROWS),
             GemvForm::Tiled => (ADD_NORM_ROWS_BLOCK, EMBED_ROWS_BLOCK, BLOCK_SUM),
         };
         let norm = |base: &str, bias: bool| {

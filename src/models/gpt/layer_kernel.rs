@@ -29,7 +29,7 @@
 use mlx_rs::{Array, Dtype};
 
 use super::model::{Block, Text2SemanticDecoder};
-use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg};
+use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, WARP_NORM_ROWS};
 use crate::models::layers::{LayerNorm, Linear};
 use crate::models::{Error, Result};
 
@@ -50,7 +50,8 @@ fn splits_max() -> i32 {
     std::env::var("GSV_LAYER_KERNEL_SPLITS").ok().and_then(|v| v.parse().ok()).map_or(SPLITS_MAX, |n: i32| n.clamp(1, 32))
 }
 
-/// Device helpers: the grid barrier and the products over rows held in shared memory.
+/// Device helpers: the grid barrier and the products over rows held in shared memory (after
+/// [`WARP_NORM_ROWS`] and [`ONLINE_SOFTMAX`]).
 const HEADER: &str = r#"
 #ifndef GSV_EMULATOR
 // All blocks of the launch wait here until every block arrived (they are all resident: one per
@@ -76,6 +77,24 @@ __device__ __forceinline__ void gsv_grid_sync(unsigned int* counter) {
 }
 #endif
 
+// Column n of rows r < R: each lane's partial sums `acc` summed over the warp, + bias, then ReLU
+// if `relu`, written by lane 0.
+template <int RMAX>
+__device__ __forceinline__ void gsv_store_rows(const float* acc, int R, float bias, bool relu, float* out, int N, int n, int lane) {
+#pragma unroll
+  for (int r = 0; r < RMAX; ++r) {
+    if (r < R) {
+      float a = acc[r];
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+      if (lane == 0) {
+        const float y = a + bias;
+        out[static_cast<size_t>(r) * N + n] = relu ? fmaxf(y, 0.0f) : y;
+      }
+    }
+  }
+}
+
 // out[r, n] = act(Σ_k xs[r, k]·w[n, k] + bias[n]) for r < R and this warp's columns n (every
 // `tw`-th from `gw`), the rows `xs [R, K]` in shared memory (16-byte aligned, K % 4 == 0), the
 // weight in torch's [N, K] layout read as float4 along k.
@@ -97,18 +116,7 @@ __device__ __forceinline__ void gsv_rows_product(const float* xs, int R, int K, 
         }
       }
     }
-#pragma unroll
-    for (int r = 0; r < RMAX; ++r) {
-      if (r < R) {
-        float a = acc[r];
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-        if (lane == 0) {
-          const float y = a + (bias != nullptr ? bias[n] : 0.0f);
-          out[static_cast<size_t>(r) * N + n] = relu ? fmaxf(y, 0.0f) : y;
-        }
-      }
-    }
+    gsv_store_rows<RMAX>(acc, R, bias != nullptr ? bias[n] : 0.0f, relu, out, N, n, lane);
   }
 }
 
@@ -145,17 +153,7 @@ __device__ __forceinline__ void gsv_staged_product(float* xs, const float* x, in
         }
       }
     }
-    if (n < N) {
-#pragma unroll
-      for (int r = 0; r < RMAX; ++r) {
-        if (r < R) {
-          float a = acc[r];
-#pragma unroll
-          for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-          if (lane == 0) out[static_cast<size_t>(r) * N + n] = a;
-        }
-      }
-    }
+    if (n < N) gsv_store_rows<RMAX>(acc, R, 0.0f, false, out, N, n, lane);
   }
 }
 "#;
@@ -221,24 +219,15 @@ const LAYER: &str = r#"
       for (int j = first + s; j <= last; j += S) {
         const float* kr = k + base + static_cast<size_t>(j) * HD;
         const float* vr = v + base + static_cast<size_t>(j) * HD;
-        float sc = 0.0f;
+        float kv[PER];
         float vv[PER];
 #pragma unroll
         for (int i = 0; i < PER; ++i) {
           const int d = lane + 32 * i;
-          const float kd = j == last ? kn[i] : (d < HD ? kr[d] : 0.0f);
-          sc += d < HD ? q[i] * kd : 0.0f;
+          kv[i] = j == last ? kn[i] : (d < HD ? kr[d] : 0.0f);
           vv[i] = j == last ? vn[i] : (d < HD ? vr[d] : 0.0f);
         }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) sc += __shfl_xor_sync(0xffffffffu, sc, o);
-        const float mn = fmaxf(m, sc);
-        const float c = expf(m - mn);
-        const float p = expf(sc - mn);
-        l = l * c + p;
-#pragma unroll
-        for (int i = 0; i < PER; ++i) acc[i] = acc[i] * c + p * vv[i];
-        m = mn;
+        gsv_softmax_column<PER>(q, kv, vv, m, l, acc);
       }
       float* pp = part + static_cast<size_t>(u) * (HD + 2);
 #pragma unroll
@@ -297,31 +286,7 @@ const LAYER: &str = r#"
 
   // 4. LayerNorm(x + (attention + bias)): the residual of the FFN, written out by block 0; the
   //    FFN's first product.
-  for (int r = warp; r < R; r += NW) {
-    const size_t row = static_cast<size_t>(r) * D;
-    float sm = 0.0f;
-    for (int c = lane; c < D; c += 32) {
-      const float t = __ldcg(xin + row + c) + (__ldcg(att + row + c) + b_out[c]);
-      xs[row + c] = t;
-      sm += t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sm += __shfl_xor_sync(0xffffffffu, sm, o);
-    const float mean = sm / D;
-    float var = 0.0f;
-    for (int c = lane; c < D; c += 32) {
-      const float t = xs[row + c] - mean;
-      var += t * t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) var += __shfl_xor_sync(0xffffffffu, var, o);
-    const float rstd = rsqrtf(var / D + EPS);
-    for (int c = lane; c < D; c += 32) {
-      const float t = (xs[row + c] - mean) * rstd * g1[c] + be1[c];
-      xs[row + c] = t;
-      if (blockIdx.x == 0) h_out[row + c] = t;
-    }
-  }
+  gsv_norm_rows<true>(xs, xin, att, b_out, g1, be1, R, D, EPS, blockIdx.x == 0 ? h_out : nullptr, warp, NW, lane);
   __syncthreads();
   gsv_rows_product<RMAX>(xs, R, D, w1, b1, true, ffn, FF, gw, tw, lane);
   gsv_grid_sync(barrier);
@@ -333,31 +298,7 @@ const LAYER: &str = r#"
 /// Stage 1's input for layers after the first: `LayerNorm(x + (y + rbias))` of the previous
 /// layer's pending output, one warp per row (the fused step's arithmetic).
 const PENDING_INPUT: &str = r#"
-  for (int r = warp; r < R; r += NW) {
-    const size_t row = static_cast<size_t>(r) * D;
-    float sm = 0.0f;
-    for (int c = lane; c < D; c += 32) {
-      const float t = x[row + c] + (y[row + c] + rbias[c]);
-      xs[row + c] = t;
-      sm += t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sm += __shfl_xor_sync(0xffffffffu, sm, o);
-    const float mean = sm / D;
-    float var = 0.0f;
-    for (int c = lane; c < D; c += 32) {
-      const float t = xs[row + c] - mean;
-      var += t * t;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) var += __shfl_xor_sync(0xffffffffu, var, o);
-    const float rstd = rsqrtf(var / D + EPS);
-    for (int c = lane; c < D; c += 32) {
-      const float t = (xs[row + c] - mean) * rstd * gamma[c] + beta[c];
-      xs[row + c] = t;
-      if (blockIdx.x == 0) xin[row + c] = t;
-    }
-  }
+  gsv_norm_rows<false>(xs, x, y, rbias, gamma, beta, R, D, EPS, blockIdx.x == 0 ? xin : nullptr, warp, NW, lane);
 "#;
 
 /// Stage 1's input for the first layer: the step's embedding `emb[tokens[r]] + alpha·pe[positions[r]]`
@@ -435,11 +376,12 @@ impl LayerKernels {
         let outputs = ["h_out", "y_out", "scratch"];
         // ε is compiled in (a float cannot be a template argument).
         let body = |input: &str| format!("  constexpr float EPS = {eps:e}f;\n{}", LAYER.replace("{INPUT}", input));
+        let header = format!("{WARP_NORM_ROWS}{ONLINE_SOFTMAX}{HEADER}");
         let sync = Array::from_slice(&[0u32], &[1]);
         sync.eval()?;
         Ok(Self {
-            embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &outputs, &body(EMBED_INPUT), HEADER)?.writing_inputs(&["k", "v", "sync"]),
-            pending: CudaKernel::new("gsv_decode_layer", &pending_inputs, &outputs, &body(PENDING_INPUT), HEADER)?.writing_inputs(&["k", "v", "sync"]),
+            embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &outputs, &body(EMBED_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
+            pending: CudaKernel::new("gsv_decode_layer", &pending_inputs, &outputs, &body(PENDING_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             sync,
             blocks: cuda_kernel::resident_blocks(),
             splits_max: splits_max(),
