@@ -20,9 +20,9 @@
 //! the fused step's, checked against the portable step by `gsv-server selftest` and, without a
 //! GPU, by the CPU emulator, which runs grid-synchronised kernels with all blocks as fibers.
 //!
-//! [quirk-free but unusual] The cache is written in place through a cast-away `const`: an MLX
-//! kernel only has fresh outputs, and copying a cache per layer per step (what the five-kernel
-//! step's copy blocks do) costs as much as the layer. It is sound because the decode step owns
+//! Why the cache is written in place, through a cast-away `const`: an MLX kernel only has fresh
+//! outputs, and copying a cache per layer per step (what the five-kernel step's copy blocks do)
+//! costs as much as the layer. It is sound because the decode step owns
 //! its buffers alone ([`super::cache::KvCache::take_for_write`]), they are evaluated and
 //! contiguous, and the next reader of a buffer is the same layer's kernel one step later, which
 //! depends on this launch through the sampled tokens.
