@@ -46,6 +46,13 @@ const ROWS_SHARED_BYTES: i32 = 40 << 10;
 /// ranges cost each block more reads. `GSV_LAYER_KERNEL_SPLITS` (1–32) moves it for an A/B.
 const SPLITS_MAX: i32 = 16;
 
+/// Blocks per multiprocessor: 1 by default; `GSV_LAYER_KERNEL_BLOCKS_PER_SM=2` doubles the warps
+/// for an A/B (two blocks of 256 threads, 60 registers and 32 KiB of shared memory each still fit
+/// one multiprocessor of any GPU since Volta, so all stay resident).
+fn blocks_per_multiprocessor() -> i32 {
+    std::env::var("GSV_LAYER_KERNEL_BLOCKS_PER_SM").ok().and_then(|v| v.parse().ok()).map_or(1, |n: i32| n.clamp(1, 2))
+}
+
 fn splits_max() -> i32 {
     std::env::var("GSV_LAYER_KERNEL_SPLITS").ok().and_then(|v| v.parse().ok()).map_or(SPLITS_MAX, |n: i32| n.clamp(1, 32))
 }
@@ -383,7 +390,7 @@ impl LayerKernels {
             embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &outputs, &body(EMBED_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             pending: CudaKernel::new("gsv_decode_layer", &pending_inputs, &outputs, &body(PENDING_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             sync,
-            blocks: cuda_kernel::resident_blocks(),
+            blocks: cuda_kernel::resident_blocks() * blocks_per_multiprocessor(),
             splits_max: splits_max(),
         })
     }
