@@ -625,7 +625,8 @@ impl FusedKernels {
     }
 }
 
-fn bias(l: &Linear) -> Result<&Array> {
+/// A GPT projection's bias (every one has one; the fused kernels take it as an input).
+pub(super) fn bias(l: &Linear) -> Result<&Array> {
     l.bias.as_ref().ok_or_else(|| Error::Invalid("fused step: a GPT projection without bias".into()))
 }
 

@@ -28,9 +28,10 @@
 //! depends on this launch through the sampled tokens.
 use mlx_rs::{Array, Dtype};
 
+use super::fused::bias;
 use super::model::{Block, Text2SemanticDecoder};
 use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, WARP_NORM_ROWS};
-use crate::models::layers::{LayerNorm, Linear};
+use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
 /// Threads per block (8 warps).
@@ -334,10 +335,6 @@ pub enum LayerSource<'a> {
     Tokens { tokens: &'a Array, positions: &'a Array },
     /// The previous layer's output `x`, `y` before its last `LayerNorm(x + (y + bias))`.
     Pending { x: &'a Array, y: &'a Array, bias: &'a Array, norm: &'a LayerNorm },
-}
-
-fn bias(lin: &Linear) -> Result<&Array> {
-    lin.bias.as_ref().ok_or_else(|| Error::Invalid("layer kernel: a GPT projection without bias".into()))
 }
 
 /// The FFN's inner width (the first layer's; 0 without layers).
