@@ -74,6 +74,28 @@ __device__ __forceinline__ void gsv_norm_rows(float* xs, const T* a, const T* b,
 }
 "#;
 
+/// Device helper for kernel headers: rows `r = warp, warp + nw, …` (< `R`, each `K` wide, one warp
+/// a row) of the step's embedding `emb[tokens[r]] + alpha·pe[positions[r]]` (ids clamped into the
+/// `vocab` and `pe_rows` rows of the tables) into `xs`, and into `keep` unless null.
+pub const WARP_EMBED_ROWS: &str = r#"
+template <class T, class Tok, class Pos>
+__device__ __forceinline__ void gsv_embed_rows(float* xs, const Tok* tokens, const Pos* positions, const T* emb, const T* pe,
+                                               const T* alpha, int R, int K, int vocab, int pe_rows, T* keep, int warp, int nw,
+                                               int lane) {
+  for (int r = warp; r < R; r += nw) {
+    const int tok = min(max(static_cast<int>(tokens[r]), 0), vocab - 1);
+    const int pos = min(max(static_cast<int>(positions[r]), 0), pe_rows - 1);
+    const float a = static_cast<float>(alpha[0]);
+    const size_t row = static_cast<size_t>(r) * K;
+    for (int c = lane; c < K; c += 32) {
+      const float t = static_cast<float>(emb[static_cast<size_t>(tok) * K + c]) + a * static_cast<float>(pe[static_cast<size_t>(pos) * K + c]);
+      xs[row + c] = t;
+      if (keep != nullptr) keep[row + c] = static_cast<T>(t);
+    }
+  }
+}
+"#;
+
 /// Device helper for kernel headers: one column of a warp's online softmax — the score
 /// `q · k` (a lane's `PER` dimensions, summed over the warp) folded into the running max `m`, sum
 /// `l` and weighted values `acc` with the column's values `v`. Dimensions a lane does not hold

@@ -23,7 +23,7 @@
 //! out as the next residual: the add-norm kernel and its graph node folded into the product.
 use mlx_rs::Array;
 
-use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM, WARP_NORM_ROWS};
+use crate::models::cuda_kernel::{CudaKernel, TemplateArg, BLOCK_SUM, WARP_EMBED_ROWS, WARP_NORM_ROWS};
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
@@ -156,17 +156,7 @@ const ADD_NORM_ROWS: &str = r#"
 /// [`SHARED_ROWS`]'s prologue for the first layer: the step's embedding
 /// `emb[tokens[r]] + alpha·pe[positions[r]]` (ids clamped into the tables), also written to `xn`.
 const EMBED_ROWS: &str = r#"
-  for (int r = warp; r < R; r += NW) {
-    const int tok = min(max(static_cast<int>(tokens[r]), 0), VOCAB - 1);
-    const int pos = min(max(static_cast<int>(positions[r]), 0), PE_ROWS - 1);
-    const float a = static_cast<float>(alpha[0]);
-    const size_t row = static_cast<size_t>(r) * K;
-    for (int c = lane; c < K; c += 32) {
-      const float t = static_cast<float>(emb[static_cast<size_t>(tok) * K + c]) + a * static_cast<float>(pe[static_cast<size_t>(pos) * K + c]);
-      xs[row + c] = t;
-      if (blockIdx.x == 0) xn[row + c] = static_cast<T>(t);
-    }
-  }
+  gsv_embed_rows(xs, tokens, positions, emb, pe, alpha, R, K, VOCAB, PE_ROWS, blockIdx.x == 0 ? xn : nullptr, warp, NW, lane);
 "#;
 
 /// The tiled form's prologue for `LayerNorm(x + (y + rbias))`: every thread of the block on each
@@ -407,9 +397,9 @@ impl GemvKernels {
         };
         let name = |base: &str| format!("{base}{suffix}");
         let eps_line = format!("  constexpr float EPS = {eps:e}f;\n");
-        let (add_norm_rows, embed_rows, header) = match form {
-            GemvForm::Column | GemvForm::Vector => (ADD_NORM_ROWS, EMBED_ROWS, WARP_NORM_ROWS),
-            GemvForm::Tiled => (ADD_NORM_ROWS_BLOCK, EMBED_ROWS_BLOCK, BLOCK_SUM),
+        let (add_norm_rows, embed_rows, header, embed_header) = match form {
+            GemvForm::Column | GemvForm::Vector => (ADD_NORM_ROWS, EMBED_ROWS, WARP_NORM_ROWS, WARP_EMBED_ROWS),
+            GemvForm::Tiled => (ADD_NORM_ROWS_BLOCK, EMBED_ROWS_BLOCK, BLOCK_SUM, ""),
         };
         let norm = |base: &str, bias: bool| {
             let mut inputs = vec!["x", "y", "rbias", "gamma", "beta", "w"];
@@ -429,7 +419,7 @@ impl GemvKernels {
                 &["tokens", "positions", "emb", "pe", "alpha", "w", "bias"],
                 &["xn", "out"],
                 &form.body(Some(embed_rows), true),
-                "",
+                embed_header,
             )?,
         })
     }

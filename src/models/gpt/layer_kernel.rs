@@ -30,7 +30,7 @@ use mlx_rs::{Array, Dtype};
 
 use super::fused::bias;
 use super::model::{Block, Text2SemanticDecoder};
-use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, WARP_NORM_ROWS};
+use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, WARP_EMBED_ROWS, WARP_NORM_ROWS};
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
@@ -59,7 +59,7 @@ fn splits_max() -> i32 {
 }
 
 /// Device helpers: the grid barrier and the products over rows held in shared memory (after
-/// [`WARP_NORM_ROWS`] and [`ONLINE_SOFTMAX`]).
+/// [`WARP_NORM_ROWS`], [`WARP_EMBED_ROWS`] and [`ONLINE_SOFTMAX`]).
 const HEADER: &str = r#"
 #ifndef GSV_EMULATOR
 // All blocks of the launch wait here until every block arrived (they are all resident: one per
@@ -312,17 +312,7 @@ const PENDING_INPUT: &str = r#"
 /// Stage 1's input for the first layer: the step's embedding `emb[tokens[r]] + alpha·pe[positions[r]]`
 /// (ids clamped into the tables).
 const EMBED_INPUT: &str = r#"
-  for (int r = warp; r < R; r += NW) {
-    const int tok = min(max(static_cast<int>(tokens[r]), 0), VOCAB - 1);
-    const int pos = min(max(static_cast<int>(positions[r]), 0), PE_ROWS - 1);
-    const float a = alpha[0];
-    const size_t row = static_cast<size_t>(r) * D;
-    for (int c = lane; c < D; c += 32) {
-      const float t = emb[static_cast<size_t>(tok) * D + c] + a * pe[static_cast<size_t>(pos) * D + c];
-      xs[row + c] = t;
-      if (blockIdx.x == 0) xin[row + c] = t;
-    }
-  }
+  gsv_embed_rows(xs, tokens, positions, emb, pe, alpha, R, D, VOCAB, PE_ROWS, blockIdx.x == 0 ? xin : nullptr, warp, NW, lane);
 "#;
 
 /// The layer weights every launch takes, after its input.
@@ -380,7 +370,7 @@ impl LayerKernels {
         let outputs = ["h_out", "y_out", "scratch"];
         // ε is compiled in (a float cannot be a template argument).
         let body = |input: &str| format!("  constexpr float EPS = {eps:e}f;\n{}", LAYER.replace("{INPUT}", input));
-        let header = format!("{WARP_NORM_ROWS}{ONLINE_SOFTMAX}{HEADER}");
+        let header = format!("{WARP_NORM_ROWS}{WARP_EMBED_ROWS}{ONLINE_SOFTMAX}{HEADER}");
         let sync = Array::from_slice(&[0u32], &[1]);
         sync.eval()?;
         Ok(Self {
