@@ -213,11 +213,27 @@ pub fn compare_steps(
     rows: usize,
     steps: usize,
 ) -> Result<SelftestReport> {
+    compare_candidates(model, reference, &[(candidate, None)], rows, steps)
+}
+
+/// [`compare_steps`] for several candidates against one reference run per mode; a candidate's
+/// modes are named `mode (label)` when it has a label. The report names the first candidate.
+fn compare_candidates(
+    model: &Arc<Text2SemanticDecoder>,
+    reference: StepChoice,
+    candidates: &[(StepChoice, Option<&str>)],
+    rows: usize,
+    steps: usize,
+) -> Result<SelftestReport> {
+    let candidate = candidates.first().map(|c| c.0).ok_or_else(|| Error::Invalid("selftest: no candidate step".into()))?;
     let mut modes = Vec::new();
     for (mode, greedy) in [("greedy", true), ("sampled", false)] {
         let a = decode(model, reference, requests(model, rows, steps, greedy)?)?;
-        let b = decode(model, candidate, requests(model, rows, steps, greedy)?)?;
-        modes.push(compare(mode, steps, &a, &b));
+        for &(choice, label) in candidates {
+            let b = decode(model, choice, requests(model, rows, steps, greedy)?)?;
+            let name = label.map_or_else(|| mode.to_string(), |l| format!("{mode} ({l})"));
+            modes.push(compare(&name, steps, &a, &b));
+        }
     }
     let lens: Vec<usize> = requests(model, rows, 1, true)?.iter().map(|r| r.phones.len() + r.prompt.as_ref().map_or(0, Vec::len)).collect();
     let longest = lens.iter().copied().max().unwrap_or(0);
@@ -379,21 +395,16 @@ pub fn gpu_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Resul
 /// Decoding and the step graphs, fused against portable, on a random f32 model of `cfg`.
 fn fused_against_portable(cfg: GptConfig, rows: usize, steps: usize) -> Result<SelftestReport> {
     let model = Arc::new(Text2SemanticDecoder::random(cfg.clone(), Dtype::Float32, 5)?);
-    let mut report = compare_steps(&model, StepChoice::PORTABLE, StepChoice::FUSED, rows, steps)?;
+    let mut candidates = vec![(StepChoice::FUSED, None)];
     if crate::models::gpt::layer_kernel::LayerKernels::supports(&model) {
-        report.add_modes(compare_steps(&model, StepChoice::PORTABLE, StepChoice::LAYER_KERNEL, rows, steps)?, "layer kernel");
+        candidates.push((StepChoice::LAYER_KERNEL, Some("layer kernel")));
     }
+    let mut report = compare_candidates(&model, StepChoice::PORTABLE, &candidates, rows, steps)?;
     report.add_graphs(compare_step_graphs(&cfg)?);
     Ok(report)
 }
 
 impl SelftestReport {
-    /// `other`'s sampling modes (same reference), named `mode (label)`.
-    fn add_modes(&mut self, other: SelftestReport, label: &str) {
-        self.passed &= other.passed;
-        self.modes.extend(other.modes.into_iter().map(|m| ModeReport { mode: format!("{} ({label})", m.mode), ..m }));
-    }
-
     fn add_graphs(&mut self, graphs: Vec<GraphReport>) {
         self.passed &= graphs.iter().all(|g| g.passed);
         self.graphs.extend(graphs);
