@@ -145,7 +145,18 @@ impl KernelEmulator for CpuEmulator {
         for o in &spec.outputs {
             buffers.push(Guarded::fresh(elements(&o.shape)? * dtype_bytes(o.dtype)?));
         }
+        let mut shapes: Vec<[i32; MAX_NDIM]> = Vec::new();
+        for name in shape_params(spec) {
+            let arg = spec.inputs.iter().find(|a| a.name == name).map(|a| &a.shape[..]).unwrap_or_default();
+            if arg.len() > MAX_NDIM {
+                return Err(Error::Invalid(format!("kernel emulator: `{}`: {name} has {} dimensions", spec.name, arg.len())));
+            }
+            let mut s = [0; MAX_NDIM];
+            s[..arg.len()].copy_from_slice(arg);
+            shapes.push(s);
+        }
         let mut ptrs: Vec<*mut c_void> = buffers.iter_mut().map(|b| b.data_ptr()).collect();
+        ptrs.extend(shapes.iter_mut().map(|s| s.as_mut_ptr().cast::<c_void>()));
         let (grid, block) = launch_dims(spec)?;
         let mut err = vec![0u8; 512];
         let mut warnings: c_uint = 0;
@@ -235,10 +246,19 @@ fn c_type(d: Dtype) -> Result<&'static str> {
     })
 }
 
+/// MLX's `MAX_NDIM` (device/config.h): the length of a `Shape` parameter.
+const MAX_NDIM: usize = 10;
+
+/// The inputs whose shape the kernel reads (`name_shape` in its body, MLX's substring test),
+/// in input order.
+fn shape_params(spec: &LaunchSpec) -> impl Iterator<Item = &str> {
+    spec.inputs.iter().filter(|a| !a.shape.is_empty() && spec.source.contains(&format!("{}_shape", a.name))).map(|a| a.name.as_str())
+}
+
 /// The C++ the host compiler builds for `spec` (what MLX hands NVRTC, on [`RUNTIME`]).
 pub fn translation_unit(spec: &LaunchSpec) -> Result<String> {
     for arg in &spec.inputs {
-        for suffix in ["_shape", "_strides", "_ndim"] {
+        for suffix in ["_strides", "_ndim"] {
             if spec.source.contains(&format!("{}{suffix}", arg.name)) {
                 return Err(Error::Invalid(format!("kernel emulator: `{}` reads {}{suffix}, which it does not pass", spec.name, arg.name)));
             }
@@ -255,6 +275,12 @@ pub fn translation_unit(spec: &LaunchSpec) -> Result<String> {
         let t = c_type(o.dtype)?;
         params.push(format!("{t}* {}", o.name));
         casts.push(format!("static_cast<{t}*>(p[{}])", spec.inputs.len() + i));
+    }
+    // MLX passes a shape by value (`Shape`, MAX_NDIM ints); here a pointer to as many, after the
+    // outputs (see `shape_params`).
+    for (i, name) in shape_params(spec).enumerate() {
+        params.push(format!("const int32_t* {name}_shape"));
+        casts.push(format!("static_cast<const int32_t*>(p[{}])", spec.inputs.len() + spec.outputs.len() + i));
     }
     let mut consts = String::new();
     for (name, v) in &spec.template {

@@ -40,8 +40,8 @@ const THREADS: i32 = 128;
 const ATTENTION_START: &str = r#"
   constexpr int NW = NT / 32;
   constexpr int D = H * HD;
-  const int B = dims[0];
-  const int CAP = dims[1];
+  const int B = k_shape[0];
+  const int CAP = k_shape[2];
   const int BH = B * H;
   const int tid = threadIdx.x;
   if (static_cast<int>(blockIdx.x) >= BH) {
@@ -355,11 +355,13 @@ struct AttentionKernels {
 impl AttentionKernels {
     /// `name`'s kernels from `body` ([`ATTENTION`] or [`ATTENTION_WARPS`]).
     fn new(name: &str, body: &str, threads: i32, header: &str) -> Result<Self> {
-        // The batch rows and the cache capacity come in as `dims` at run time, not as template
-        // arguments: MLX JIT-compiles a kernel per distinct source (NVRTC, ~1.5 s each), so with
-        // them compiled in, every new (batch size, capacity) pair a server met stalled all its
-        // streams once per machine.
-        let inputs = ["qkv", "k", "v", "offset", "left_pad", "dims"];
+        // The batch rows and the cache capacity are read from the cache's shape (`k_shape`, a
+        // kernel parameter), not template arguments: MLX JIT-compiles a kernel per distinct
+        // source (NVRTC, ~1.5 s each), so with them compiled in, every new (batch size,
+        // capacity) pair a server met stalled all its streams once per machine. Nor a small
+        // array made on the host per layer: MLX keeps those in managed memory that migrates
+        // between host and GPU on every touch.
+        let inputs = ["qkv", "k", "v", "offset", "left_pad"];
         let source = |copy: &str| body.replace("{START}", ATTENTION_START).replace("{COPY}", copy);
         Ok(Self {
             alone: CudaKernel::new(name, &inputs, &["out"], &source(""), header)?,
@@ -529,7 +531,7 @@ impl FusedKernels {
     /// the attention kernel alone.
     fn attention(&self, qkv: &Array, k_buf: &Array, v_buf: &Array, offset: &Array, left_pad: &Array) -> Result<(Array, Array, Array)> {
         let s = k_buf.shape();
-        let (b, h, cap, hd) = (s[0], s[1], s[2], s[3]);
+        let (b, h, hd) = (s[0], s[1], s[3]);
         let total = i32::try_from(k_buf.size()).map_err(|_| Error::Invalid(format!("cache of {} elements", k_buf.size())))?;
         let kernels = if b <= self.warp_attention_rows { &self.by_warps } else { &self.by_threads };
         let threads = kernels.threads;
@@ -539,13 +541,12 @@ impl FusedKernels {
             ("HD", TemplateArg::Int(hd)),
             ("NT", TemplateArg::Int(threads)),
         ];
-        let dims = Array::from_slice(&[b, cap], &[2]);
         let out_shape = [b, h * hd];
-        let inputs = [qkv, k_buf, v_buf, offset, left_pad, &dims];
+        let inputs = [qkv, k_buf, v_buf, offset, left_pad];
         if k_buf.nbytes() > KV_COPY_MAX_BYTES {
             let heads = qkv.reshape(&[b, 3, h, 1, hd])?;
             let (k, v) = super::cache::write_at(k_buf, v_buf, &heads.index((.., 1)), &heads.index((.., 2)), offset)?;
-            let inputs = [qkv, &k, &v, offset, left_pad, &dims];
+            let inputs = [qkv, &k, &v, offset, left_pad];
             let out = kernels.alone.apply(&inputs, &[(&out_shape, qkv.dtype())], (b * h * threads, 1, 1), (threads, 1, 1), &template)?;
             return Ok((single(out)?, k, v));
         }

@@ -37,6 +37,10 @@ use crate::models::{Error, Result};
 /// Threads per block (8 warps).
 const THREADS: i32 = 256;
 
+/// Words of the barrier counter's array (one is used; more keep it out of MLX's pool of
+/// scalars, see [`LayerKernels::new`]).
+const SYNC_WORDS: i32 = 64;
+
 /// Most rows a launch takes: they sit in shared memory whole (`ROWS_MAX · D` floats).
 pub const ROWS_MAX: i32 = 16;
 
@@ -174,12 +178,14 @@ const LAYER: &str = r#"
   constexpr int QKV = 3 * D;
   constexpr int PER = (HD + 31) / 32;
   __shared__ __align__(16) float xs[RMAX * D];
-  const int R = dims[0];
-  const int CAP = dims[1];
-  const int S = dims[2];
+  const int R = k_shape[0];
+  const int CAP = k_shape[2];
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const int tw = static_cast<int>(gridDim.x) * NW;
+  // Column ranges per (row, head): enough for every warp to have one, at most SPLITS (the
+  // host sizes the scratch by the same rule, `LayerKernels::splits`).
+  const int S = min(max(tw / (R * H), 1), SPLITS);
   // Warps numbered across blocks first, so that a stage with fewer columns than warps still
   // reads its weights from every multiprocessor.
   const int gw = warp * static_cast<int>(gridDim.x) + static_cast<int>(blockIdx.x);
@@ -316,8 +322,8 @@ const EMBED_INPUT: &str = r#"
 "#;
 
 /// The layer weights every launch takes, after its input.
-const LAYER_INPUTS: [&str; 15] =
-    ["w_in", "b_in", "w_out", "b_out", "g1", "be1", "w1", "b1", "w2", "k", "v", "offset", "left_pad", "dims", "sync"];
+const LAYER_INPUTS: [&str; 14] =
+    ["w_in", "b_in", "w_out", "b_out", "g1", "be1", "w1", "b1", "w2", "k", "v", "offset", "left_pad", "sync"];
 
 /// What a layer starts from.
 pub enum LayerSource<'a> {
@@ -336,7 +342,7 @@ fn ffn_width(model: &Text2SemanticDecoder) -> i32 {
 pub struct LayerKernels {
     embed: CudaKernel,
     pending: CudaKernel,
-    /// The grid barrier's counter (one `u32`, written in place, never reset).
+    /// The grid barrier's counter (its first `u32`, written in place, never reset).
     sync: Array,
     blocks: i32,
     splits_max: i32,
@@ -371,7 +377,11 @@ impl LayerKernels {
         // ε is compiled in (a float cannot be a template argument).
         let body = |input: &str| format!("  constexpr float EPS = {eps:e}f;\n{}", LAYER.replace("{INPUT}", input));
         let header = format!("{WARP_NORM_ROWS}{WARP_EMBED_ROWS}{ONLINE_SOFTMAX}{HEADER}");
-        let sync = Array::from_slice(&[0u32], &[1]);
+        // [quirk] MLX keeps arrays made on the host, and any of 8 bytes or less, in managed
+        // memory; a page of it migrates to whichever side touched it last, so a counter that
+        // 132 blocks spin on there costs ~100 µs a barrier while the host builds the next step
+        // (measured: 440 µs a layer). Zeros made by the GPU, past 8 bytes, sit in device memory.
+        let sync = Array::zeros::<u32>(&[SYNC_WORDS])?;
         sync.eval()?;
         Ok(Self {
             embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &outputs, &body(EMBED_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
@@ -380,6 +390,11 @@ impl LayerKernels {
             blocks: cuda_kernel::resident_blocks() * blocks_per_multiprocessor(),
             splits_max: splits_max(),
         })
+    }
+
+    /// Column ranges per (row, head) of a launch: as the kernel counts them (`S`).
+    fn splits(&self, rows: i32, heads: i32) -> i32 {
+        (self.blocks * THREADS / 32 / (rows * heads)).clamp(1, self.splits_max)
     }
 
     /// Whether a step of `rows` rows takes the layer kernel.
@@ -394,14 +409,12 @@ impl LayerKernels {
     pub fn layer(&self, model: &Text2SemanticDecoder, l: &Block, input: LayerSource, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Array, Array)> {
         let cfg = &model.config;
         let s = k_buf.shape();
-        let (rows, h, cap, hd) = (s[0], s[1], s[2], s[3]);
+        let (rows, h, hd) = (s[0], s[1], s[3]);
         let (d, ff) = (cfg.hidden_dim, l.linear1.weight.shape()[0]);
         if !Self::takes(rows) || h * hd != d || k_buf.dtype() != Dtype::Float32 {
             return Err(Error::Invalid(format!("layer kernel: cache {s:?} for width {d}")));
         }
-        let warps = self.blocks * THREADS / 32;
-        let splits = (warps / (rows * h)).clamp(1, self.splits_max);
-        let dims = Array::from_slice(&[rows, cap, splits], &[3]);
+        let splits = self.splits(rows, h);
         let scratch = rows * d + rows * 3 * d + rows * h * splits * (hd + 2) + rows * d + rows * ff;
         let mut inputs: Vec<&Array> = Vec::with_capacity(20);
         let (kernel, pe_rows, vocab) = match input {
@@ -429,7 +442,6 @@ impl LayerKernels {
             v_buf,
             offset,
             left_pad,
-            &dims,
             &self.sync,
         ]);
         let mut template = vec![
@@ -440,6 +452,7 @@ impl LayerKernels {
             ("FF", TemplateArg::Int(ff)),
             ("NT", TemplateArg::Int(THREADS)),
             ("RMAX", TemplateArg::Int(ROWS_MAX)),
+            ("SPLITS", TemplateArg::Int(self.splits_max)),
         ];
         if vocab > 0 {
             template.push(("VOCAB", TemplateArg::Int(vocab)));
