@@ -460,6 +460,22 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_reads_an_inputs_shape_as_mlx_passes_it() {
+        let emulator: Rc<dyn crate::models::cuda_kernel::KernelEmulator> = Rc::new(CpuEmulator::in_temp_dir().unwrap());
+        let out = with_emulator(emulator, || {
+            let (x, y) = (Array::zeros::<f32>(&[2, 3, 5])?, Array::zeros::<f32>(&[7])?);
+            mlx_rs::transforms::eval([&x, &y])?;
+            // `y` is read but its shape is not: only `x_shape` is passed.
+            let source = "if (threadIdx.x < 3) out[threadIdx.x] = static_cast<float>(x_shape[threadIdx.x]) + y[0];";
+            let kernel = CudaKernel::new("gsv_test_shape", &["x", "y"], &["out"], source, "")?;
+            let out = kernel.apply(&[&x, &y], &[(&[3], Dtype::Float32)], (32, 1, 1), (32, 1, 1), &[])?;
+            Ok::<_, Error>(out[0].as_slice::<f32>().to_vec())
+        })
+        .unwrap();
+        assert_eq!(out, [2.0, 3.0, 5.0]);
+    }
+
+    #[test]
     fn a_block_that_returns_before_the_grid_barrier_is_a_deadlock() {
         let early = ACROSS_BLOCKS.replace("  gsv_grid_sync", "  if (blockIdx.x == 1) return;\n  gsv_grid_sync");
         let err = launch(&early, 3).unwrap_err().to_string();
