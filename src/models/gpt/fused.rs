@@ -359,8 +359,8 @@ impl AttentionKernels {
         // kernel parameter), not template arguments: MLX JIT-compiles a kernel per distinct
         // source (NVRTC, ~1.5 s each), so with them compiled in, every new (batch size,
         // capacity) pair a server met stalled all its streams once per machine. Nor a small
-        // array made on the host per layer: MLX keeps those in managed memory that migrates
-        // between host and GPU on every touch.
+        // array made on the host per layer: MLX keeps those in managed memory, which the GPU
+        // faults over or reads across PCIe.
         let inputs = ["qkv", "k", "v", "offset", "left_pad"];
         let source = |copy: &str| body.replace("{START}", ATTENTION_START).replace("{COPY}", copy);
         Ok(Self {

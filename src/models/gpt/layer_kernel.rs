@@ -377,10 +377,10 @@ impl LayerKernels {
         // ε is compiled in (a float cannot be a template argument).
         let body = |input: &str| format!("  constexpr float EPS = {eps:e}f;\n{}", LAYER.replace("{INPUT}", input));
         let header = format!("{WARP_NORM_ROWS}{WARP_EMBED_ROWS}{ONLINE_SOFTMAX}{HEADER}");
-        // [quirk] MLX keeps arrays made on the host, and any of 8 bytes or less, in managed
-        // memory; a page of it migrates to whichever side touched it last, so a counter that
-        // 132 blocks spin on there costs ~100 µs a barrier while the host builds the next step
-        // (measured: 440 µs a layer). Zeros made by the GPU, past 8 bytes, sit in device memory.
+        // [quirk] MLX's CUDA allocator keeps arrays of 8 bytes or less in a pool of managed
+        // memory that the GPU reaches where it lies (host memory, across PCIe): a one-word
+        // counter there made each barrier 132 atomics and a spin over PCIe (440 µs a layer on
+        // the H100). Zeros made by the GPU, past 8 bytes, are allocated in device memory.
         let sync = Array::zeros::<u32>(&[SYNC_WORDS])?;
         sync.eval()?;
         Ok(Self {
