@@ -383,6 +383,9 @@ struct Pending<'a> {
     y: Array,
     bias: &'a Array,
     norm: &'a LayerNorm,
+    /// The step's `offset` and `left_pad` in device memory, from one-kernel layers
+    /// ([`super::layer_kernel::LayerOutput::index`]).
+    index: Option<Array>,
 }
 
 impl FusedKernels {
@@ -579,12 +582,16 @@ impl FusedKernels {
     fn layer<'a>(&self, model: &Text2SemanticDecoder, l: &'a Block, input: LayerInput, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Pending<'a>, Array, Array)> {
         if let Some(layers) = self.layers.as_ref().filter(|_| LayerKernels::takes(k_buf.shape()[0])) {
             let source = match &input {
-                LayerInput::Tokens { tokens, positions } => LayerSource::Tokens { tokens, positions },
-                LayerInput::Pending(p) => LayerSource::Pending { x: &p.x, y: &p.y, bias: p.bias, norm: p.norm },
+                LayerInput::Tokens { tokens, positions } => LayerSource::Tokens { tokens, positions, offset, left_pad },
+                LayerInput::Pending(p) => {
+                    let index = p.index.as_ref().ok_or_else(|| Error::Invalid("layer kernel after a five-kernel layer".into()))?;
+                    LayerSource::Pending { x: &p.x, y: &p.y, bias: p.bias, norm: p.norm, index }
+                }
             };
-            let (x, y) = layers.layer(model, l, source, offset, left_pad, k_buf, v_buf)?;
+            let out = layers.layer(model, l, source, k_buf, v_buf)?;
             // The kernel wrote the new position into the buffers themselves.
-            return Ok((Pending { x, y, bias: bias(&l.linear2)?, norm: &l.norm2 }, k_buf.clone(), v_buf.clone()));
+            let pending = Pending { x: out.h, y: out.y, bias: bias(&l.linear2)?, norm: &l.norm2, index: Some(out.index) };
+            return Ok((pending, k_buf.clone(), v_buf.clone()));
         }
         let (x, qkv) = match input {
             LayerInput::Pending(p) => self.norm_linear(&p, &l.in_proj, false)?,
@@ -593,10 +600,10 @@ impl FusedKernels {
         let (attn, k, v) = self.attention(&qkv, k_buf, v_buf, offset, left_pad)?;
         // The output and second FFN products leave their bias and norm to the next kernel.
         let y = self.linear(&attn, &l.out_proj.unbiased(), false)?;
-        let after_attention = Pending { x, y, bias: bias(&l.out_proj)?, norm: &l.norm1 };
+        let after_attention = Pending { x, y, bias: bias(&l.out_proj)?, norm: &l.norm1, index: None };
         let (x, f) = self.norm_linear(&after_attention, &l.linear1, true)?;
         let y = self.linear(&f, &l.linear2.unbiased(), false)?;
-        Ok((Pending { x, y, bias: bias(&l.linear2)?, norm: &l.norm2 }, k, v))
+        Ok((Pending { x, y, bias: bias(&l.linear2)?, norm: &l.norm2, index: None }, k, v))
     }
 
     /// The traced step, same contract as the portable one: `[tokens, positions, offset,

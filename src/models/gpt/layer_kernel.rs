@@ -213,7 +213,7 @@ const LAYER: &str = r#"
       const int s = u - bh * S;
       const int b = bh / H;
       const int h = bh - b * H;
-      const int first = left_pad[b];
+      const int first = left_pad[PAD_AT + b];
       const float* qp = qkv + static_cast<size_t>(b) * QKV + h * HD;
       float q[PER];
       float acc[PER];
@@ -319,6 +319,10 @@ const PENDING_INPUT: &str = r#"
 /// (ids clamped into the tables).
 const EMBED_INPUT: &str = r#"
   gsv_embed_rows(xs, tokens, positions, emb, pe, alpha, R, D, VOCAB, PE_ROWS, blockIdx.x == 0 ? xin : nullptr, warp, NW, lane);
+  if (blockIdx.x == 0 && static_cast<int>(threadIdx.x) < INDEX_AT + R) {
+    const int t = threadIdx.x;
+    index[t] = t == 0 ? offset[0] : (t >= INDEX_AT ? left_pad[t - INDEX_AT] : 0);
+  }
 "#;
 
 /// The layer weights every launch takes, after its input.
@@ -327,11 +331,25 @@ const LAYER_INPUTS: [&str; 14] =
 
 /// What a layer starts from.
 pub enum LayerSource<'a> {
-    /// The step's tokens and positions (the first layer).
-    Tokens { tokens: &'a Array, positions: &'a Array },
-    /// The previous layer's output `x`, `y` before its last `LayerNorm(x + (y + bias))`.
-    Pending { x: &'a Array, y: &'a Array, bias: &'a Array, norm: &'a LayerNorm },
+    /// The step's tokens, positions, write position `offset [1]` and `left_pad [B]` (the first
+    /// layer).
+    Tokens { tokens: &'a Array, positions: &'a Array, offset: &'a Array, left_pad: &'a Array },
+    /// The previous layer's output `x`, `y` before its last `LayerNorm(x + (y + bias))`, and
+    /// the first layer's [`LayerOutput::index`].
+    Pending { x: &'a Array, y: &'a Array, bias: &'a Array, norm: &'a LayerNorm, index: &'a Array },
 }
+
+/// A layer's output `(h, y)` before its last `LayerNorm(h + (y + linear2.bias))`, and the
+/// step's `offset` and `left_pad` as the first layer copied them into device memory
+/// (`[offset, 0, 0, 0, left_pad…]`) for the later layers.
+pub struct LayerOutput {
+    pub h: Array,
+    pub y: Array,
+    pub index: Array,
+}
+
+/// Where `left_pad` starts in [`LayerOutput::index`].
+const INDEX_AT: i32 = 4;
 
 /// The FFN's inner width (the first layer's; 0 without layers).
 fn ffn_width(model: &Text2SemanticDecoder) -> i32 {
@@ -374,6 +392,7 @@ impl LayerKernels {
         let mut pending_inputs = vec!["x", "y", "rbias", "gamma", "beta"];
         pending_inputs.extend(LAYER_INPUTS);
         let outputs = ["h_out", "y_out", "scratch"];
+        let embed_outputs = ["h_out", "y_out", "scratch", "index"];
         // ε is compiled in (a float cannot be a template argument).
         let body = |input: &str| format!("  constexpr float EPS = {eps:e}f;\n{}", LAYER.replace("{INPUT}", input));
         let header = format!("{WARP_NORM_ROWS}{WARP_EMBED_ROWS}{ONLINE_SOFTMAX}{HEADER}");
@@ -384,7 +403,7 @@ impl LayerKernels {
         let sync = Array::zeros::<u32>(&[SYNC_WORDS])?;
         sync.eval()?;
         Ok(Self {
-            embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &outputs, &body(EMBED_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
+            embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &embed_outputs, &body(EMBED_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             pending: CudaKernel::new("gsv_decode_layer", &pending_inputs, &outputs, &body(PENDING_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             sync,
             blocks: cuda_kernel::resident_blocks() * blocks_per_multiprocessor(),
@@ -402,11 +421,9 @@ impl LayerKernels {
         (1..=ROWS_MAX).contains(&rows)
     }
 
-    /// One layer for one position per row: `(h, y)`, the layer's output before its last
-    /// `LayerNorm(h + (y + linear2.bias))`; the cache buffers `[B, H, capacity, hd]` get
+    /// One layer for one position per row; the cache buffers `[B, H, capacity, hd]` get
     /// position `offset` written in place.
-    #[allow(clippy::too_many_arguments)]
-    pub fn layer(&self, model: &Text2SemanticDecoder, l: &Block, input: LayerSource, offset: &Array, left_pad: &Array, k_buf: &Array, v_buf: &Array) -> Result<(Array, Array)> {
+    pub fn layer(&self, model: &Text2SemanticDecoder, l: &Block, input: LayerSource, k_buf: &Array, v_buf: &Array) -> Result<LayerOutput> {
         let cfg = &model.config;
         let s = k_buf.shape();
         let (rows, h, hd) = (s[0], s[1], s[3]);
@@ -416,16 +433,39 @@ impl LayerKernels {
         }
         let splits = self.splits(rows, h);
         let scratch = rows * d + rows * 3 * d + rows * h * splits * (hd + 2) + rows * d + rows * ff;
+        let mut template = vec![
+            ("T", TemplateArg::Dtype(Dtype::Float32)),
+            ("D", TemplateArg::Int(d)),
+            ("H", TemplateArg::Int(h)),
+            ("HD", TemplateArg::Int(hd)),
+            ("FF", TemplateArg::Int(ff)),
+            ("NT", TemplateArg::Int(THREADS)),
+            ("RMAX", TemplateArg::Int(ROWS_MAX)),
+            ("SPLITS", TemplateArg::Int(self.splits_max)),
+        ];
+        let (row_shape, scratch_shape, index_shape) = ([rows, d], [scratch], [INDEX_AT + rows]);
+        let mut outputs: Vec<(&[i32], Dtype)> = vec![(&row_shape, Dtype::Float32), (&row_shape, Dtype::Float32), (&scratch_shape, Dtype::Float32)];
         let mut inputs: Vec<&Array> = Vec::with_capacity(20);
-        let (kernel, pe_rows, vocab) = match input {
-            LayerSource::Tokens { tokens, positions } => {
+        // [quirk] `offset` and `left_pad` are made on the host each step, and MLX keeps such
+        // small arrays where the GPU reads them across PCIe (see `new`): the first layer copies
+        // them into a device array (`index`, past 8 bytes) that the later layers read instead.
+        let (kernel, offset, left_pad, passed_index) = match input {
+            LayerSource::Tokens { tokens, positions, offset, left_pad } => {
                 let (emb, pe, alpha) = model.step_embedding_tables();
                 inputs.extend([tokens, positions, emb, pe, alpha]);
-                (&self.embed, pe.shape()[0], emb.shape()[0])
+                template.extend([
+                    ("VOCAB", TemplateArg::Int(emb.shape()[0])),
+                    ("PE_ROWS", TemplateArg::Int(pe.shape()[0])),
+                    ("INDEX_AT", TemplateArg::Int(INDEX_AT)),
+                    ("PAD_AT", TemplateArg::Int(0)),
+                ]);
+                outputs.push((&index_shape, Dtype::Int32));
+                (&self.embed, offset, left_pad, None)
             }
-            LayerSource::Pending { x, y, bias, norm } => {
+            LayerSource::Pending { x, y, bias, norm, index } => {
                 inputs.extend([x, y, bias, &norm.weight, &norm.bias]);
-                (&self.pending, 0, 0)
+                template.push(("PAD_AT", TemplateArg::Int(INDEX_AT)));
+                (&self.pending, index, index, Some(index))
             }
         };
         inputs.extend([
@@ -444,31 +484,17 @@ impl LayerKernels {
             left_pad,
             &self.sync,
         ]);
-        let mut template = vec![
-            ("T", TemplateArg::Dtype(Dtype::Float32)),
-            ("D", TemplateArg::Int(d)),
-            ("H", TemplateArg::Int(h)),
-            ("HD", TemplateArg::Int(hd)),
-            ("FF", TemplateArg::Int(ff)),
-            ("NT", TemplateArg::Int(THREADS)),
-            ("RMAX", TemplateArg::Int(ROWS_MAX)),
-            ("SPLITS", TemplateArg::Int(self.splits_max)),
-        ];
-        if vocab > 0 {
-            template.push(("VOCAB", TemplateArg::Int(vocab)));
-            template.push(("PE_ROWS", TemplateArg::Int(pe_rows)));
-        }
-        let out = kernel.apply(
-            &inputs,
-            &[(&[rows, d], Dtype::Float32), (&[rows, d], Dtype::Float32), (&[scratch], Dtype::Float32)],
-            (self.blocks * THREADS, 1, 1),
-            (THREADS, 1, 1),
-            &template,
-        )?;
+        let out = kernel.apply(&inputs, &outputs, (self.blocks * THREADS, 1, 1), (THREADS, 1, 1), &template)?;
         let mut out = out.into_iter();
-        match (out.next(), out.next()) {
-            (Some(h), Some(y)) => Ok((h, y)),
-            _ => Err(Error::Invalid("layer kernel returned fewer than two outputs".into())),
-        }
+        let (h, y) = match (out.next(), out.next(), out.next()) {
+            (Some(h), Some(y), Some(_scratch)) => (h, y),
+            _ => return Err(Error::Invalid("layer kernel returned fewer than three outputs".into())),
+        };
+        let index = match (passed_index, out.next()) {
+            (Some(index), _) => index.clone(),
+            (None, Some(index)) => index,
+            (None, None) => return Err(Error::Invalid("the first layer kernel returned no index".into())),
+        };
+        Ok(LayerOutput { h, y, index })
     }
 }
