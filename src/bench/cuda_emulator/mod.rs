@@ -476,6 +476,31 @@ mod tests {
     }
 
     #[test]
+    fn the_sampler_kernel_stays_in_bounds_on_nan_logits() {
+        use crate::models::gpt::sampler_kernel::SamplerKernel;
+        use crate::models::gpt::sampling::{BatchParams, SamplingParams};
+        let emulator: Rc<dyn crate::models::cuda_kernel::KernelEmulator> = Rc::new(CpuEmulator::in_temp_dir().unwrap());
+        let (b, v) = (2, 129);
+        // Row 0 all NaN, row 1 NaN at every third id: the sort is then no order at all.
+        let logits: Vec<f32> = (0..b * v).map(|i| if i < v || i % 3 == 0 { f32::NAN } else { (i % 17) as f32 }).collect();
+        let sampled = with_emulator(emulator, || {
+            let logits = Array::from_slice(&logits, &[b, v]);
+            let presence = Array::from_slice(&vec![false; (b * v) as usize], &[b, v]);
+            let blocked = Array::from_slice(&[false, false], &[b]);
+            let q = Array::from_slice(&vec![1.0f32; (b * v) as usize], &[b, v]);
+            let params = BatchParams::new(&[SamplingParams::default(), SamplingParams { top_p: 0.8, ..SamplingParams::default() }], v);
+            mlx_rs::transforms::eval([&logits, &presence, &blocked, &q])?;
+            let s = SamplerKernel::new(v - 1)?.sample(&logits, &presence, &blocked, &params, &q)?;
+            Ok::<_, crate::models::Error>((s.tokens.as_slice::<u32>().to_vec(), s.probs.as_slice::<f32>().len()))
+        })
+        .unwrap();
+        // The guards around every output found no write out of bounds, every probability was
+        // written, and a token is an id of the vocabulary or V (no candidate).
+        assert_eq!(sampled.1, (b * v) as usize);
+        assert!(sampled.0.iter().all(|&t| t <= v as u32), "{:?}", sampled.0);
+    }
+
+    #[test]
     fn a_block_that_returns_before_the_grid_barrier_is_a_deadlock() {
         let early = ACROSS_BLOCKS.replace("  gsv_grid_sync", "  if (blockIdx.x == 1) return;\n  gsv_grid_sync");
         let err = launch(&early, 3).unwrap_err().to_string();

@@ -60,6 +60,8 @@ const SAMPLE: &str = r#"
       l = logits[base + c];
       if (blocked && c == EOS) l = NEG_INF;
       if (presence[base + c]) l = l < 0.0f ? l * pen : l / pen;
+      // Every probability is written even when step 5 skips an id (NaN logits, see there).
+      probs[base + c] = 0.0f;
     }
     sv[c] = l;
     si[c] = c;
