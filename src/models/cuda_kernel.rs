@@ -140,8 +140,9 @@ pub fn available() -> bool {
 
 /// Blocks a grid-synchronised kernel launches: all must be resident at once, or its barrier
 /// never releases. One per multiprocessor of device 0 (`cudaDevAttrMultiProcessorCount`, looked
-/// up in the CUDA runtime that libmlx loaded), 16 if that lookup fails (resident on any GPU of
-/// two or more multiprocessors), 3 under a [`KernelEmulator`] (each block's threads are fibers).
+/// up in the CUDA runtime that libmlx loaded), 16 if that lookup fails (resident on a GPU of six
+/// or more multiprocessors: any since Volta fits three of the layer kernel's blocks), 3 under a
+/// [`KernelEmulator`] (each block's threads are fibers).
 pub fn resident_blocks() -> i32 {
     if emulated() {
         return 3;

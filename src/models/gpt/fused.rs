@@ -291,12 +291,12 @@ pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 /// an H100 timed them against the five-kernel layers (`bench --layer-kernel on`).
 pub const LAYER_KERNEL_BY_DEFAULT: bool = false;
 
-/// `None` = [`LAYER_KERNEL_BY_DEFAULT`]; set by `bench` / `selftest --layer-kernel`.
-static LAYER_KERNEL: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
+/// Process-wide (auto = [`LAYER_KERNEL_BY_DEFAULT`]); set by `bench --layer-kernel`.
+static LAYER_KERNEL: crate::device::SwitchCell = crate::device::SwitchCell::auto();
 
 /// Forces the one-kernel layers on or off for fused steps built from now on (`None`: the default).
 pub fn set_layer_kernel(on: Option<bool>) {
-    *LAYER_KERNEL.lock().unwrap_or_else(|p| p.into_inner()) = on;
+    LAYER_KERNEL.set(on);
 }
 
 thread_local! {
@@ -319,10 +319,7 @@ pub fn with_layer_kernel_here<T>(on: bool, f: impl FnOnce() -> T) -> T {
 
 /// Whether fused steps built now take the one-kernel layers (where the model fits them).
 pub fn layer_kernel_enabled() -> bool {
-    LAYER_KERNEL_HERE
-        .with(|c| c.get())
-        .or(*LAYER_KERNEL.lock().unwrap_or_else(|p| p.into_inner()))
-        .unwrap_or(LAYER_KERNEL_BY_DEFAULT)
+    LAYER_KERNEL_HERE.with(|c| c.get()).unwrap_or_else(|| LAYER_KERNEL.get(|| LAYER_KERNEL_BY_DEFAULT))
 }
 
 /// The kernels of one model's fused step (JIT-compiled by MLX on first launch).

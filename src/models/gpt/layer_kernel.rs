@@ -7,8 +7,9 @@
 //! launch of one block per multiprocessor ([`cuda_kernel::resident_blocks`]), separated by a grid
 //! barrier (`gsv_grid_sync`: every block is resident, so blocks can wait for each other):
 //! 1. every block normalises the layer's input rows into shared memory — the previous layer's
-//!    `LayerNorm(x + (y + bias))`, or the step's embedding — and the q|k|v product of its
-//!    columns goes to a scratch buffer; barrier;
+//!    `LayerNorm(x + (y + bias))`, or the step's embedding (the first layer also copies the
+//!    step's `offset` and `left_pad` into device memory for the others: [`LayerOutput::index`])
+//!    — and the q|k|v product of its columns goes to a scratch buffer; barrier;
 //! 2. attention of the new query over the cache, split into `S` column ranges per (row, head) so
 //!    that every warp has work; each writes its partial (max, sum, weighted values), and the new
 //!    key and value go **into the cache buffers in place**; barrier;
@@ -52,7 +53,7 @@ const ROWS_SHARED_BYTES: i32 = 40 << 10;
 const SPLITS_MAX: i32 = 16;
 
 /// Blocks per multiprocessor: 1 by default; `GSV_LAYER_KERNEL_BLOCKS_PER_SM=2` doubles the warps
-/// for an A/B (two blocks of 256 threads, 60 registers and 32 KiB of shared memory each still fit
+/// for an A/B (two blocks of 256 threads, 64 registers and 32 KiB of shared memory each still fit
 /// one multiprocessor of any GPU since Volta, so all stay resident).
 fn blocks_per_multiprocessor() -> i32 {
     std::env::var("GSV_LAYER_KERNEL_BLOCKS_PER_SM").ok().and_then(|v| v.parse().ok()).map_or(1, |n: i32| n.clamp(1, 2))
@@ -449,7 +450,7 @@ impl LayerKernels {
         // [quirk] `offset` and `left_pad` are made on the host each step, and MLX keeps such
         // small arrays where the GPU reads them across PCIe (see `new`): the first layer copies
         // them into a device array (`index`, past 8 bytes) that the later layers read instead.
-        let (kernel, offset, left_pad, passed_index) = match input {
+        let (kernel, offset, left_pad, passed_on) = match input {
             LayerSource::Tokens { tokens, positions, offset, left_pad } => {
                 let (emb, pe, alpha) = model.step_embedding_tables();
                 inputs.extend([tokens, positions, emb, pe, alpha]);
@@ -490,10 +491,9 @@ impl LayerKernels {
             (Some(h), Some(y), Some(_scratch)) => (h, y),
             _ => return Err(Error::Invalid("layer kernel returned fewer than three outputs".into())),
         };
-        let index = match (passed_index, out.next()) {
-            (Some(index), _) => index.clone(),
-            (None, Some(index)) => index,
-            (None, None) => return Err(Error::Invalid("the first layer kernel returned no index".into())),
+        let index = match passed_on {
+            Some(index) => index.clone(),
+            None => out.next().ok_or_else(|| Error::Invalid("the first layer kernel returned no index".into()))?,
         };
         Ok(LayerOutput { h, y, index })
     }
