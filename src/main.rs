@@ -37,6 +37,7 @@ enum Command {
         batches: Vec<usize>,
         #[arg(long, default_value_t = 128)]
         batch_tokens: usize,
+        /// SoVITS codes decoded (0 skips the SoVITS stage and the speaker model).
         #[arg(long, default_value_t = 250)]
         sovits_tokens: usize,
         /// SoVITS generation: v2 | v2Pro | v2ProPlus | v1 (v2Pro/v2ProPlus also time the speaker model).

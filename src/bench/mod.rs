@@ -108,32 +108,36 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
     })?;
     out["gpt"] = serde_json::to_value(&g)?;
 
-    let cfg = sovits_model::SovitsConfig::for_version(opts.sovits_version);
-    let model = sovits_model::synthetic::random_model_of(&cfg, opts.sovits_version, 3, opts.dtype)?;
-    let t = sovits::decode_rtf(&model, opts.sovits_tokens, 60, opts.repeats)?;
-    let (varied_rtf, varied_worst) = sovits::varied_lengths_rtf(&model, opts.sovits_tokens, 60, 8)?;
-    if opts.sovits_version.is_pro() {
-        // ERes2NetV2 in the released dimensions on a 10 s reference (resample + fbank + forward3).
-        let sv = crate::models::sv::synthetic::random_released(5, opts.dtype)?;
-        let clip: Vec<f32> = (0..32_000 * 10).map(|i| (i as f32 * 0.017).sin() * 0.3).collect();
-        let seconds = timed(opts.repeats, || {
-            let e = sv.embed_32k(&clip)?;
-            e.eval()?;
-            Ok(())
-        })?;
-        out["speaker_embedding"] = json!({"reference_seconds": 10.0, "seconds": seconds, "width": sv.embedding_width()});
+    // --sovits-tokens 0 skips SoVITS (and the speaker model): a GPT-only run on a GPU then spends
+    // no time compiling SoVITS graphs.
+    if opts.sovits_tokens > 0 {
+        let cfg = sovits_model::SovitsConfig::for_version(opts.sovits_version);
+        let model = sovits_model::synthetic::random_model_of(&cfg, opts.sovits_version, 3, opts.dtype)?;
+        let t = sovits::decode_rtf(&model, opts.sovits_tokens, 60, opts.repeats)?;
+        let (varied_rtf, varied_worst) = sovits::varied_lengths_rtf(&model, opts.sovits_tokens, 60, 8)?;
+        if opts.sovits_version.is_pro() {
+            // ERes2NetV2 in the released dimensions on a 10 s reference (resample + fbank + forward3).
+            let sv = crate::models::sv::synthetic::random_released(5, opts.dtype)?;
+            let clip: Vec<f32> = (0..32_000 * 10).map(|i| (i as f32 * 0.017).sin() * 0.3).collect();
+            let seconds = timed(opts.repeats, || {
+                let e = sv.embed_32k(&clip)?;
+                e.eval()?;
+                Ok(())
+            })?;
+            out["speaker_embedding"] = json!({"reference_seconds": 10.0, "seconds": seconds, "width": sv.embedding_width()});
+        }
+        out["sovits"] = json!({
+            "version": opts.sovits_version.to_string(),
+            "tap_convs": sovits_model::modules::tap_convs_enabled(),
+            "compiled": sovits_model::compiled::compile_enabled(),
+            "conv_buckets": crate::models::layers::conv_buckets_enabled(),
+            "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
+            "mean_seconds": t.mean_seconds, "rtf": t.rtf,
+            "stages": {"enc_p": t.stages[0], "flow": t.stages[1], "generator": t.stages[2]},
+            "nodes": {"enc_p": t.nodes[0], "flow": t.nodes[1], "generator": t.nodes[2]},
+            "varied_lengths": {"count": 8, "mean_rtf": varied_rtf, "slowest_seconds": varied_worst},
+        });
     }
-    out["sovits"] = json!({
-        "version": opts.sovits_version.to_string(),
-        "tap_convs": sovits_model::modules::tap_convs_enabled(),
-        "compiled": sovits_model::compiled::compile_enabled(),
-        "conv_buckets": crate::models::layers::conv_buckets_enabled(),
-        "tokens": t.tokens, "audio_seconds": t.audio_seconds, "seconds": t.best_seconds,
-        "mean_seconds": t.mean_seconds, "rtf": t.rtf,
-        "stages": {"enc_p": t.stages[0], "flow": t.stages[1], "generator": t.stages[2]},
-        "nodes": {"enc_p": t.nodes[0], "flow": t.nodes[1], "generator": t.nodes[2]},
-        "varied_lengths": {"count": 8, "mean_rtf": varied_rtf, "slowest_seconds": varied_worst},
-    });
 
     if !opts.skip_features {
         let hub = hubert::bench_random(hubert::HubertConfig::chinese_hubert_base(), 5)?;
