@@ -35,8 +35,16 @@ use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, 
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
-/// Threads per block (8 warps).
+/// Threads per block (8 warps) by default; `GSV_LAYER_KERNEL_THREADS` (256, 512 or 1024) moves
+/// it for an A/B.
 const THREADS: i32 = 256;
+
+fn threads_per_block() -> i32 {
+    match std::env::var("GSV_LAYER_KERNEL_THREADS").ok().and_then(|v| v.parse::<i32>().ok()) {
+        Some(n @ (512 | 1024)) => n,
+        _ => THREADS,
+    }
+}
 
 /// Words of the barrier counter's array (one is used; more keep it out of MLX's pool of
 /// scalars, see [`LayerKernels::new`]).
@@ -52,11 +60,13 @@ const ROWS_SHARED_BYTES: i32 = 40 << 10;
 /// ranges cost each block more reads. `GSV_LAYER_KERNEL_SPLITS` (1–32) moves it for an A/B.
 const SPLITS_MAX: i32 = 16;
 
-/// Blocks per multiprocessor: 1 by default; `GSV_LAYER_KERNEL_BLOCKS_PER_SM=2` doubles the warps
-/// for an A/B (two blocks of 256 threads, 64 registers and 32 KiB of shared memory each still fit
-/// one multiprocessor of any GPU since Volta, so all stay resident).
-fn blocks_per_multiprocessor() -> i32 {
-    std::env::var("GSV_LAYER_KERNEL_BLOCKS_PER_SM").ok().and_then(|v| v.parse().ok()).map_or(1, |n: i32| n.clamp(1, 2))
+/// Blocks per multiprocessor: 1 by default; `GSV_LAYER_KERNEL_BLOCKS_PER_SM` (up to 4) multiplies
+/// the warps for an A/B. Every block must stay resident: up to 2048 threads, 64 K registers (64
+/// a thread at 1024 threads) and 32 KiB of shared memory a block fit one multiprocessor of any
+/// GPU since Volta, so the product of this and the threads per block is held to 2048.
+fn blocks_per_multiprocessor(threads: i32) -> i32 {
+    let most = (2048 / threads).max(1);
+    std::env::var("GSV_LAYER_KERNEL_BLOCKS_PER_SM").ok().and_then(|v| v.parse().ok()).map_or(1, |n: i32| n.clamp(1, most.min(4)))
 }
 
 fn splits_max() -> i32 {
@@ -364,6 +374,7 @@ pub struct LayerKernels {
     /// The grid barrier's counter (its first `u32`, written in place, never reset).
     sync: Array,
     blocks: i32,
+    threads: i32,
     splits_max: i32,
 }
 
@@ -403,18 +414,20 @@ impl LayerKernels {
         // the H100). Zeros made by the GPU, past 8 bytes, are allocated in device memory.
         let sync = Array::zeros::<u32>(&[SYNC_WORDS])?;
         sync.eval()?;
+        let threads = threads_per_block();
         Ok(Self {
             embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &embed_outputs, &body(EMBED_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             pending: CudaKernel::new("gsv_decode_layer", &pending_inputs, &outputs, &body(PENDING_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             sync,
-            blocks: cuda_kernel::resident_blocks() * blocks_per_multiprocessor(),
+            blocks: cuda_kernel::resident_blocks() * blocks_per_multiprocessor(threads),
+            threads,
             splits_max: splits_max(),
         })
     }
 
     /// Column ranges per (row, head) of a launch: as the kernel counts them (`S`).
     fn splits(&self, rows: i32, heads: i32) -> i32 {
-        (self.blocks * THREADS / 32 / (rows * heads)).clamp(1, self.splits_max)
+        (self.blocks * self.threads / 32 / (rows * heads)).clamp(1, self.splits_max)
     }
 
     /// Whether a step of `rows` rows takes the layer kernel.
@@ -440,7 +453,7 @@ impl LayerKernels {
             ("H", TemplateArg::Int(h)),
             ("HD", TemplateArg::Int(hd)),
             ("FF", TemplateArg::Int(ff)),
-            ("NT", TemplateArg::Int(THREADS)),
+            ("NT", TemplateArg::Int(self.threads)),
             ("RMAX", TemplateArg::Int(ROWS_MAX)),
             ("SPLITS", TemplateArg::Int(self.splits_max)),
         ];
@@ -485,7 +498,7 @@ impl LayerKernels {
             left_pad,
             &self.sync,
         ]);
-        let out = kernel.apply(&inputs, &outputs, (self.blocks * THREADS, 1, 1), (THREADS, 1, 1), &template)?;
+        let out = kernel.apply(&inputs, &outputs, (self.blocks * self.threads, 1, 1), (self.threads, 1, 1), &template)?;
         let mut out = out.into_iter();
         let (h, y) = match (out.next(), out.next(), out.next()) {
             (Some(h), Some(y), Some(_scratch)) => (h, y),
