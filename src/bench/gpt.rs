@@ -105,6 +105,8 @@ pub struct StepForms {
     pub attention_warps_max_rows: i32,
     /// Whether a layer of up to 16 rows was one grid-synchronised kernel (`models::gpt::layer_kernel`).
     pub layer_kernel: bool,
+    /// That kernel's launch: [blocks, threads per block] (one block per multiprocessor by default).
+    pub layer_kernel_grid: Option<[i32; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -259,6 +261,10 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             vector: gemv::vector_columns(),
             attention_warps_max_rows: crate::models::gpt::fused::warp_attention_max_rows(),
             layer_kernel: crate::models::gpt::fused::layer_kernel_enabled(),
+            layer_kernel_grid: (crate::models::gpt::fused::layer_kernel_enabled() && crate::models::cuda_kernel::available()).then(|| {
+                let (blocks, threads) = crate::models::gpt::layer_kernel::grid();
+                [blocks, threads]
+            }),
         },
         layers: opts.config.n_layer,
         d_model: opts.config.hidden_dim,

@@ -139,31 +139,50 @@ pub fn available() -> bool {
 }
 
 /// Blocks a grid-synchronised kernel launches: all must be resident at once, or its barrier
-/// never releases. One per multiprocessor of device 0 (`cudaDevAttrMultiProcessorCount`, looked
-/// up in the CUDA runtime that libmlx loaded), 16 if that lookup fails (resident on a GPU of six
-/// or more multiprocessors: any since Volta fits three of the layer kernel's blocks), 3 under a
-/// [`KernelEmulator`] (each block's threads are fibers).
+/// never releases. One per multiprocessor of the current device ([`multiprocessors`]), 16 if
+/// that lookup fails (resident on a GPU of six or more multiprocessors: any since Volta fits
+/// three of the layer kernel's blocks, and said in the log: a grid of 16 blocks on a GPU of 132
+/// runs the layer kernel several times slower), 3 under a [`KernelEmulator`] (each block's
+/// threads are fibers).
 pub fn resident_blocks() -> i32 {
     if emulated() {
         return 3;
     }
     static BLOCKS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
-    *BLOCKS.get_or_init(|| multiprocessors().filter(|&n| n > 0).unwrap_or(16))
+    *BLOCKS.get_or_init(|| match multiprocessors().filter(|&n| n > 0) {
+        Some(n) => n,
+        None => {
+            tracing::warn!("the GPU's multiprocessor count could not be read (libcuda.so.1): grid-synchronised kernels launch 16 blocks");
+            16
+        }
+    })
 }
 
+/// The current CUDA device's multiprocessor count, from the CUDA driver API.
+///
+/// [quirk] The runtime API is no way to ask: the CUDA wheel of MLX links the CUDA runtime
+/// statically (CMake's default), so `cudaDeviceGetAttribute` is not an exported symbol of the
+/// process and a lookup of it fails (it did on the H100, and the layer kernel ran on 16 of its
+/// 132 multiprocessors). The driver, `libcuda.so.1`, is always a shared library (the static
+/// runtime loads it itself), so opening it returns the loaded copy.
 fn multiprocessors() -> Option<i32> {
-    type GetDevice = unsafe extern "C" fn(*mut i32) -> i32;
-    type GetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
-    const MULTIPROCESSOR_COUNT: i32 = 16;
+    type CtxGetDevice = unsafe extern "C" fn(*mut i32) -> i32;
+    type DeviceGet = unsafe extern "C" fn(*mut i32, i32) -> i32;
+    type DeviceGetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
+    const MULTIPROCESSOR_COUNT: i32 = 16; // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
     #[cfg(unix)]
     {
-        let this = libloading::os::unix::Library::this();
-        // SAFETY: the CUDA runtime's documented signatures; both write one int.
+        // SAFETY: the CUDA driver's documented signatures; each writes one int. The library is
+        // already loaded by MLX's runtime wherever a CUDA kernel can run; dropping this handle
+        // only lowers its reference count.
         unsafe {
-            let get_device = this.get::<GetDevice>(b"cudaGetDevice\0").ok()?;
-            let get_attribute = this.get::<GetAttribute>(b"cudaDeviceGetAttribute\0").ok()?;
+            let driver = libloading::os::unix::Library::new("libcuda.so.1").ok()?;
+            let ctx_get_device = driver.get::<CtxGetDevice>(b"cuCtxGetDevice\0").ok()?;
+            let device_get = driver.get::<DeviceGet>(b"cuDeviceGet\0").ok()?;
+            let get_attribute = driver.get::<DeviceGetAttribute>(b"cuDeviceGetAttribute\0").ok()?;
+            // The device of this thread's context (MLX's), else ordinal 0 (MLX's default GPU).
             let mut device = 0;
-            if get_device(&mut device) != 0 {
+            if ctx_get_device(&mut device) != 0 && device_get(&mut device, 0) != 0 {
                 return None;
             }
             let mut n = 0;

@@ -69,6 +69,12 @@ fn blocks_per_multiprocessor(threads: i32) -> i32 {
     std::env::var("GSV_LAYER_KERNEL_BLOCKS_PER_SM").ok().and_then(|v| v.parse().ok()).map_or(1, |n: i32| n.clamp(1, most.min(4)))
 }
 
+/// The launch shape of a layer kernel here: (blocks, threads per block).
+pub fn grid() -> (i32, i32) {
+    let threads = threads_per_block();
+    (cuda_kernel::resident_blocks() * blocks_per_multiprocessor(threads), threads)
+}
+
 fn splits_max() -> i32 {
     std::env::var("GSV_LAYER_KERNEL_SPLITS").ok().and_then(|v| v.parse().ok()).map_or(SPLITS_MAX, |n: i32| n.clamp(1, 32))
 }
@@ -414,12 +420,12 @@ impl LayerKernels {
         // the H100). Zeros made by the GPU, past 8 bytes, are allocated in device memory.
         let sync = Array::zeros::<u32>(&[SYNC_WORDS])?;
         sync.eval()?;
-        let threads = threads_per_block();
+        let (blocks, threads) = grid();
         Ok(Self {
             embed: CudaKernel::new("gsv_decode_layer_embed", &embed_inputs, &embed_outputs, &body(EMBED_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             pending: CudaKernel::new("gsv_decode_layer", &pending_inputs, &outputs, &body(PENDING_INPUT), &header)?.writing_inputs(&["k", "v", "sync"]),
             sync,
-            blocks: cuda_kernel::resident_blocks() * blocks_per_multiprocessor(threads),
+            blocks,
             threads,
             splits_max: splits_max(),
         })
