@@ -161,10 +161,10 @@ pub fn resident_blocks() -> i32 {
 /// The current CUDA device's multiprocessor count, from the CUDA driver API.
 ///
 /// [quirk] The runtime API is no way to ask: the CUDA wheel of MLX links the CUDA runtime
-/// statically (CMake's default), so `cudaDeviceGetAttribute` is not an exported symbol of the
-/// process and a lookup of it fails (it did on the H100, and the layer kernel ran on 16 of its
-/// 132 multiprocessors). The driver, `libcuda.so.1`, is always a shared library (the static
-/// runtime loads it itself), so opening it returns the loaded copy.
+/// statically (its `libmlx.so` needs no `libcudart`), so `cudaDeviceGetAttribute` is not an
+/// exported symbol of the process and a lookup of it fails (it did on the H100, and the layer
+/// kernel ran on 16 of its 132 multiprocessors). The driver, `libcuda.so.1`, is always a shared
+/// library (`libmlx.so` links it), so opening it returns the loaded copy.
 fn multiprocessors() -> Option<i32> {
     type CtxGetDevice = unsafe extern "C" fn(*mut i32) -> i32;
     type DeviceGet = unsafe extern "C" fn(*mut i32, i32) -> i32;
