@@ -18,6 +18,14 @@ pub fn doctor(choice: DeviceChoice, bench: bool) -> anyhow::Result<()> {
         DeviceType::Gpu => "gpu",
     };
     println!("device in use    {dev_type}:{} ({backend})", dev.get_index()?);
+    if crate::models::cuda_kernel::available() {
+        // What the one-kernel-per-layer step launches: one block per multiprocessor.
+        let sms = crate::models::cuda_kernel::multiprocessors().map_or("unknown".to_string(), |n| n.to_string());
+        let (blocks, threads) = crate::models::gpt::layer_kernel::grid();
+        println!("CUDA kernels     on: {sms} multiprocessors, layer kernel grid {blocks} x {threads}");
+    } else {
+        println!("CUDA kernels     off (the portable MLX step runs)");
+    }
     for (name, _) in crate::device::MLX_ENV_DEFAULTS {
         let value = std::env::var(name).unwrap_or_else(|_| "(unset)".into());
         println!("{:<16} {name}={value}", "MLX setting");

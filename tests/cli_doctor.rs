@@ -18,6 +18,9 @@ fn doctor(envs: &[(&str, &str)]) -> String {
 fn doctor_turns_off_mlx_cache_miss_failure_unless_the_user_chose() {
     let text = doctor(&[]);
     assert!(text.contains("2x2 matmul ok"), "{text}");
+    // On the CPU no custom kernel runs, and doctor says so (on CUDA it prints the layer
+    // kernel's grid, checked on the device).
+    assert!(text.contains("CUDA kernels     off"), "{text}");
     assert!(text.contains("MLX_ENABLE_CACHE_THRASHING_CHECK=0"), "{text}");
     assert!(text.contains("MLX_CUDA_CONV_CACHE_SIZE=4096"), "{text}");
 

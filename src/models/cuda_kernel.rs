@@ -165,7 +165,7 @@ pub fn resident_blocks() -> i32 {
 /// exported symbol of the process and a lookup of it fails (it did on the H100, and the layer
 /// kernel ran on 16 of its 132 multiprocessors). The driver, `libcuda.so.1`, is always a shared
 /// library (`libmlx.so` links it), so opening it returns the loaded copy.
-fn multiprocessors() -> Option<i32> {
+pub fn multiprocessors() -> Option<i32> {
     type CtxGetDevice = unsafe extern "C" fn(*mut i32) -> i32;
     type DeviceGet = unsafe extern "C" fn(*mut i32, i32) -> i32;
     type DeviceGetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;

@@ -69,6 +69,15 @@ fn blocks_per_multiprocessor(threads: i32) -> i32 {
     std::env::var("GSV_LAYER_KERNEL_BLOCKS_PER_SM").ok().and_then(|v| v.parse().ok()).map_or(1, |n: i32| n.clamp(1, most.min(4)))
 }
 
+/// Most rows a step takes the layer kernel for: [`ROWS_MAX`], or fewer with
+/// `GSV_LAYER_KERNEL_MAX_ROWS` (an A/B of where five kernels and matrix products win); read once.
+fn max_rows() -> i32 {
+    static ROWS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *ROWS.get_or_init(|| {
+        std::env::var("GSV_LAYER_KERNEL_MAX_ROWS").ok().and_then(|v| v.parse().ok()).map_or(ROWS_MAX, |n: i32| n.clamp(1, ROWS_MAX))
+    })
+}
+
 /// The launch shape of a layer kernel here: (blocks, threads per block).
 pub fn grid() -> (i32, i32) {
     let threads = threads_per_block();
@@ -438,7 +447,7 @@ impl LayerKernels {
 
     /// Whether a step of `rows` rows takes the layer kernel.
     pub fn takes(rows: i32) -> bool {
-        (1..=ROWS_MAX).contains(&rows)
+        (1..=max_rows()).contains(&rows)
     }
 
     /// One layer for one position per row; the cache buffers `[B, H, capacity, hd]` get
