@@ -126,6 +126,10 @@ enum Command {
         /// With `--emulate`: a 128-wide, 2-layer GPT instead of the full-size v2 one.
         #[arg(long, requires = "emulate")]
         small: bool,
+        /// With `--emulate`: blocks of a grid-synchronised launch (default 3, at most 32), as a
+        /// larger GPU's grid gives more attention column ranges to the layer kernel.
+        #[arg(long, requires = "emulate")]
+        blocks: Option<i32>,
     },
     /// Run a text-frontend corpus (JSONL in the fixture record format) and print per-language and
     /// per-record-kind match rates; exits non-zero when a selected language is below 100 %.
@@ -213,13 +217,13 @@ fn main() -> anyhow::Result<()> {
             println!("{} kernel launches written to {}", specs.len(), path.display());
             Ok(())
         }
-        Command::Selftest { rows, steps, dump_kernels: None, emulate: true, small, .. } => {
+        Command::Selftest { rows, steps, dump_kernels: None, emulate: true, small, blocks, .. } => {
             // The portable reference runs on MLX's CPU backend, where TF32 does not exist; said
             // so in the report.
             std::env::set_var("MLX_ENABLE_TF32", "0");
             gsv_server::device::select(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
             let config = small.then(gsv_server::bench::selftest::small_config);
-            print_selftest(&gsv_server::bench::selftest::emulated_decode(config, rows, steps)?)
+            print_selftest(&gsv_server::bench::selftest::emulated_decode(config, rows, steps, blocks)?)
         }
         Command::Selftest { device, rows, steps, dump_kernels: None, emulate: false, .. } => {
             // MLX runs f32 `addmm` (the portable graph's projections) in TF32 on CUDA unless told

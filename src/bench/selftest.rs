@@ -420,8 +420,12 @@ pub fn small_config() -> GptConfig {
 /// The selftest with the fused kernels run by the CPU emulator ([`super::cuda_emulator`]) on
 /// any device: what proves a kernel's arithmetic before a GPU runs it (`config` = v2 when
 /// `None`; a full-size step takes seconds there, so small configs suit tests).
-pub fn emulated_decode(config: Option<GptConfig>, rows: usize, steps: usize) -> Result<SelftestReport> {
-    let emulator = std::rc::Rc::new(CpuEmulator::in_temp_dir()?);
+pub fn emulated_decode(config: Option<GptConfig>, rows: usize, steps: usize, blocks: Option<i32>) -> Result<SelftestReport> {
+    let mut emulator = CpuEmulator::in_temp_dir()?;
+    if let Some(blocks) = blocks {
+        emulator = emulator.with_blocks(blocks)?;
+    }
+    let emulator = std::rc::Rc::new(emulator);
     let dyn_emulator: std::rc::Rc<dyn crate::models::cuda_kernel::KernelEmulator> = emulator.clone();
     let cfg = config.unwrap_or_else(GptConfig::v2);
     let mut report = crate::models::cuda_kernel::with_emulator(dyn_emulator, || fused_against_portable(cfg, rows, steps))?;
@@ -572,7 +576,7 @@ mod tests {
         // Decoding 3 rows takes the matrix-vector kernels with their normalising prologues, the
         // attention kernel with its copy blocks and the sampler kernel; the step graphs take
         // every other branch.
-        let report = emulated_decode(Some(small_config()), 3, 12).unwrap();
+        let report = emulated_decode(Some(small_config()), 3, 12, None).unwrap();
         assert!(report.passed, "{report:#?}");
         assert_eq!(report.graphs.len(), 18);
         assert_eq!(report.modes.len(), 4, "greedy and sampled, five-kernel and one-kernel layers");
@@ -603,6 +607,18 @@ mod tests {
         for name in every {
             assert!(stats.launches.get(name).is_some_and(|&n| n > 0), "{name} never ran: {stats:?}");
         }
+    }
+
+    #[test]
+    #[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), ignore = "the kernel emulator runs on x86-64 Linux only")]
+    fn emulated_layer_kernel_on_a_larger_grid_matches_the_portable_step() {
+        // 16 blocks of 8 warps split attention into 16 column ranges per head at one row of
+        // the 4-head model (and 10 at 3 rows): what the H100's 132 blocks give v2's 16 heads.
+        // A grid of 3 blocks only ever splits in 1 or 2.
+        let report = emulated_decode(Some(small_config()), 3, 12, Some(16)).unwrap();
+        assert!(report.passed, "{report:#?}");
+        assert!(report.modes.iter().any(|m| m.mode == "greedy (layer kernel)" && m.passed), "{:#?}", report.modes);
+        assert!(emulated_decode(Some(small_config()), 1, 1, Some(crate::bench::cuda_emulator::MAX_GRID_BLOCKS + 1)).is_err(), "a grid the emulator cannot hold");
     }
 
     #[test]

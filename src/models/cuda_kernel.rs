@@ -142,11 +142,11 @@ pub fn available() -> bool {
 /// never releases. One per multiprocessor of the current device ([`multiprocessors`]), 16 if
 /// that lookup fails (resident on a GPU of six or more multiprocessors: any since Volta fits
 /// three of the layer kernel's blocks, and said in the log: a grid of 16 blocks on a GPU of 132
-/// runs the layer kernel several times slower), 3 under a [`KernelEmulator`] (each block's
-/// threads are fibers).
+/// runs the layer kernel several times slower), and what a [`KernelEmulator`] says under one
+/// (3 by default: each block's threads are fibers).
 pub fn resident_blocks() -> i32 {
-    if emulated() {
-        return 3;
+    if let Some(n) = EMULATOR.with(|e| e.borrow().as_ref().map(|e| e.resident_blocks())) {
+        return n;
     }
     static BLOCKS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
     *BLOCKS.get_or_init(|| match multiprocessors().filter(|&n| n > 0) {
@@ -253,6 +253,11 @@ impl serde::Serialize for TemplateArg {
 pub trait KernelEmulator {
     /// Runs `spec` on `inputs` (in the spec's order) and returns the outputs, evaluated.
     fn launch(&self, spec: &LaunchSpec, inputs: &[&Array]) -> Result<Vec<Array>>;
+
+    /// The blocks a grid-synchronised launch takes here ([`resident_blocks`]).
+    fn resident_blocks(&self) -> i32 {
+        3
+    }
 }
 
 thread_local! {

@@ -70,7 +70,12 @@ pub struct CpuEmulator {
     compiler: String,
     built: RefCell<BTreeMap<String, Rc<Compiled>>>,
     stats: RefCell<EmulatorStats>,
+    blocks: i32,
 }
+
+/// Most blocks of 256 threads a grid-synchronised launch can have here: every thread of it is
+/// a fiber at once, and the runtime has 8192 (`MAX_FIBERS` in runtime.hpp).
+pub const MAX_GRID_BLOCKS: i32 = 32;
 
 impl CpuEmulator {
     /// Builds kernels into `dir` (created if missing; reused across runs). The runtime's fiber
@@ -81,7 +86,17 @@ impl CpuEmulator {
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("kernel emulator cache {}: {e}", dir.display())))?;
         let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-        Ok(Self { dir: dir.to_path_buf(), compiler, built: RefCell::new(BTreeMap::new()), stats: RefCell::default() })
+        Ok(Self { dir: dir.to_path_buf(), compiler, built: RefCell::new(BTreeMap::new()), stats: RefCell::default(), blocks: 3 })
+    }
+
+    /// Grid-synchronised kernels launch `blocks` blocks (3 by default, at most
+    /// [`MAX_GRID_BLOCKS`]): a larger GPU's grid, whose attention splits into more column ranges.
+    pub fn with_blocks(mut self, blocks: i32) -> Result<Self> {
+        if !(1..=MAX_GRID_BLOCKS).contains(&blocks) {
+            return Err(Error::Invalid(format!("the kernel emulator runs 1 to {MAX_GRID_BLOCKS} blocks, not {blocks}")));
+        }
+        self.blocks = blocks;
+        Ok(self)
     }
 
     /// In `$TMPDIR/gsv-cuda-emulator`.
@@ -136,6 +151,10 @@ impl CpuEmulator {
 }
 
 impl KernelEmulator for CpuEmulator {
+    fn resident_blocks(&self) -> i32 {
+        self.blocks
+    }
+
     fn launch(&self, spec: &LaunchSpec, inputs: &[&Array]) -> Result<Vec<Array>> {
         let kernel = self.compiled(spec)?;
         let mut buffers: Vec<Guarded> = Vec::with_capacity(inputs.len() + spec.outputs.len());
