@@ -250,6 +250,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         }
     }
     let device = format!("{:?}", mlx_rs::Device::default());
+    let layer_kernel = crate::models::gpt::fused::layer_kernel_enabled();
     Ok(BenchResult {
         device,
         dtype: format!("{:?}", opts.dtype),
@@ -260,8 +261,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             tiled_min_rows: gemv::tiled_min_rows(),
             vector: gemv::vector_columns(),
             attention_warps_max_rows: crate::models::gpt::fused::warp_attention_max_rows(),
-            layer_kernel: crate::models::gpt::fused::layer_kernel_enabled(),
-            layer_kernel_grid: (crate::models::gpt::fused::layer_kernel_enabled() && crate::models::cuda_kernel::available()).then(|| {
+            layer_kernel,
+            layer_kernel_grid: (layer_kernel && crate::models::cuda_kernel::available()).then(|| {
                 let (blocks, threads) = crate::models::gpt::layer_kernel::grid();
                 [blocks, threads]
             }),
