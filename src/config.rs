@@ -260,6 +260,10 @@ pub struct Defaults {
     /// 4; 1 = every chunk `stream_chunk_tokens`), up to 256 tokens: fewer decodes finish a
     /// sentence sooner while the audio already sent plays.
     pub stream_chunk_growth: f32,
+    /// Pacing (0 = off): while the listener holds more than this many seconds of unplayed audio,
+    /// a due chunk waits for more tokens (up to 256) — fewer, longer decodes where generation
+    /// outruns playback, the next chunk still sent before the listener runs dry.
+    pub stream_lead_seconds: f32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -384,6 +388,7 @@ impl Default for Defaults {
             stream_chunk_tokens: 16,
             stream_first_chunk_tokens: 8,
             stream_chunk_growth: 2.0,
+            stream_lead_seconds: 0.5,
         }
     }
 }
@@ -511,6 +516,9 @@ impl Settings {
         }
         if !(1.0..=4.0).contains(&self.defaults.stream_chunk_growth) {
             return bad("defaults.stream_chunk_growth", format!("must be between 1 and 4, got {}", self.defaults.stream_chunk_growth));
+        }
+        if !(0.0..=30.0).contains(&self.defaults.stream_lead_seconds) {
+            return bad("defaults.stream_lead_seconds", format!("must be between 0 and 30, got {}", self.defaults.stream_lead_seconds));
         }
         if self.server.header_read_timeout_s == 0 {
             return bad("server.header_read_timeout_s", "must be at least 1".into());
@@ -645,6 +653,7 @@ mod tests {
         // The first streamed chunk comes sooner than the later ones (time to first audio).
         assert_eq!((s.defaults.stream_first_chunk_tokens, s.defaults.stream_chunk_tokens), (8, 16));
         assert_eq!(s.defaults.stream_chunk_growth, 2.0);
+        assert_eq!(s.defaults.stream_lead_seconds, 0.5);
         let fixture = Settings::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/fixture.toml")).expect("config/fixture.toml parses");
         fixture.validate().expect("config/fixture.toml validates");
         assert_eq!(fixture.voices["fixture"].top_k, Some(1));
@@ -671,6 +680,10 @@ mod tests {
         for growth in ["0.5", "4.5", "nan"] {
             let s: Settings = toml::from_str(&format!("[defaults]\nstream_chunk_growth = {growth}")).unwrap();
             assert!(s.validate().unwrap_err().to_string().contains("defaults.stream_chunk_growth"), "{growth}");
+        }
+        for lead in ["-0.1", "31", "nan"] {
+            let s: Settings = toml::from_str(&format!("[defaults]\nstream_lead_seconds = {lead}")).unwrap();
+            assert!(s.validate().unwrap_err().to_string().contains("defaults.stream_lead_seconds"), "{lead}");
         }
         let s: Settings = toml::from_str("[engine]\nfused = \"off\"").unwrap();
         assert_eq!(s.engine.fused, Switch::Off);

@@ -60,6 +60,10 @@ enum Command {
         /// a chunk every 16 tokens).
         #[arg(long, default_value_t = 2.0)]
         e2e_chunk_growth: f32,
+        /// Pacing lead in seconds in the end-to-end stage (server default 0.5; 0 = the growth
+        /// schedule alone).
+        #[arg(long, default_value_t = 0.5)]
+        e2e_lead: f32,
         /// Compile the GPT decode step: auto (on for a GPU) | on | off.
         #[arg(long, env = "GSV_COMPILE", default_value = "auto")]
         compile: gsv_server::device::Switch,
@@ -172,7 +176,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor { device, bench } => gsv_server::doctor::doctor(device, bench),
-        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, e2e_chunk_growth, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, attention_warps, layer_kernel, compile_sovits } => {
+        Command::Bench { device, dtype, gpt_tokens, batches, batch_tokens, sovits_tokens, sovits_version, repeats, skip_features, breakdown_steps, e2e_tokens, e2e_first_chunk, e2e_chunk_growth, e2e_lead, compile, fused, tap_convs, conv_buckets, sampler_kernel, gemv_max_rows, gemv_tiled_min_rows, gemv_vector, attention_warps, layer_kernel, compile_sovits } => {
             gsv_server::models::sovits::compiled::set_compile(compile_sovits.forced());
             gsv_server::models::gpt::gemv::set_gemv_max_rows(gemv_max_rows);
             gsv_server::models::gpt::gemv::set_tiled_min_rows(gemv_tiled_min_rows);
@@ -206,6 +210,7 @@ fn main() -> anyhow::Result<()> {
                 e2e_tokens,
                 e2e_first_chunk,
                 e2e_chunk_growth,
+                e2e_lead,
             };
             println!("{}", serde_json::to_string_pretty(&gsv_server::bench::full(&opts)?)?);
             Ok(())

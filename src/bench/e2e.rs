@@ -33,10 +33,12 @@ pub struct E2eOptions {
     pub tokens: usize,
     /// Streaming: tokens before the first chunk, before the second, and the growth of each later
     /// one (the server's defaults, `stream_first_chunk_tokens`, `stream_chunk_tokens` and
-    /// `stream_chunk_growth`, are 8, 16 and 2).
+    /// `stream_chunk_growth`, are 8, 16 and 2), and the pacing lead in seconds
+    /// (`stream_lead_seconds`, 0.5; 0 = off).
     pub first_chunk_tokens: usize,
     pub chunk_tokens: usize,
     pub chunk_growth: f32,
+    pub lead_seconds: f32,
     pub reference_seconds: f32,
     pub repeats: usize,
 }
@@ -53,6 +55,7 @@ impl Default for E2eOptions {
             first_chunk_tokens: 8,
             chunk_tokens: 16,
             chunk_growth: 2.0,
+            lead_seconds: 0.5,
             reference_seconds: 5.0,
             repeats: 3,
         }
@@ -69,6 +72,8 @@ pub struct DeliveryTiming {
     pub rtf: f64,
     /// Seconds per stage of the median run (`text`, `gpt`, `sovits`).
     pub stages: Vec<(String, f64)>,
+    /// Audio chunks the median run handed out (each streamed one is a SoVITS decode).
+    pub chunks: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +84,7 @@ pub struct E2eResult {
     pub first_chunk_tokens: usize,
     pub chunk_tokens: usize,
     pub chunk_growth: f32,
+    pub lead_seconds: f32,
     pub reference_seconds: f32,
     pub prompt_tokens: usize,
     /// Preparing the voice once (reference decode, spectrogram, HuBERT, transcript BERT).
@@ -117,20 +123,22 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
     })
 }
 
-/// Runs one request to its end; returns (first audio ms, total ms, samples, stages).
-fn run_once(p: &mut Pipeline, req: Request) -> Result<(f64, f64, usize, Vec<(String, f64)>), TtsError> {
+/// Runs one request to its end; returns (first audio ms, total ms, samples, stages, chunks).
+fn run_once(p: &mut Pipeline, req: Request) -> Result<(f64, f64, usize, Vec<(String, f64)>, usize), TtsError> {
     let t = Instant::now();
     let mut first = None;
     let mut samples = 0;
+    let mut chunks = 0;
     let stats = p.run_to_end(req, |a| {
         if !a.is_empty() && first.is_none() {
             first = Some(t.elapsed().as_secs_f64() * 1e3);
         }
         samples += a.len();
+        chunks += 1;
     })?;
     let total = t.elapsed().as_secs_f64() * 1e3;
     let stages = stats.stages.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    Ok((first.unwrap_or(total), total, samples, stages))
+    Ok((first.unwrap_or(total), total, samples, stages, chunks))
 }
 
 fn timing(p: &mut Pipeline, req: &Request, repeats: usize, rate: f64) -> Result<DeliveryTiming, TtsError> {
@@ -148,6 +156,7 @@ fn timing(p: &mut Pipeline, req: &Request, repeats: usize, rate: f64) -> Result<
         audio_seconds,
         rtf: total / 1e3 / audio_seconds.max(1e-9),
         stages: mid.3.clone(),
+        chunks: mid.4,
     })
 }
 
@@ -176,6 +185,7 @@ pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError
         first: opts.first_chunk_tokens.max(1),
         every: opts.chunk_tokens.max(1),
         growth: opts.chunk_growth,
+        lead: opts.lead_seconds,
         holdback: 2,
         ..ChunkPlan::default()
     });
@@ -190,6 +200,7 @@ pub fn run_with(models: Models, opts: &E2eOptions) -> Result<E2eResult, TtsError
         first_chunk_tokens: opts.first_chunk_tokens,
         chunk_tokens: opts.chunk_tokens,
         chunk_growth: opts.chunk_growth,
+        lead_seconds: opts.lead_seconds,
         reference_seconds: opts.reference_seconds,
         prompt_tokens,
         voice_prepare_ms,

@@ -43,6 +43,7 @@ pub struct FullBenchOptions {
     pub e2e_first_chunk: usize,
     /// Growth of each later streamed chunk of the end-to-end stage (server default 2; 1 = fixed).
     pub e2e_chunk_growth: f32,
+    pub e2e_lead: f32,
 }
 
 impl Default for FullBenchOptions {
@@ -61,6 +62,7 @@ impl Default for FullBenchOptions {
             e2e_tokens: 100,
             e2e_first_chunk: 8,
             e2e_chunk_growth: 2.0,
+            e2e_lead: 0.5,
         }
     }
 }
@@ -162,6 +164,7 @@ pub fn full(opts: &FullBenchOptions) -> anyhow::Result<serde_json::Value> {
             tokens: opts.e2e_tokens,
             first_chunk_tokens: opts.e2e_first_chunk,
             chunk_growth: opts.e2e_chunk_growth,
+            lead_seconds: opts.e2e_lead,
             repeats: opts.repeats,
             ..Default::default()
         })

@@ -132,8 +132,9 @@ pub enum Chunking {
     /// Token-chunk streaming (upstream streaming_mode 2/3): a chunk every `min_tokens` new semantic
     /// tokens or more, the first one after `first_tokens`; `fixed_length` = mode 3 (fixed size),
     /// else silence-aligned (mode 2); each later chunk waits for `growth` times the tokens of
-    /// the one before (1 = upstream's fixed cadence).
-    Tokens { first_tokens: usize, min_tokens: usize, growth: f32, overlap: usize, fixed_length: bool },
+    /// the one before (1 = upstream's fixed cadence), and while the listener holds more than
+    /// `lead` seconds of unplayed audio, longer still (0 = upstream's cadence; see `ChunkPlan::lead`).
+    Tokens { first_tokens: usize, min_tokens: usize, growth: f32, lead: f32, overlap: usize, fixed_length: bool },
 }
 
 /// A validated synthesis request, as the backend receives it.

@@ -179,9 +179,9 @@ impl Backend for TtsBackend {
         // is decoded whole instead (still streamed sentence by sentence).
         let speed_is_one = (job.speed - 1.0).abs() < 1e-6;
         let delivery = match job.chunking {
-            Chunking::Tokens { first_tokens, min_tokens, growth, overlap, .. } if speed_is_one => {
+            Chunking::Tokens { first_tokens, min_tokens, growth, lead, overlap, .. } if speed_is_one => {
                 let d = ChunkPlan::default();
-                Delivery::Tokens(ChunkPlan { first: first_tokens.max(1), every: min_tokens.max(1), growth, holdback: overlap.max(1), ..d })
+                Delivery::Tokens(ChunkPlan { first: first_tokens.max(1), every: min_tokens.max(1), growth, lead, holdback: overlap.max(1), ..d })
             }
             _ => Delivery::Sentence,
         };

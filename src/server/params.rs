@@ -208,6 +208,7 @@ pub fn token_chunking(settings: &Settings) -> Chunking {
         first_tokens: d.stream_first_chunk_tokens.max(1),
         min_tokens: d.stream_chunk_tokens.max(1),
         growth: d.stream_chunk_growth,
+        lead: d.stream_lead_seconds,
         overlap: 2,
         fixed_length: false,
     }

@@ -9,6 +9,8 @@
 //! token's audio appears twice — upstream's streaming mode 2 yields overlapping tokens twice
 //! [quirk, fixed]).
 
+use std::time::{Duration, Instant};
+
 /// When to decode and how much to overlap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChunkPlan {
@@ -29,6 +31,13 @@ pub struct ChunkPlan {
     pub holdback: usize,
     /// Samples over which the held-back audio fades into its re-decode.
     pub crossfade: usize,
+    /// Pacing, in seconds of audio (0 = off): while the listener holds more unplayed audio than
+    /// this, a chunk that is due waits for more tokens (up to [`MAX_CHUNK_TOKENS`] new ones). A
+    /// decode costs about the same whatever its length wherever generation outruns playback (a
+    /// GPU), so waiting until the listener needs audio makes fewer, longer decodes — the sentence
+    /// ends sooner and the inference thread serves other streams — and never starves the
+    /// listener: a chunk is never later than without pacing once the lead runs out.
+    pub lead: f32,
 }
 
 impl Default for ChunkPlan {
@@ -40,6 +49,7 @@ impl Default for ChunkPlan {
             context: 8,
             holdback: 2,
             crossfade: 640,
+            lead: 0.0,
         }
     }
 }
@@ -49,13 +59,16 @@ pub const MAX_CHUNK_TOKENS: usize = 256;
 
 impl ChunkPlan {
     /// Whether `n` tokens (of which audio was finalised up to `done`, after `decodes` windows
-    /// ending at `decoded_up_to`) call for a decode now.
-    pub fn due(&self, n: usize, done: usize, decoded_up_to: usize, decodes: usize) -> bool {
-        if decoded_up_to == 0 {
+    /// ending at `decoded_up_to`) call for a decode now, while the listener holds `ahead` seconds
+    /// of audio it has not played yet.
+    pub fn due(&self, n: usize, done: usize, decoded_up_to: usize, decodes: usize, ahead: f64) -> bool {
+        let scheduled = if decoded_up_to == 0 {
             n >= self.first.max(self.holdback + 1)
         } else {
             n >= decoded_up_to + self.interval(decodes) && n > done + self.holdback
-        }
+        };
+        let paced = self.lead > 0.0 && ahead > f64::from(self.lead) && n - decoded_up_to.min(n) < MAX_CHUNK_TOKENS;
+        scheduled && !paced
     }
 
     /// New tokens the chunk after `decodes` decoded windows waits for (`decodes` ≥ 1).
@@ -72,6 +85,29 @@ impl ChunkPlan {
     /// token `done` (the decoder adds `context` tokens before it on its own).
     pub fn window(&self, n: usize, done: usize) -> (usize, usize) {
         (done, n)
+    }
+}
+
+/// The listener's side of a stream, as far as the server can tell: audio sent plays in real time
+/// from the moment it is sent, and a listener that ran dry resumes with the next chunk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Playback {
+    /// When the audio sent so far will have played out.
+    until: Option<Instant>,
+}
+
+impl Playback {
+    /// `seconds` of audio were sent at `now`.
+    pub fn sent(&mut self, seconds: f64, now: Instant) {
+        if seconds > 0.0 {
+            let from = self.until.map_or(now, |u| u.max(now));
+            self.until = Some(from + Duration::from_secs_f64(seconds));
+        }
+    }
+
+    /// Seconds of audio sent and not yet played at `now`.
+    pub fn ahead(&self, now: Instant) -> f64 {
+        self.until.map_or(0.0, |u| u.saturating_duration_since(now).as_secs_f64())
     }
 }
 
@@ -106,9 +142,10 @@ impl Chunker {
         &self.plan
     }
 
-    /// Whether `n` generated tokens call for a decode.
-    pub fn due(&self, n: usize) -> bool {
-        self.plan.due(n, self.done_tokens, self.decoded_up_to, self.decodes)
+    /// Whether `n` generated tokens call for a decode while the listener holds `ahead` seconds of
+    /// unplayed audio ([`Playback::ahead`]).
+    pub fn due(&self, n: usize, ahead: f64) -> bool {
+        self.plan.due(n, self.done_tokens, self.decoded_up_to, self.decodes, ahead)
     }
 
     /// The window `[start, end)` to decode now for `n` tokens.
@@ -158,7 +195,7 @@ mod tests {
         let mut chunk_at = Vec::new();
         for n in 1..=total {
             let last = n == total;
-            if c.due(n) || last {
+            if c.due(n, 0.0) || last {
                 let (s, e) = c.window(n);
                 let got = c.push(s, e, &decode(s, e, spt), last);
                 if !got.is_empty() {
@@ -209,8 +246,95 @@ mod tests {
     }
 
     #[test]
+    fn pacing_defers_a_due_chunk_only_while_the_listener_holds_more_than_the_lead() {
+        let plan = ChunkPlan { first: 8, every: 16, growth: 1.0, lead: 0.5, ..ChunkPlan::default() };
+        // The first chunk of a stream: nothing sent, nothing to wait for.
+        assert!(plan.due(8, 0, 0, 0, 0.0));
+        // Due by the schedule: waits while 2 s are buffered, goes at the lead.
+        assert!(!plan.due(30, 6, 8, 1, 2.0));
+        assert!(plan.due(30, 6, 8, 1, 0.5));
+        assert!(plan.due(30, 6, 8, 1, -0.1));
+        // Not due by the schedule: pacing never brings a chunk forward.
+        assert!(!plan.due(20, 6, 8, 1, 0.0));
+        // A later sentence's first chunk waits too while the earlier sentences still play.
+        assert!(!plan.due(8, 0, 0, 0, 3.0));
+        // At most MAX_CHUNK_TOKENS new tokens, however much is buffered.
+        assert!(!plan.due(8 + MAX_CHUNK_TOKENS - 1, 6, 8, 1, 60.0));
+        assert!(plan.due(8 + MAX_CHUNK_TOKENS, 6, 8, 1, 60.0));
+        // Lead 0 = the schedule alone.
+        assert!(plan.due(30, 6, 8, 1, 2.0) == false && ChunkPlan { lead: 0.0, ..plan }.due(30, 6, 8, 1, 2.0));
+    }
+
+    #[test]
+    fn playback_runs_in_real_time_from_each_send_and_resumes_after_running_dry() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let mut p = Playback::default();
+        assert_eq!(p.ahead(t0), 0.0);
+        p.sent(1.0, at(0.0));
+        assert!((p.ahead(at(0.25)) - 0.75).abs() < 1e-9);
+        p.sent(0.5, at(0.5)); // queued behind what is still playing
+        assert!((p.ahead(at(0.5)) - 1.0).abs() < 1e-9);
+        assert_eq!(p.ahead(at(2.0)), 0.0); // ran dry at 1.5 s
+        p.sent(0.3, at(3.0)); // resumes with the next chunk
+        assert!((p.ahead(at(3.1)) - 0.2).abs() < 1e-9);
+        p.sent(0.0, at(4.0));
+        assert_eq!(p.ahead(at(4.0)), 0.0);
+    }
+
+    /// Streams `total` tokens generated every `step` seconds (a decode taking no time) to a
+    /// listener; returns the chunk count and the least audio the listener held when a chunk
+    /// after the first arrived.
+    fn paced(plan: ChunkPlan, total: usize, step: f64, spt: usize) -> (usize, f64, Vec<f32>) {
+        let t0 = Instant::now();
+        let (mut c, mut listener, mut out) = (Chunker::new(plan, spt), Playback::default(), Vec::new());
+        let (mut chunks, mut least) = (0, f64::INFINITY);
+        for n in 1..=total {
+            let now = t0 + Duration::from_secs_f64(n as f64 * step);
+            let last = n == total;
+            if c.due(n, listener.ahead(now)) || last {
+                let (s, e) = c.window(n);
+                let got = c.push(s, e, &decode(s, e, spt), last);
+                if !got.is_empty() {
+                    if chunks > 0 {
+                        least = least.min(listener.ahead(now));
+                    }
+                    chunks += 1;
+                    listener.sent(got.len() as f64 / (25.0 * spt as f64), now);
+                }
+                out.extend(got);
+            }
+        }
+        (chunks, least, out)
+    }
+
+    #[test]
+    fn paced_streams_send_fewer_chunks_and_every_sample_before_the_listener_runs_dry() {
+        let plan = ChunkPlan { first: 8, every: 16, growth: 2.0, ..ChunkPlan::default() };
+        let paced_plan = ChunkPlan { lead: 0.5, ..plan };
+        for total in [9, 57, 100, 300, 700] {
+            // Ten times faster than real time (a token is 40 ms of audio).
+            let (fixed, fixed_least, _) = paced(plan, total, 0.004, 8);
+            let (fewer, least, out) = paced(paced_plan, total, 0.004, 8);
+            assert!(fewer <= fixed, "total {total}: {fewer} vs {fixed}");
+            // A deferred chunk goes within a step of the lead: the listener never runs dry.
+            assert!(least > 0.0 && least >= fixed_least.min(0.5 - 0.004) - 1e-9, "total {total}: the listener held only {least} s");
+            assert_eq!(out.len(), total * 8, "total {total}");
+            for (i, a) in out.iter().enumerate() {
+                assert!((a - i as f32).abs() < 1e-3, "total {total}: sample {i}: {a}");
+            }
+        }
+        assert_eq!((paced(plan, 100, 0.004, 8).0, paced(paced_plan, 100, 0.004, 8).0), (4, 3));
+        assert!(paced(paced_plan, 700, 0.004, 8).0 < paced(plan, 700, 0.004, 8).0);
+        // Slower than real time: the listener is always dry, so pacing changes nothing.
+        for total in [57, 300] {
+            assert_eq!(paced(paced_plan, total, 0.08, 8).0, paced(plan, total, 0.08, 8).0);
+        }
+    }
+
+    #[test]
     fn crossfade_blends_old_into_new() {
-        let plan = ChunkPlan { first: 4, every: 4, growth: 1.0, context: 2, holdback: 2, crossfade: 4 };
+        let plan = ChunkPlan { first: 4, every: 4, growth: 1.0, context: 2, holdback: 2, crossfade: 4, lead: 0.0 };
         let mut c = Chunker::new(plan, 4);
         // First window: tokens [0,4) decoded as 1.0; tokens 2..4 held back.
         let a = c.push(0, 4, &[1.0; 16], false);

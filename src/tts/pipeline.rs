@@ -12,7 +12,7 @@ use std::time::Instant;
 use gsv_text::{LanguageSetting, SplitMethod};
 use mlx_rs::{ops::indexing::IndexOp, random, Array};
 
-use super::chunker::{ChunkPlan, Chunker};
+use super::chunker::{ChunkPlan, Chunker, Playback};
 use super::voice::Voice;
 use super::{Models, TtsError};
 use crate::models::gpt::decode::{BatchDecoder, DecodeRequest, SeqId, StopReason};
@@ -103,6 +103,10 @@ struct Job {
     seq: Option<SeqId>,
     tokens: Vec<u32>,
     chunker: Option<Chunker>,
+    /// What the listener has been sent and not played yet (streaming pace).
+    playback: Playback,
+    /// Seconds the last streamed window took to decode.
+    last_window_seconds: f64,
     /// Standard-normal SoVITS noise for the current sentence, drawn once per sentence so that
     /// re-decoded windows see the same draw.
     noise: Option<Array>,
@@ -196,6 +200,8 @@ impl Pipeline {
             seq: None,
             tokens: Vec::new(),
             chunker: None,
+            playback: Playback::default(),
+            last_window_seconds: 0.0,
             noise: None,
             stats,
             gpt_seconds: 0.0,
@@ -303,8 +309,7 @@ impl Pipeline {
                 None => self.stream_tokens(&mut job, false).map(|pcm| {
                     if !pcm.is_empty() {
                         // Every chunk counts toward the job's audio, not only a sentence's last.
-                        job.stats.samples += pcm.len();
-                        events.push((id, Event::Audio(pcm)));
+                        self.emit(id, &mut job, pcm, &mut events);
                     }
                     true
                 }),
@@ -344,8 +349,7 @@ impl Pipeline {
         job.stats.tokens += job.tokens.len();
         let silence = (job.req.fragment_interval.max(0.0) * self.models.sovits.config().sampling_rate as f32) as usize;
         pcm.extend(std::iter::repeat_n(0i16, silence));
-        job.stats.samples += pcm.len();
-        events.push((id, Event::Audio(pcm)));
+        self.emit(id, job, pcm, events);
         job.current += 1;
         if job.current < job.sentences.len() {
             self.begin_sentence(id, job)?;
@@ -353,6 +357,13 @@ impl Pipeline {
         } else {
             Ok(false)
         }
+    }
+
+    /// Hands a chunk of the job's audio out, counting it as sent to the listener.
+    fn emit(&self, id: JobId, job: &mut Job, pcm: Vec<i16>, events: &mut Vec<(JobId, Event)>) {
+        job.stats.samples += pcm.len();
+        job.playback.sent(pcm.len() as f64 / self.models.sovits.config().sampling_rate as f64, Instant::now());
+        events.push((id, Event::Audio(pcm)));
     }
 
     /// The standard-normal draw for the current sentence, covering `frames` latent frames.
@@ -400,7 +411,10 @@ impl Pipeline {
     fn stream_tokens(&self, job: &mut Job, last: bool) -> Result<Vec<i16>, TtsError> {
         let n = job.tokens.len();
         let Some(chunker) = job.chunker.as_ref() else { return Ok(Vec::new()) };
-        if n == 0 || !(last || chunker.due(n)) {
+        // The next window must arrive before the listener runs dry: twice the last window's
+        // decode time is kept in reserve beyond the plan's lead.
+        let ahead = job.playback.ahead(Instant::now()) - 2.0 * job.last_window_seconds;
+        if n == 0 || !(last || chunker.due(n, ahead)) {
             return Ok(Vec::new());
         }
         let (start, end) = chunker.window(n);
@@ -424,7 +438,8 @@ impl Pipeline {
             wave.eval()?;
             wave.as_slice::<f32>().to_vec()
         };
-        job.sovits_seconds += t.elapsed().as_secs_f64();
+        job.last_window_seconds = t.elapsed().as_secs_f64();
+        job.sovits_seconds += job.last_window_seconds;
         let chunker = job.chunker.as_mut().ok_or_else(|| TtsError::Internal("chunker missing".into()))?;
         let out = chunker.push(start, end, &samples, last);
         // [quirk, deliberate] streamed chunks are clipped, not peak-normalised: a chunk can't know

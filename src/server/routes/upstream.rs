@@ -204,7 +204,7 @@ async fn run(state: AppState, req: UpstreamRequest, peer: Option<PeerWatch>) -> 
     let chunking = match level {
         0 | 1 => Chunking::Sentence,
         // Upstream's first chunk waits for min_chunk_length tokens too, and so does every later one.
-        l => Chunking::Tokens { first_tokens: min_tokens as usize, min_tokens: min_tokens as usize, growth: 1.0, overlap: overlap as usize, fixed_length: l == 3 },
+        l => Chunking::Tokens { first_tokens: min_tokens as usize, min_tokens: min_tokens as usize, growth: 1.0, lead: 0.0, overlap: overlap as usize, fixed_length: l == 3 },
     };
     let prompt_text = req.prompt_text.unwrap_or_default();
     let voice = upstream_voice(&state.settings, &stored_clips(&state, &ref_audio_path)?, &ref_audio_path, &prompt_text, &prompt_lang)?;
