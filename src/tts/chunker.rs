@@ -36,7 +36,8 @@ pub struct ChunkPlan {
     /// decode costs about the same whatever its length wherever generation outruns playback (a
     /// GPU), so waiting until the listener needs audio makes fewer, longer decodes — the sentence
     /// ends sooner and the inference thread serves other streams — and never starves the
-    /// listener: a chunk is never later than without pacing once the lead runs out.
+    /// listener: a chunk is never later than without pacing once the lead runs out. Seams then
+    /// fall where the clock puts them, so paced streams of one seed are not sample-identical.
     pub lead: f32,
 }
 
