@@ -123,8 +123,16 @@ pub fn random_models(dtype: Dtype, seed: u64) -> Result<Models, TtsError> {
     })
 }
 
-/// Runs one request to its end; returns (first audio ms, total ms, samples, stages, chunks).
-fn run_once(p: &mut Pipeline, req: Request) -> Result<(f64, f64, usize, Vec<(String, f64)>, usize), TtsError> {
+/// One request run to its end.
+struct Run {
+    first_audio_ms: f64,
+    total_ms: f64,
+    samples: usize,
+    stages: Vec<(String, f64)>,
+    chunks: usize,
+}
+
+fn run_once(p: &mut Pipeline, req: Request) -> Result<Run, TtsError> {
     let t = Instant::now();
     let mut first = None;
     let mut samples = 0;
@@ -136,9 +144,9 @@ fn run_once(p: &mut Pipeline, req: Request) -> Result<(f64, f64, usize, Vec<(Str
         samples += a.len();
         chunks += 1;
     })?;
-    let total = t.elapsed().as_secs_f64() * 1e3;
+    let total_ms = t.elapsed().as_secs_f64() * 1e3;
     let stages = stats.stages.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    Ok((first.unwrap_or(total), total, samples, stages, chunks))
+    Ok(Run { first_audio_ms: first.unwrap_or(total_ms), total_ms, samples, stages, chunks })
 }
 
 fn timing(p: &mut Pipeline, req: &Request, repeats: usize, rate: f64) -> Result<DeliveryTiming, TtsError> {
@@ -147,16 +155,16 @@ fn timing(p: &mut Pipeline, req: &Request, repeats: usize, rate: f64) -> Result<
     for _ in 0..repeats.max(1) {
         runs.push(run_once(p, req.clone())?);
     }
-    let total = median(runs.iter().map(|r| r.1).collect());
-    let mid = runs.iter().find(|r| r.1 == total).unwrap_or(&runs[0]);
-    let audio_seconds = mid.2 as f64 / rate;
+    let total = median(runs.iter().map(|r| r.total_ms).collect());
+    let mid = runs.iter().find(|r| r.total_ms == total).unwrap_or(&runs[0]);
+    let audio_seconds = mid.samples as f64 / rate;
     Ok(DeliveryTiming {
-        first_audio_ms: median(runs.iter().map(|r| r.0).collect()),
+        first_audio_ms: median(runs.iter().map(|r| r.first_audio_ms).collect()),
         total_ms: total,
         audio_seconds,
         rtf: total / 1e3 / audio_seconds.max(1e-9),
-        stages: mid.3.clone(),
-        chunks: mid.4,
+        stages: mid.stages.clone(),
+        chunks: mid.chunks,
     })
 }
 
