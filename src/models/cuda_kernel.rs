@@ -166,6 +166,7 @@ pub fn resident_blocks() -> i32 {
 /// kernel ran on 16 of its 132 multiprocessors). The driver, `libcuda.so.1`, is always a shared
 /// library (`libmlx.so` links it), so opening it returns the loaded copy.
 pub fn multiprocessors() -> Option<i32> {
+    type Init = unsafe extern "C" fn(u32) -> i32;
     type CtxGetDevice = unsafe extern "C" fn(*mut i32) -> i32;
     type DeviceGet = unsafe extern "C" fn(*mut i32, i32) -> i32;
     type DeviceGetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
@@ -177,9 +178,16 @@ pub fn multiprocessors() -> Option<i32> {
         // only lowers its reference count.
         unsafe {
             let driver = libloading::os::unix::Library::new("libcuda.so.1").ok()?;
+            let init = driver.get::<Init>(b"cuInit\0").ok()?;
             let ctx_get_device = driver.get::<CtxGetDevice>(b"cuCtxGetDevice\0").ok()?;
             let device_get = driver.get::<DeviceGet>(b"cuDeviceGet\0").ok()?;
             let get_attribute = driver.get::<DeviceGetAttribute>(b"cuDeviceGetAttribute\0").ok()?;
+            // [quirk] Before MLX's first GPU operation the driver is not initialised and every
+            // call but this one fails (`gsv-server doctor` said "unknown multiprocessors" on the
+            // H100); a second `cuInit` is a no-op.
+            if init(0) != 0 {
+                return None;
+            }
             // The device of this thread's context (MLX's), else ordinal 0 (MLX's default GPU).
             let mut device = 0;
             if ctx_get_device(&mut device) != 0 && device_get(&mut device, 0) != 0 {
