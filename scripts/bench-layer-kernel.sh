@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The GPU check and A/B that decide whether the one-kernel-per-layer GPT step becomes the CUDA
-# default (docs/cuda.md, "One kernel per layer"): the self-test of both step forms, then
-# `gsv-server bench` with five kernels and with the layer kernel in each launch shape, then the
-# end-to-end sentence with and without. One process per line, so every line pays its own
-# kernel compilation (the first process also fills MLX's kernel cache).
+# The GPU check and A/B of the one-kernel-per-layer GPT step (the CUDA default since 2026-12-07;
+# docs/cuda.md, "One kernel per layer"): the self-test of both step forms, then `gsv-server bench`
+# with five kernels and with the layer kernel in each launch shape (the default, one block of 512
+# threads a multiprocessor; 256 threads; two blocks a multiprocessor), then the end-to-end
+# sentence with and without. One process per line, so every line pays its own
+# kernel compilation (the first process also fills MLX's kernel cache; the first end-to-end one
+# builds the SoVITS, HuBERT and BERT kernels: over a minute on a fresh H100).
 #
 # usage: scripts/bench-layer-kernel.sh [--bin PATH] [--out DIR] [--quick]
 #   --bin    gsv-server binary (default target/release/gsv-server)
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
     --bin) bin="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -67,7 +69,7 @@ e2e=(--gpt-tokens 8 --batches 1 --batch-tokens 8 --breakdown-steps 0 --sovits-to
 [ "$quick" = 1 ] || run selftest "$bin" selftest --device gpu
 run five-kernels "${bench[@]}" "${gpt[@]}" --layer-kernel off
 run layer "${bench[@]}" "${gpt[@]}" --layer-kernel on
-run layer-t512 env GSV_LAYER_KERNEL_THREADS=512 "${bench[@]}" "${gpt[@]}" --layer-kernel on
+run layer-t256 env GSV_LAYER_KERNEL_THREADS=256 "${bench[@]}" "${gpt[@]}" --layer-kernel on
 run layer-2-per-sm env GSV_LAYER_KERNEL_BLOCKS_PER_SM=2 "${bench[@]}" "${gpt[@]}" --layer-kernel on
 run e2e-five "${bench[@]}" "${e2e[@]}" --layer-kernel off
 run e2e-layer "${bench[@]}" "${e2e[@]}" --layer-kernel on

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// (docs/cuda.md says what auto means today).
     #[arg(long, env = "GSV_FUSED")]
     pub fused: Option<Switch>,
+    /// The fused step's layers as one grid-synchronised CUDA kernel each (instead of five):
+    /// auto (= on) | on | off (docs/cuda.md, "One kernel per layer").
+    #[arg(long, env = "GSV_LAYER_KERNEL")]
+    pub layer_kernel: Option<Switch>,
     /// SoVITS decodes as compiled MLX graphs over length buckets: auto (= on with CUDA) | on |
     /// off (docs/cuda.md).
     #[arg(long, env = "GSV_COMPILE_SOVITS")]
@@ -154,6 +158,8 @@ pub struct EngineSettings {
     pub compile: Switch,
     /// The compiled step's custom CUDA kernels (`models::gpt::step::fused_enabled`).
     pub fused: Switch,
+    /// The fused step's one-kernel layers (`models::gpt::fused::layer_kernel_enabled`).
+    pub layer_kernel: Switch,
     /// SoVITS decodes compiled over length buckets (`models::sovits::compiled`).
     pub compile_sovits: Switch,
     /// A short synthesis as each model loads (`tts::warmup`).
@@ -338,7 +344,7 @@ impl Default for ServerSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, fused: Switch::Auto, compile_sovits: Switch::Auto, warmup: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
+        EngineSettings { device: DeviceChoice::Auto, compile: Switch::Auto, fused: Switch::Auto, layer_kernel: Switch::Auto, compile_sovits: Switch::Auto, warmup: Switch::Auto, queue_size: 32, max_batch: 8, updates_capacity: 64, max_pending_seconds: 120.0, max_pending_tokens: 200_000 }
     }
 }
 
@@ -442,6 +448,9 @@ impl Settings {
         }
         if let Some(v) = a.fused {
             self.engine.fused = v;
+        }
+        if let Some(v) = a.layer_kernel {
+            self.engine.layer_kernel = v;
         }
         if let Some(v) = a.compile_sovits {
             self.engine.compile_sovits = v;
@@ -596,6 +605,7 @@ impl Settings {
                 device: self.engine.device,
                 compile: self.engine.compile,
                 fused: self.engine.fused,
+                layer_kernel: self.engine.layer_kernel,
                 compile_sovits: self.engine.compile_sovits,
                 warmup: self.engine.warmup,
                 models: ModelPaths {
@@ -688,8 +698,9 @@ mod tests {
         let s: Settings = toml::from_str("[engine]\nfused = \"off\"").unwrap();
         assert_eq!(s.engine.fused, Switch::Off);
         assert!(toml::from_str::<Settings>("[engine]\nfused = \"sometimes\"").is_err());
-        let s: Settings = toml::from_str("[engine]\ncompile_sovits = \"on\"\nwarmup = \"off\"").unwrap();
+        let s: Settings = toml::from_str("[engine]\ncompile_sovits = \"on\"\nwarmup = \"off\"\nlayer_kernel = \"off\"").unwrap();
         assert_eq!(s.engine_options().backend.compile_sovits, Switch::On);
+        assert_eq!(s.engine_options().backend.layer_kernel, Switch::Off);
         assert_eq!(s.engine_options().backend.warmup, Switch::Off);
     }
 

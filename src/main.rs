@@ -100,7 +100,7 @@ enum Command {
         #[arg(long, env = "GSV_ATTENTION_WARPS", default_value = "auto")]
         attention_warps: gsv_server::device::Switch,
         /// The fused step's layers of up to 16 rows as one grid-synchronised kernel each
-        /// (instead of five): auto (= off until timed) | on | off.
+        /// (instead of five): auto (= on) | on | off.
         #[arg(long, env = "GSV_LAYER_KERNEL", default_value = "auto")]
         layer_kernel: gsv_server::device::Switch,
         /// SoVITS decode as compiled graphs over length buckets (enc_p's encoding; the flow

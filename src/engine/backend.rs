@@ -225,6 +225,7 @@ pub struct BackendConfig {
     pub device: DeviceChoice,
     pub compile: crate::device::Switch,
     pub fused: crate::device::Switch,
+    pub layer_kernel: crate::device::Switch,
     pub compile_sovits: crate::device::Switch,
     /// A short synthesis when a model loads ([`crate::tts::warmup`]; `auto` = on a GPU).
     pub warmup: crate::device::Switch,

@@ -49,12 +49,14 @@ pub fn factory() -> BackendFactory {
         let backend = crate::device::select(cfg.device).map_err(EngineError::Unavailable)?;
         crate::models::gpt::step::set_compile(cfg.compile.forced());
         crate::models::gpt::step::set_fused(cfg.fused.forced());
+        crate::models::gpt::fused::set_layer_kernel(cfg.layer_kernel.forced());
         crate::models::sovits::compiled::set_compile(cfg.compile_sovits.forced());
         let warmup = cfg.warmup.forced().unwrap_or_else(crate::models::default_device_is_gpu);
         tracing::info!(
             %backend,
             compile = crate::models::gpt::step::compile_enabled(),
             fused = crate::models::gpt::step::fused_on_this_device(),
+            layer_kernel = crate::models::gpt::fused::layer_kernel_enabled(),
             sovits_convolutions = if crate::models::sovits::modules::tap_convs_enabled() { "taps" } else { "mlx" },
             conv_buckets = crate::models::layers::conv_buckets_enabled(),
             sovits_compiled = crate::models::sovits::compiled::compile_enabled(),

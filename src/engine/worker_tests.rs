@@ -35,7 +35,7 @@ fn voice(name: &str) -> VoiceSpec {
 fn engine(models: ModelPaths, chunks: usize, delay_ms: u64, queue: usize, batch: usize) -> (Engine, Arc<Mutex<Probe>>) {
     let (factory, probe) = double(chunks, delay_ms);
     let options = EngineOptions {
-        backend: BackendConfig { device: crate::device::DeviceChoice::Cpu, compile: crate::device::Switch::Auto, fused: crate::device::Switch::Auto, compile_sovits: crate::device::Switch::Auto, warmup: crate::device::Switch::Auto, models, max_batch: batch, min_ref_seconds: 3.0, max_ref_seconds: 10.0 },
+        backend: BackendConfig { device: crate::device::DeviceChoice::Cpu, compile: crate::device::Switch::Auto, fused: crate::device::Switch::Auto, layer_kernel: crate::device::Switch::Auto, compile_sovits: crate::device::Switch::Auto, warmup: crate::device::Switch::Auto, models, max_batch: batch, min_ref_seconds: 3.0, max_ref_seconds: 10.0 },
         voices: vec![voice("alice"), voice("broken")],
         queue_size: queue,
         updates_capacity: 4,

@@ -287,9 +287,11 @@ pub fn warp_attention_max_rows() -> i32 {
 /// (long contexts, wide batches) is written in place by a scatter, then attended without a copy.
 pub const KV_COPY_MAX_BYTES: usize = 8 << 20;
 
-/// Whether fused steps take the one-kernel layers of [`super::layer_kernel`] by default: not until
-/// an H100 timed them against the five-kernel layers (`bench --layer-kernel on`).
-pub const LAYER_KERNEL_BY_DEFAULT: bool = false;
+/// Whether fused steps take the one-kernel layers of [`super::layer_kernel`] by default: yes since
+/// the H100 ran them on its whole grid (2026-12-07, 132 blocks of 512 threads): faster than the
+/// five-kernel layers at 1, 4 and 16 rows (725 vs 648, 2,521 vs 1,572, 6,338 vs 5,363 tokens/s in
+/// one call; docs/benchmarks.md), and `selftest --device gpu` passed with both forms.
+pub const LAYER_KERNEL_BY_DEFAULT: bool = true;
 
 /// Process-wide (auto = [`LAYER_KERNEL_BY_DEFAULT`]); set by `bench --layer-kernel`.
 static LAYER_KERNEL: crate::device::SwitchCell = crate::device::SwitchCell::auto();

@@ -35,13 +35,15 @@ use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, 
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
-/// Threads per block (8 warps) by default; `GSV_LAYER_KERNEL_THREADS` (256, 512 or 1024) moves
-/// it for an A/B.
-const THREADS: i32 = 256;
+/// Threads per block (16 warps) by default; `GSV_LAYER_KERNEL_THREADS` (256, 512 or 1024) moves
+/// it for an A/B. H100, 2026-12-07, one block per multiprocessor (132): 512 threads 701–725
+/// tokens/s at batch 1, 2,521 at 4 streams, 6,338–6,388 at 16; 256 threads 648 / 2,135 / 4,466;
+/// two blocks of 512 a multiprocessor 719 / 2,363 / 5,556 (docs/benchmarks.md).
+const THREADS: i32 = 512;
 
 fn threads_per_block() -> i32 {
     match std::env::var("GSV_LAYER_KERNEL_THREADS").ok().and_then(|v| v.parse::<i32>().ok()) {
-        Some(n @ (512 | 1024)) => n,
+        Some(n @ (256 | 512 | 1024)) => n,
         _ => THREADS,
     }
 }
