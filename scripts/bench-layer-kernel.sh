@@ -9,7 +9,8 @@
 #
 # usage: scripts/bench-layer-kernel.sh [--bin PATH] [--out DIR] [--quick]
 #   --bin    gsv-server binary (default target/release/gsv-server)
-#   --out    folder for the JSON of every run (default bench-layer-kernel-<date>)
+#   --out    folder for the JSON of every run, also packed as DIR.tar.xz (default
+#            bench-layer-kernel-<date>)
 #   --quick  skip the self-test (~3 min on an H100)
 # Needs a CUDA build of MLX on the library path (scripts/cuda-runtime.sh) and python3.
 set -uo pipefail
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --bin) bin="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -73,4 +74,6 @@ run layer-t256 env GSV_LAYER_KERNEL_THREADS=256 "${bench[@]}" "${gpt[@]}" --laye
 run layer-2-per-sm env GSV_LAYER_KERNEL_BLOCKS_PER_SM=2 "${bench[@]}" "${gpt[@]}" --layer-kernel on
 run e2e-five "${bench[@]}" "${e2e[@]}" --layer-kernel off
 run e2e-layer "${bench[@]}" "${e2e[@]}" --layer-kernel on
-echo "JSON in $out/"
+# One file to carry back from a machine that returns few files (the device returns 8 a call).
+tar -cJf "$out.tar.xz" "$out"
+echo "JSON in $out/ (and $out.tar.xz)"
