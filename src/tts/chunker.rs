@@ -68,7 +68,7 @@ impl ChunkPlan {
         } else {
             n >= decoded_up_to + self.interval(decodes) && n > done + self.holdback
         };
-        let paced = self.lead > 0.0 && ahead > f64::from(self.lead) && n - decoded_up_to.min(n) < MAX_CHUNK_TOKENS;
+        let paced = self.lead > 0.0 && ahead > f64::from(self.lead) && n.saturating_sub(decoded_up_to) < MAX_CHUNK_TOKENS;
         scheduled && !paced
     }
 

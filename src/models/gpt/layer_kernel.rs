@@ -35,14 +35,20 @@ use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, 
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
+/// An A/B knob: the integer in the environment variable `name`, if one is set.
+fn knob(name: &str) -> Option<i32> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 /// Threads per block (16 warps) by default; `GSV_LAYER_KERNEL_THREADS` (256, 512 or 1024) moves
 /// it for an A/B. H100, 2026-12-07, one block per multiprocessor (132): 512 threads 701–725
 /// tokens/s at batch 1, 2,521 at 4 streams, 6,338–6,388 at 16; 256 threads 648 / 2,135 / 4,466;
 /// two blocks of 512 a multiprocessor 719 / 2,363 / 5,556 (docs/benchmarks.md).
 const THREADS: i32 = 512;
 
+/// Threads per block of a layer kernel launch.
 fn threads_per_block() -> i32 {
-    match std::env::var("GSV_LAYER_KERNEL_THREADS").ok().and_then(|v| v.parse::<i32>().ok()) {
+    match knob("GSV_LAYER_KERNEL_THREADS") {
         Some(n @ (256 | 512 | 1024)) => n,
         _ => THREADS,
     }
@@ -68,7 +74,7 @@ const SPLITS_MAX: i32 = 16;
 /// GPU since Volta, so the product of this and the threads per block is held to 2048.
 fn blocks_per_multiprocessor(threads: i32) -> i32 {
     let most = (2048 / threads).max(1);
-    std::env::var("GSV_LAYER_KERNEL_BLOCKS_PER_SM").ok().and_then(|v| v.parse().ok()).map_or(1, |n: i32| n.clamp(1, most.min(4)))
+    knob("GSV_LAYER_KERNEL_BLOCKS_PER_SM").map_or(1, |n| n.clamp(1, most.min(4)))
 }
 
 /// Most rows a step takes the layer kernel for: [`ROWS_MAX`], or fewer with
@@ -76,7 +82,7 @@ fn blocks_per_multiprocessor(threads: i32) -> i32 {
 fn max_rows() -> i32 {
     static ROWS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
     *ROWS.get_or_init(|| {
-        std::env::var("GSV_LAYER_KERNEL_MAX_ROWS").ok().and_then(|v| v.parse().ok()).map_or(ROWS_MAX, |n: i32| n.clamp(1, ROWS_MAX))
+        knob("GSV_LAYER_KERNEL_MAX_ROWS").map_or(ROWS_MAX, |n| n.clamp(1, ROWS_MAX))
     })
 }
 
@@ -87,7 +93,7 @@ pub fn grid() -> (i32, i32) {
 }
 
 fn splits_max() -> i32 {
-    std::env::var("GSV_LAYER_KERNEL_SPLITS").ok().and_then(|v| v.parse().ok()).map_or(SPLITS_MAX, |n: i32| n.clamp(1, 32))
+    knob("GSV_LAYER_KERNEL_SPLITS").map_or(SPLITS_MAX, |n| n.clamp(1, 32))
 }
 
 /// Device helpers: the grid barrier and the products over rows held in shared memory (after
