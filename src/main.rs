@@ -130,8 +130,9 @@ enum Command {
         /// With `--emulate`: a 128-wide, 2-layer GPT instead of the full-size v2 one.
         #[arg(long, requires = "emulate")]
         small: bool,
-        /// With `--emulate`: blocks of a grid-synchronised launch (default 3, at most 32), as a
-        /// larger GPU's grid gives more attention column ranges to the layer kernel.
+        /// With `--emulate`: blocks of a grid-synchronised launch (default 3; at most 8192 threads
+        /// in all: 16 blocks of the layer kernel's 512), as a larger GPU's grid gives more
+        /// attention column ranges to the layer kernel.
         #[arg(long, requires = "emulate")]
         blocks: Option<i32>,
     },

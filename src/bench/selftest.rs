@@ -612,13 +612,13 @@ mod tests {
     #[test]
     #[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), ignore = "the kernel emulator runs on x86-64 Linux only")]
     fn emulated_layer_kernel_on_a_larger_grid_matches_the_portable_step() {
-        // 16 blocks of 8 warps split attention into 16 column ranges per head at one row of
-        // the 4-head model (and 10 at 3 rows): what the H100's 132 blocks give v2's 16 heads.
+        // 16 blocks of 16 warps split attention into 16 column ranges per head (the most) at one
+        // and at 3 rows of the 4-head model: what the H100's 132 blocks give v2's 16 heads.
         // A grid of 3 blocks only ever splits in 1 or 2.
         let report = emulated_decode(Some(small_config()), 3, 12, Some(16)).unwrap();
         assert!(report.passed, "{report:#?}");
         assert!(report.modes.iter().any(|m| m.mode == "greedy (layer kernel)" && m.passed), "{:#?}", report.modes);
-        assert!(emulated_decode(Some(small_config()), 1, 1, Some(crate::bench::cuda_emulator::MAX_GRID_BLOCKS + 1)).is_err(), "a grid the emulator cannot hold");
+        assert!(emulated_decode(Some(small_config()), 1, 1, Some(crate::bench::cuda_emulator::max_grid_blocks() + 1)).is_err(), "a grid the emulator cannot hold");
     }
 
     #[test]

@@ -73,9 +73,14 @@ pub struct CpuEmulator {
     blocks: i32,
 }
 
-/// Most blocks of 256 threads a grid-synchronised launch can have here: every thread of it is
-/// a fiber at once, and the runtime has 8192 (`MAX_FIBERS` in runtime.hpp).
-pub const MAX_GRID_BLOCKS: i32 = 32;
+/// Threads of a grid-synchronised launch here: every one is a fiber at once, and the runtime
+/// has this many (`MAX_FIBERS` in runtime.hpp).
+pub const MAX_FIBERS: i32 = 8192;
+
+/// Most blocks a layer kernel launch can have here (16 at its default 512 threads).
+pub fn max_grid_blocks() -> i32 {
+    MAX_FIBERS / crate::models::gpt::layer_kernel::threads_per_block()
+}
 
 impl CpuEmulator {
     /// Builds kernels into `dir` (created if missing; reused across runs). The runtime's fiber
@@ -90,10 +95,14 @@ impl CpuEmulator {
     }
 
     /// Grid-synchronised kernels launch `blocks` blocks (3 by default, at most
-    /// [`MAX_GRID_BLOCKS`]): a larger GPU's grid, whose attention splits into more column ranges.
+    /// [`max_grid_blocks`]): a larger GPU's grid, whose attention splits into more column ranges.
     pub fn with_blocks(mut self, blocks: i32) -> Result<Self> {
-        if !(1..=MAX_GRID_BLOCKS).contains(&blocks) {
-            return Err(Error::Invalid(format!("the kernel emulator runs 1 to {MAX_GRID_BLOCKS} blocks, not {blocks}")));
+        let most = max_grid_blocks();
+        if !(1..=most).contains(&blocks) {
+            return Err(Error::Invalid(format!(
+                "the kernel emulator runs 1 to {most} blocks of the layer kernel's {} threads ({MAX_FIBERS} threads in all), not {blocks}",
+                MAX_FIBERS / most
+            )));
         }
         self.blocks = blocks;
         Ok(self)

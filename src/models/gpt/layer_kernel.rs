@@ -47,7 +47,7 @@ fn knob(name: &str) -> Option<i32> {
 const THREADS: i32 = 512;
 
 /// Threads per block of a layer kernel launch.
-fn threads_per_block() -> i32 {
+pub fn threads_per_block() -> i32 {
     match knob("GSV_LAYER_KERNEL_THREADS") {
         Some(n @ (256 | 512 | 1024)) => n,
         _ => THREADS,
