@@ -53,16 +53,16 @@ enum Command {
         /// GPT tokens of the end-to-end sentence (0 skips the end-to-end stage).
         #[arg(long, default_value_t = 100)]
         e2e_tokens: usize,
-        /// Tokens before the first streamed chunk in the end-to-end stage (server default 8).
-        #[arg(long, default_value_t = 8)]
+        /// Tokens before the first streamed chunk in the end-to-end stage (the server's default).
+        #[arg(long, default_value_t = gsv_server::config::Defaults::default().stream_first_chunk_tokens)]
         e2e_first_chunk: usize,
-        /// Growth of each later streamed chunk in the end-to-end stage (server default 2; 1 =
-        /// a chunk every 16 tokens).
-        #[arg(long, default_value_t = 2.0)]
+        /// Growth of each later streamed chunk in the end-to-end stage (the server's default; 1
+        /// = a chunk every 16 tokens).
+        #[arg(long, default_value_t = gsv_server::config::Defaults::default().stream_chunk_growth)]
         e2e_chunk_growth: f32,
-        /// Pacing lead in seconds in the end-to-end stage (server default 0.5; 0 = the growth
+        /// Pacing lead in seconds in the end-to-end stage (the server's default; 0 = the growth
         /// schedule alone).
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = gsv_server::config::Defaults::default().stream_lead_seconds)]
         e2e_lead: f32,
         /// Compile the GPT decode step: auto (on for a GPU) | on | off.
         #[arg(long, env = "GSV_COMPILE", default_value = "auto")]

@@ -45,6 +45,7 @@ pub struct E2eOptions {
 
 impl Default for E2eOptions {
     fn default() -> Self {
+        let server = crate::config::Defaults::default();
         Self {
             dtype: Dtype::Float32,
             language: LanguageSetting::Zh,
@@ -52,10 +53,10 @@ impl Default for E2eOptions {
             transcript: "这是一段参考音频的文字。".into(),
             // ~0.2 s per character, as a speaker of the fixtures' pace.
             tokens: 100,
-            first_chunk_tokens: 8,
-            chunk_tokens: 16,
-            chunk_growth: 2.0,
-            lead_seconds: 0.5,
+            first_chunk_tokens: server.stream_first_chunk_tokens,
+            chunk_tokens: server.stream_chunk_tokens,
+            chunk_growth: server.stream_chunk_growth,
+            lead_seconds: server.stream_lead_seconds,
             reference_seconds: 5.0,
             repeats: 3,
         }

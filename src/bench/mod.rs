@@ -48,6 +48,7 @@ pub struct FullBenchOptions {
 
 impl Default for FullBenchOptions {
     fn default() -> Self {
+        let server = crate::config::Defaults::default();
         Self {
             dtype: mlx_rs::Dtype::Float32,
             gpt_tokens: 500,
@@ -60,9 +61,9 @@ impl Default for FullBenchOptions {
             skip_features: false,
             breakdown_steps: 100,
             e2e_tokens: 100,
-            e2e_first_chunk: 8,
-            e2e_chunk_growth: 2.0,
-            e2e_lead: 0.5,
+            e2e_first_chunk: server.stream_first_chunk_tokens,
+            e2e_chunk_growth: server.stream_chunk_growth,
+            e2e_lead: server.stream_lead_seconds,
         }
     }
 }
