@@ -125,9 +125,12 @@ impl CpuEmulator {
         }
         let library = self.dir.join(format!("{}-{hash}.so", spec.name));
         if !library.exists() {
-            // Per process until renamed: another process may build the same kernel meanwhile.
-            let cpp = self.dir.join(format!("{}-{hash}.{}.cpp", spec.name, std::process::id()));
-            let partial = self.dir.join(format!("{}-{hash}.{}.so", spec.name, std::process::id()));
+            // Per build until renamed: another process, or another thread of this one (tests run
+            // in parallel), may build the same kernel meanwhile.
+            static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let build = format!("{}.{}", std::process::id(), BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            let cpp = self.dir.join(format!("{}-{hash}.{build}.cpp", spec.name));
+            let partial = self.dir.join(format!("{}-{hash}.{build}.so", spec.name));
             std::fs::write(&cpp, &source).map_err(|e| Error::Invalid(format!("writing {}: {e}", cpp.display())))?;
             let out = std::process::Command::new(&self.compiler)
                 .args(["-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-w", "-o"])

@@ -11,15 +11,17 @@
 //!    step's `offset` and `left_pad` into device memory for the others: [`LayerOutput::index`])
 //!    — and the q|k|v product of its columns goes to a scratch buffer; barrier;
 //! 2. attention of the new query over the cache, split into `S` column ranges per (row, head) so
-//!    that every warp has work; each writes its partial (max, sum, weighted values), and the new
-//!    key and value go **into the cache buffers in place**; barrier;
+//!    that every warp has work, each lane of a warp scoring a column of its own (32 columns a
+//!    memory round trip); each writes its partial (max, sum, weighted values), and the new key
+//!    and value go **into the cache buffers in place**; barrier;
 //! 3. every block merges the partials into shared memory; the output product; barrier;
 //! 4. `LayerNorm(x + (attention + bias))` per block, the FFN's first product + bias + ReLU; barrier;
 //! 5. the FFN's second product (its bias and norm go to the next layer, or to the head).
 //!
-//! One node per layer instead of five; the math (and its order of summation within a row) is
-//! the fused step's, checked against the portable step by `gsv-server selftest` and, without a
-//! GPU, by the CPU emulator, which runs grid-synchronised kernels with all blocks as fibers.
+//! One node per layer instead of five; the math is the fused step's (the products sum in its
+//! order; attention sums its columns in another), checked against the portable step by
+//! `gsv-server selftest` and, without a GPU, by the CPU emulator, which runs grid-synchronised
+//! kernels with all blocks as fibers.
 //!
 //! Why the cache is written in place, through a cast-away `const`: an MLX kernel only has fresh
 //! outputs, and copying a cache per layer per step (what the five-kernel step's copy blocks do)
@@ -31,7 +33,7 @@ use mlx_rs::{Array, Dtype};
 
 use super::fused::bias;
 use super::model::{Block, Text2SemanticDecoder};
-use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, ONLINE_SOFTMAX, WARP_EMBED_ROWS, WARP_NORM_ROWS};
+use crate::models::cuda_kernel::{self, CudaKernel, TemplateArg, WARP_EMBED_ROWS, WARP_NORM_ROWS};
 use crate::models::layers::LayerNorm;
 use crate::models::{Error, Result};
 
@@ -40,8 +42,8 @@ fn knob(name: &str) -> Option<i32> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// Threads per block (16 warps) by default; `GSV_LAYER_KERNEL_THREADS` (256, 512 or 1024) moves
-/// it for an A/B. H100, 2026-12-07, one block per multiprocessor (132): 512 threads 701–725
+/// Threads per block (16 warps) by default; `GSV_LAYER_KERNEL_THREADS` (256 or 512) moves it
+/// for an A/B. H100, 2026-12-07, one block per multiprocessor (132): 512 threads 701–725
 /// tokens/s at batch 1, 2,521 at 4 streams, 6,338–6,388 at 16; 256 threads 648 / 2,135 / 4,466;
 /// two blocks of 512 a multiprocessor 719 / 2,363 / 5,556 (docs/benchmarks.md).
 const THREADS: i32 = 512;
@@ -49,7 +51,7 @@ const THREADS: i32 = 512;
 /// Threads per block of a layer kernel launch.
 pub fn threads_per_block() -> i32 {
     match knob("GSV_LAYER_KERNEL_THREADS") {
-        Some(n @ (256 | 512 | 1024)) => n,
+        Some(n @ (256 | 512)) => n,
         _ => THREADS,
     }
 }
@@ -68,13 +70,17 @@ const ROWS_SHARED_BYTES: i32 = 40 << 10;
 /// ranges cost each block more reads. `GSV_LAYER_KERNEL_SPLITS` (1–32) moves it for an A/B.
 const SPLITS_MAX: i32 = 16;
 
-/// Blocks per multiprocessor: 1 by default; `GSV_LAYER_KERNEL_BLOCKS_PER_SM` (up to 4) multiplies
-/// the warps for an A/B. Every block must stay resident: up to 2048 threads, 64 K registers (64
-/// a thread at 1024 threads) and 32 KiB of shared memory a block fit one multiprocessor of any
-/// GPU since Volta, so the product of this and the threads per block is held to 2048.
+/// Threads of this kernel a multiprocessor holds at once: it takes up to 80 registers a thread
+/// (NVRTC for sm_90a; `scripts/cuda-kernel-check.py --resources`), and 64 K registers hold 25
+/// warps of 80 (allocated 256 a warp at a time).
+const RESIDENT_THREADS: i32 = 768;
+
+/// Blocks per multiprocessor: 1 by default; `GSV_LAYER_KERNEL_BLOCKS_PER_SM` multiplies the warps
+/// for an A/B. Every block must stay resident, or the grid barrier never releases (it traps), so
+/// the blocks' threads are held to [`RESIDENT_THREADS`]: two or three blocks of 256, one of 512.
 fn blocks_per_multiprocessor(threads: i32) -> i32 {
-    let most = (2048 / threads).max(1);
-    knob("GSV_LAYER_KERNEL_BLOCKS_PER_SM").map_or(1, |n| n.clamp(1, most.min(4)))
+    let most = (RESIDENT_THREADS / threads).max(1);
+    knob("GSV_LAYER_KERNEL_BLOCKS_PER_SM").map_or(1, |n| n.clamp(1, most))
 }
 
 /// Most rows a step takes the layer kernel for: [`ROWS_MAX`], or fewer with
@@ -97,7 +103,7 @@ fn splits_max() -> i32 {
 }
 
 /// Device helpers: the grid barrier and the products over rows held in shared memory (after
-/// [`WARP_NORM_ROWS`], [`WARP_EMBED_ROWS`] and [`ONLINE_SOFTMAX`]).
+/// [`WARP_NORM_ROWS`] and [`WARP_EMBED_ROWS`]).
 const HEADER: &str = r#"
 #ifndef GSV_EMULATOR
 // All blocks of the launch wait here until every block arrived (they are all resident: one per
@@ -141,6 +147,33 @@ __device__ __forceinline__ void gsv_store_rows(const float* acc, int R, float bi
   }
 }
 
+// acc[r] += Σ xs4[r·stride + j]·w4[j] over this lane's j = lane, lane + 32, … < k4, in that order;
+// U weight loads in flight at a time (a loop of one load each waits a round trip per load).
+template <int RMAX, int U>
+__device__ __forceinline__ void gsv_rows_dot(const float4* xs4, int stride, const float4* w4, int k4, int R, float* acc, int lane) {
+  for (int j0 = lane; j0 < k4; j0 += 32 * U) {
+    float4 wv[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = j0 + 32 * u;
+      wv[u] = j < k4 ? w4[j] : float4{0.0f, 0.0f, 0.0f, 0.0f};
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = j0 + 32 * u;
+      if (j < k4) {
+#pragma unroll
+        for (int r = 0; r < RMAX; ++r) {
+          if (r < R) {
+            const float4 xv = xs4[r * stride + j];
+            acc[r] += wv[u].x * xv.x + wv[u].y * xv.y + wv[u].z * xv.z + wv[u].w * xv.w;
+          }
+        }
+      }
+    }
+  }
+}
+
 // out[r, n] = act(Σ_k xs[r, k]·w[n, k] + bias[n]) for r < R and this warp's columns n (every
 // `tw`-th from `gw`), the rows `xs [R, K]` in shared memory (16-byte aligned, K % 4 == 0), the
 // weight in torch's [N, K] layout read as float4 along k.
@@ -148,37 +181,36 @@ template <int RMAX>
 __device__ __forceinline__ void gsv_rows_product(const float* xs, int R, int K, const float* w, const float* bias, bool relu,
                                                  float* out, int N, int gw, int tw, int lane) {
   for (int n = gw; n < N; n += tw) {
-    const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K);
     float acc[RMAX];
 #pragma unroll
     for (int r = 0; r < RMAX; ++r) acc[r] = 0.0f;
-    for (int j = lane; j < K / 4; j += 32) {
-      const float4 wv = w4[j];
-#pragma unroll
-      for (int r = 0; r < RMAX; ++r) {
-        if (r < R) {
-          const float4 xv = *reinterpret_cast<const float4*>(xs + r * K + 4 * j);
-          acc[r] += wv.x * xv.x + wv.y * xv.y + wv.z * xv.z + wv.w * xv.w;
-        }
-      }
+    const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K);
+    // One row apart: with RMAX accumulators live, ptxas issues each weight load after the
+    // previous one's products, a round trip a load.
+    if (R == 1) {
+      gsv_rows_dot<1, 4>(reinterpret_cast<const float4*>(xs), K / 4, w4, K / 4, R, acc, lane);
+    } else {
+      gsv_rows_dot<RMAX, 4>(reinterpret_cast<const float4*>(xs), K / 4, w4, K / 4, R, acc, lane);
     }
     gsv_store_rows<RMAX>(acc, R, bias != nullptr ? bias[n] : 0.0f, relu, out, N, n, lane);
   }
 }
 
 // As gsv_rows_product for rows `x [R, K]` in global memory written by other blocks of this
-// launch: staged through `xs` (R · KC floats) KC columns at a time by the whole block.
-template <int RMAX, int KC, int NT>
+// launch: staged through `xs` (XS floats) as many columns at a time as fit (all of them for up
+// to XS / K rows), by the whole block.
+template <int RMAX, int XS, int NT>
 __device__ __forceinline__ void gsv_staged_product(float* xs, const float* x, int R, int K, const float* w, float* out, int N,
                                                    int gw, int tw, int lane) {
+  const int kc = min(K, XS / R / 4 * 4);  // R ≤ RMAX: at least D
   const int rounds = (N + tw - 1) / tw;
   for (int round = 0; round < rounds; ++round) {
     const int n = gw + round * tw;
     float acc[RMAX];
 #pragma unroll
     for (int r = 0; r < RMAX; ++r) acc[r] = 0.0f;
-    for (int k0 = 0; k0 < K; k0 += KC) {
-      const int kc4 = (K - k0 < KC ? K - k0 : KC) / 4;
+    for (int k0 = 0; k0 < K; k0 += kc) {
+      const int kc4 = (K - k0 < kc ? K - k0 : kc) / 4;
       __syncthreads();
       for (int i = threadIdx.x; i < R * kc4; i += NT) {
         const int r = i / kc4;
@@ -187,20 +219,26 @@ __device__ __forceinline__ void gsv_staged_product(float* xs, const float* x, in
       __syncthreads();
       if (n < N) {
         const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K + k0);
-        for (int j = lane; j < kc4; j += 32) {
-          const float4 wv = w4[j];
-#pragma unroll
-          for (int r = 0; r < RMAX; ++r) {
-            if (r < R) {
-              const float4 xv = reinterpret_cast<const float4*>(xs)[r * kc4 + j];
-              acc[r] += wv.x * xv.x + wv.y * xv.y + wv.z * xv.z + wv.w * xv.w;
-            }
-          }
+        if (R == 1) {
+          gsv_rows_dot<1, 8>(reinterpret_cast<const float4*>(xs), kc4, w4, kc4, R, acc, lane);
+        } else {
+          gsv_rows_dot<RMAX, 8>(reinterpret_cast<const float4*>(xs), kc4, w4, kc4, R, acc, lane);
         }
       }
     }
     if (n < N) gsv_store_rows<RMAX>(acc, R, 0.0f, false, out, N, n, lane);
   }
+}
+
+// Ask L2 for the rows n = gw, gw + tw, … < N of `w [N, K]` (one 128-byte line a lane at a
+// time): the stages after the first read them a grid barrier or more later, by then from L2.
+__device__ __forceinline__ void gsv_prefetch_rows(const float* w, int K, int N, int gw, int tw, int lane) {
+#ifndef GSV_EMULATOR
+  for (int n = gw; n < N; n += tw) {
+    const float* row = w + static_cast<size_t>(n) * K;
+    for (int c = 32 * lane; c < K; c += 32 * 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + c));
+  }
+#endif
 }
 "#;
 
@@ -230,13 +268,22 @@ const LAYER: &str = r#"
   float* att = part + static_cast<size_t>(R) * H * S * (HD + 2);
   float* ffn = att + R * D;
 
-  // 1. The input rows, then q|k|v.
+  // 1. This warp's columns of every product on their way to L2 (q|k|v's while the input is
+  //    normalised, the later stages' while this stage and the attention run); the input rows,
+  //    then q|k|v.
+  gsv_prefetch_rows(w_in, D, QKV, gw, tw, lane);
+  gsv_prefetch_rows(w_out, D, D, gw, tw, lane);
+  gsv_prefetch_rows(w1, D, FF, gw, tw, lane);
+  gsv_prefetch_rows(w2, FF, D, gw, tw, lane);
 {INPUT}  __syncthreads();
   gsv_rows_product<RMAX>(xs, R, D, w_in, b_in, false, qkv, QKV, gw, tw, lane);
   gsv_grid_sync(barrier);
 
-  // 2. Attention partials over columns first + s, first + s + S, … ≤ offset (the new one read
-  //    from q|k|v); the (row, head)'s first split writes the new key and value into the cache.
+  // 2. Attention partials. Split s of a (row, head) takes the chunks of 32 columns s, s + S, …
+  //    from `first`; lane t scores column first + 32c + t whole (its key read as float4s), so a
+  //    chunk costs one round trip to memory for the keys and one for the values instead of one
+  //    per column. The new column (`offset`) is read from q|k|v; the (row, head)'s first split
+  //    writes the new key and value into the cache.
   {
     const int last = offset[0];
     const float scale = rsqrtf(static_cast<float>(HD));
@@ -249,42 +296,71 @@ const LAYER: &str = r#"
       const int h = bh - b * H;
       const int first = left_pad[PAD_AT + b];
       const float* qp = qkv + static_cast<size_t>(b) * QKV + h * HD;
-      float q[PER];
-      float acc[PER];
-      float kn[PER];
-      float vn[PER];
-#pragma unroll
-      for (int i = 0; i < PER; ++i) {
-        const int d = lane + 32 * i;
-        q[i] = d < HD ? __ldcg(qp + d) * scale : 0.0f;
-        kn[i] = d < HD ? __ldcg(qp + D + d) : 0.0f;
-        vn[i] = d < HD ? __ldcg(qp + 2 * D + d) : 0.0f;
-        acc[i] = 0.0f;
-      }
+      const float4* q4 = reinterpret_cast<const float4*>(qp);
       const size_t base = static_cast<size_t>(bh) * CAP * HD;
+      float acc[PER];
+#pragma unroll
+      for (int i = 0; i < PER; ++i) acc[i] = 0.0f;
       float m = __int_as_float(0xff800000);
       float l = 0.0f;
-      for (int j = first + s; j <= last; j += S) {
-        const float* kr = k + base + static_cast<size_t>(j) * HD;
-        const float* vr = v + base + static_cast<size_t>(j) * HD;
-        float kv[PER];
-        float vv[PER];
-#pragma unroll
-        for (int i = 0; i < PER; ++i) {
-          const int d = lane + 32 * i;
-          kv[i] = j == last ? kn[i] : (d < HD ? kr[d] : 0.0f);
-          vv[i] = j == last ? vn[i] : (d < HD ? vr[d] : 0.0f);
+      for (int j0 = first + 32 * s; j0 <= last; j0 += 32 * S) {
+        const int j = j0 + lane;
+        float score = __int_as_float(0xff800000);
+        if (j <= last) {
+          const float4* kr = reinterpret_cast<const float4*>(j == last ? qp + D : k + base + static_cast<size_t>(j) * HD);
+          float a = 0.0f;
+#pragma unroll 8
+          for (int i = 0; i < HD / 4; ++i) {
+            const float4 kv = __ldcg(kr + i);
+            const float4 qv = __ldcg(q4 + i);
+            a += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+          }
+          score = a * scale;
         }
-        gsv_softmax_column<PER>(q, kv, vv, m, l, acc);
+        float mx = score;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        // Lane 0's column is ≤ last, so mx is finite.
+        const float mn = fmaxf(m, mx);
+        const float c = expf(m - mn);
+        const float p = j <= last ? expf(score - mn) : 0.0f;
+        l = l * c + p;
+#pragma unroll
+        for (int i = 0; i < PER; ++i) acc[i] *= c;
+        // The values of 8 columns loaded before they are summed (loads between the sums of
+        // one chain go out one at a time).
+        const int n = min(32, last - j0 + 1);
+        for (int t0 = 0; t0 < n; t0 += 8) {
+          float vv[8][PER];
+#pragma unroll
+          for (int t = 0; t < 8; ++t) {
+            const int j = j0 + t0 + t;
+            const float* vr = j == last ? qp + 2 * D : v + base + static_cast<size_t>(j) * HD;
+#pragma unroll
+            for (int i = 0; i < PER; ++i) {
+              const int d = lane + 32 * i;
+              vv[t][i] = t0 + t < n && d < HD ? __ldcg(vr + d) : 0.0f;
+            }
+          }
+#pragma unroll
+          for (int t = 0; t < 8; ++t) {
+            const float pt = __shfl_sync(0xffffffffu, p, t0 + t);
+#pragma unroll
+            for (int i = 0; i < PER; ++i) acc[i] += pt * vv[t][i];
+          }
+        }
+        m = mn;
       }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
       float* pp = part + static_cast<size_t>(u) * (HD + 2);
 #pragma unroll
       for (int i = 0; i < PER; ++i) {
         const int d = lane + 32 * i;
         if (d < HD) pp[d] = acc[i];
         if (s == 0 && d < HD) {
-          kc[base + static_cast<size_t>(last) * HD + d] = kn[i];
-          vc[base + static_cast<size_t>(last) * HD + d] = vn[i];
+          kc[base + static_cast<size_t>(last) * HD + d] = __ldcg(qp + D + d);
+          vc[base + static_cast<size_t>(last) * HD + d] = __ldcg(qp + 2 * D + d);
         }
       }
       if (lane == 0) {
@@ -340,7 +416,7 @@ const LAYER: &str = r#"
   gsv_grid_sync(barrier);
 
   // 5. The FFN's second product, its input staged from the scratch.
-  gsv_staged_product<RMAX, D, NT>(xs, ffn, R, FF, w2, y_out, D, gw, tw, lane);
+  gsv_staged_product<RMAX, RMAX * D, NT>(xs, ffn, R, FF, w2, y_out, D, gw, tw, lane);
 "#;
 
 /// Stage 1's input for layers after the first: `LayerNorm(x + (y + rbias))` of the previous
@@ -414,6 +490,7 @@ impl LayerKernels {
             && model.layers().iter().all(|l| l.linear1.weight.shape()[0] == ff)
             && ROWS_MAX * cfg.hidden_dim * 4 <= ROWS_SHARED_BYTES
             && cfg.head_dim() <= 128
+            && cfg.head_dim() % 4 == 0
             && model.layers().iter().all(|l| l.in_proj.bias.is_some() && l.out_proj.bias.is_some() && l.linear1.bias.is_some())
     }
 
@@ -430,7 +507,7 @@ impl LayerKernels {
         let embed_outputs = ["h_out", "y_out", "scratch", "index"];
         // ε is compiled in (a float cannot be a template argument).
         let body = |input: &str| format!("  constexpr float EPS = {eps:e}f;\n{}", LAYER.replace("{INPUT}", input));
-        let header = format!("{WARP_NORM_ROWS}{WARP_EMBED_ROWS}{ONLINE_SOFTMAX}{HEADER}");
+        let header = format!("{WARP_NORM_ROWS}{WARP_EMBED_ROWS}{HEADER}");
         // [quirk] MLX's CUDA allocator keeps arrays of 8 bytes or less in a pool of managed
         // memory that the GPU reaches where it lies (host memory, across PCIe): a one-word
         // counter there made each barrier 132 atomics and a spin over PCIe (440 µs a layer on
