@@ -230,15 +230,20 @@ __device__ __forceinline__ void gsv_staged_product(float* xs, const float* x, in
   }
 }
 
-// Ask L2 for the rows n = gw, gw + tw, … < N of `w [N, K]` (one 128-byte line a lane at a
-// time): the stages after the first read them a grid barrier or more later, by then from L2.
-__device__ __forceinline__ void gsv_prefetch_rows(const float* w, int K, int N, int gw, int tw, int lane) {
+// Ask L2 for the 128-byte line at `p` (nothing in the emulator).
+__device__ __forceinline__ void gsv_prefetch_l2(const float* p) {
 #ifndef GSV_EMULATOR
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#endif
+}
+
+// Ask L2 for the rows n = gw, gw + tw, … < N of `w [N, K]` (one line a lane at a time): the
+// stages after the first read them a grid barrier or more later, by then from L2.
+__device__ __forceinline__ void gsv_prefetch_rows(const float* w, int K, int N, int gw, int tw, int lane) {
   for (int n = gw; n < N; n += tw) {
     const float* row = w + static_cast<size_t>(n) * K;
-    for (int c = 32 * lane; c < K; c += 32 * 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + c));
+    for (int c = 32 * lane; c < K; c += 32 * 32) gsv_prefetch_l2(row + c);
   }
-#endif
 }
 "#;
 
@@ -275,6 +280,21 @@ const LAYER: &str = r#"
   gsv_prefetch_rows(w_out, D, D, gw, tw, lane);
   gsv_prefetch_rows(w1, D, FF, gw, tw, lane);
   gsv_prefetch_rows(w2, FF, D, gw, tw, lane);
+  if (PREFETCH_KV) {
+    // The cached keys and values this lane scores in stage 2 (the new column is not cached yet).
+    const int last = offset[0];
+    for (int u = gw; u < R * H * S; u += tw) {
+      const int bh = u / S;
+      const int s = u - bh * S;
+      const size_t base = static_cast<size_t>(bh) * CAP * HD;
+      for (int j = left_pad[PAD_AT + bh / H] + 32 * s + lane; j < last; j += 32 * S) {
+        for (int d = 0; d < HD; d += 32) {
+          gsv_prefetch_l2(k + base + static_cast<size_t>(j) * HD + d);
+          gsv_prefetch_l2(v + base + static_cast<size_t>(j) * HD + d);
+        }
+      }
+    }
+  }
 {INPUT}  __syncthreads();
   gsv_rows_product<RMAX>(xs, R, D, w_in, b_in, false, qkv, QKV, gw, tw, lane);
   gsv_grid_sync(barrier);
@@ -475,6 +495,9 @@ pub struct LayerKernels {
     blocks: i32,
     threads: i32,
     splits_max: i32,
+    /// `GSV_LAYER_KERNEL_PREFETCH_KV=1` (an A/B, off by default): each lane also asks L2 for
+    /// the cached keys and values it scores in stage 2 when the launch starts.
+    prefetch_kv: bool,
 }
 
 impl LayerKernels {
@@ -522,6 +545,7 @@ impl LayerKernels {
             blocks,
             threads,
             splits_max: splits_max(),
+            prefetch_kv: knob("GSV_LAYER_KERNEL_PREFETCH_KV").is_some_and(|n| n != 0),
         })
     }
 
@@ -556,6 +580,7 @@ impl LayerKernels {
             ("NT", TemplateArg::Int(self.threads)),
             ("RMAX", TemplateArg::Int(ROWS_MAX)),
             ("SPLITS", TemplateArg::Int(self.splits_max)),
+            ("PREFETCH_KV", TemplateArg::Bool(self.prefetch_kv)),
         ];
         let (row_shape, scratch_shape, index_shape) = ([rows, d], [scratch], [INDEX_AT + rows]);
         let mut outputs: Vec<(&[i32], Dtype)> = vec![(&row_shape, Dtype::Float32), (&row_shape, Dtype::Float32), (&scratch_shape, Dtype::Float32)];
