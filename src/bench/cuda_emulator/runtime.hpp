@@ -271,6 +271,13 @@ inline void gsv_grid_sync(unsigned* /*counter*/) { gsv_emu::park(gsv_emu::GRID_B
 template <class V>
 inline V __ldcg(const V* p) { return *p; }
 inline void __syncwarp(unsigned = 0xffffffffu) { gsv_emu::shuffle(0, 0); }
+// Fibers switch only at barriers and shuffles, so read-modify-writes are atomic as written, and
+// every write is seen by the next fiber to run.
+template <class V>
+inline V atomicAdd(V* p, V v) { const V old = *p; *p = old + v; return old; }
+template <class V>
+inline V atomicExch(V* p, V v) { const V old = *p; *p = v; return old; }
+inline void __threadfence() {}
 
 template <class V>
 inline V __shfl_sync(unsigned, V v, int src, int width = 32) {

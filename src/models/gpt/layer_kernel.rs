@@ -56,9 +56,9 @@ pub fn threads_per_block() -> i32 {
     }
 }
 
-/// Words of the barrier counter's array (one is used; more keep it out of MLX's pool of
-/// scalars, see [`LayerKernels::new`]).
-const SYNC_WORDS: i32 = 64;
+/// Words of the barrier counter's line (one is used; more keep it out of MLX's pool of scalars,
+/// see [`LayerKernels::new`]); stage 2's counts per (row, head) follow.
+const SYNC_WORDS: i32 = 32;
 
 /// Most rows a launch takes: they sit in shared memory whole (`ROWS_MAX · D` floats).
 pub const ROWS_MAX: i32 = 16;
@@ -70,14 +70,14 @@ const ROWS_SHARED_BYTES: i32 = 40 << 10;
 /// ranges cost each block more reads. `GSV_LAYER_KERNEL_SPLITS` (1–32) moves it for an A/B.
 const SPLITS_MAX: i32 = 16;
 
-/// Threads of this kernel a multiprocessor holds at once: it takes up to 80 registers a thread
-/// (NVRTC for sm_90a; `scripts/cuda-kernel-check.py --resources`), and 64 K registers hold 25
-/// warps of 80 (allocated 256 a warp at a time).
-const RESIDENT_THREADS: i32 = 768;
+/// Threads of this kernel a multiprocessor is sure to hold at once: it takes 76–82 registers a
+/// thread (NVRTC for sm_90a, `scripts/cuda-kernel-check.py --resources`), so 64 K registers
+/// hold 23 warps, and launches come in blocks of 256 or 512.
+const RESIDENT_THREADS: i32 = 512;
 
 /// Blocks per multiprocessor: 1 by default; `GSV_LAYER_KERNEL_BLOCKS_PER_SM` multiplies the warps
 /// for an A/B. Every block must stay resident, or the grid barrier never releases (it traps), so
-/// the blocks' threads are held to [`RESIDENT_THREADS`]: two or three blocks of 256, one of 512.
+/// the blocks' threads are held to [`RESIDENT_THREADS`]: two blocks of 256, or one of 512.
 fn blocks_per_multiprocessor(threads: i32) -> i32 {
     let most = (RESIDENT_THREADS / threads).max(1);
     knob("GSV_LAYER_KERNEL_BLOCKS_PER_SM").map_or(1, |n| n.clamp(1, most))
@@ -230,6 +230,38 @@ __device__ __forceinline__ void gsv_staged_product(float* xs, const float* x, in
   }
 }
 
+// One (row, head)'s attention from its S partials `pb` (S ≤ 32; split s's max and sum on lane
+// s): out[d] for this lane's dimensions d = lane + 32 i < HD.
+template <int PER, int HD>
+__device__ __forceinline__ void gsv_merge_partials(const float* pb, int S, float* out, int lane) {
+  const float ms = lane < S ? __ldcg(pb + lane * (HD + 2) + HD) : __int_as_float(0xff800000);
+  const float ls = lane < S ? __ldcg(pb + lane * (HD + 2) + HD + 1) : 0.0f;
+  float mx = ms;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  const float c = ls > 0.0f ? expf(ms - mx) : 0.0f;
+  float sum = ls * c;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  float a[PER];
+#pragma unroll
+  for (int i = 0; i < PER; ++i) a[i] = 0.0f;
+#pragma unroll 8
+  for (int s = 0; s < S; ++s) {
+    const float cs = __shfl_sync(0xffffffffu, c, s);
+#pragma unroll
+    for (int i = 0; i < PER; ++i) {
+      const int d = lane + 32 * i;
+      if (d < HD) a[i] += __ldcg(pb + s * (HD + 2) + d) * cs;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < PER; ++i) {
+    const int d = lane + 32 * i;
+    if (d < HD) out[d] = a[i] / sum;
+  }
+}
+
 // Ask L2 for the 128-byte line at `p` (nothing in the emulator).
 __device__ __forceinline__ void gsv_prefetch_l2(const float* p) {
 #ifndef GSV_EMULATOR
@@ -267,11 +299,15 @@ const LAYER: &str = r#"
   // reads its weights from every multiprocessor.
   const int gw = warp * static_cast<int>(gridDim.x) + static_cast<int>(blockIdx.x);
   unsigned int* barrier = const_cast<unsigned int*>(sync);
+  // Stage 2's count of finished splits per (row, head), on their own lines past the barrier's.
+  unsigned int* counts = barrier + 32;
+  // The scratch, each part a whole number of float4s (the host sizes it by the same rule).
   float* xin = scratch;
   float* qkv = xin + R * D;
   float* part = qkv + R * QKV;
-  float* att = part + static_cast<size_t>(R) * H * S * (HD + 2);
-  float* ffn = att + R * D;
+  float* att = part + (R * H * S * (HD + 2) + 3) / 4 * 4;
+  float* merged = att + R * D;
+  float* ffn = merged + R * D;
 
   // 1. This warp's columns of every product on their way to L2 (q|k|v's while the input is
   //    normalised, the later stages' while this stage and the attention run); the input rows,
@@ -387,41 +423,34 @@ const LAYER: &str = r#"
         pp[HD] = m;
         pp[HD + 1] = l;
       }
+      if (MERGE_LAST) {
+        // The (row, head)'s last split to finish merges all of them (each split's partial is
+        // visible once its count is: fence, then count), and resets the count for the next
+        // launch; stage 3 then reads finished rows instead of merging S partials a (row, head).
+        __threadfence();
+        __syncwarp();
+        unsigned int done = 0;
+        if (lane == 0) done = atomicAdd(counts + bh, 1u);
+        done = __shfl_sync(0xffffffffu, done, 0);
+        if (done == static_cast<unsigned int>(S - 1)) {
+          if (lane == 0) atomicExch(counts + bh, 0u);
+          __threadfence();
+          gsv_merge_partials<PER, HD>(part + static_cast<size_t>(bh) * S * (HD + 2), S, merged + b * D + h * HD, lane);
+        }
+      }
     }
   }
   gsv_grid_sync(barrier);
 
-  // 3. Each block merges every (row, head)'s partials (split s on lane s), then the output
-  //    product (its bias goes to stage 4).
-  for (int bh = warp; bh < R * H; bh += NW) {
-    const float* pb = part + static_cast<size_t>(bh) * S * (HD + 2);
-    const float ms = lane < S ? __ldcg(pb + lane * (HD + 2) + HD) : __int_as_float(0xff800000);
-    const float ls = lane < S ? __ldcg(pb + lane * (HD + 2) + HD + 1) : 0.0f;
-    float mx = ms;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    const float c = ls > 0.0f ? expf(ms - mx) : 0.0f;
-    float sum = ls * c;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    float a[PER];
-#pragma unroll
-    for (int i = 0; i < PER; ++i) a[i] = 0.0f;
-#pragma unroll 8
-    for (int s = 0; s < S; ++s) {
-      const float cs = __shfl_sync(0xffffffffu, c, s);
-#pragma unroll
-      for (int i = 0; i < PER; ++i) {
-        const int d = lane + 32 * i;
-        if (d < HD) a[i] += __ldcg(pb + s * (HD + 2) + d) * cs;
-      }
-    }
-    const int b = bh / H;
-    const int h = bh - b * H;
-#pragma unroll
-    for (int i = 0; i < PER; ++i) {
-      const int d = lane + 32 * i;
-      if (d < HD) xs[b * D + h * HD + d] = a[i] / sum;
+  // 3. Each block gathers every (row, head)'s attention — merged by its last split in stage 2,
+  //    or here from the partials (split s on lane s) — then the output product (its bias goes
+  //    to stage 4).
+  if (MERGE_LAST) {
+    for (int i = threadIdx.x; i < R * D / 4; i += NT) reinterpret_cast<float4*>(xs)[i] = __ldcg(reinterpret_cast<const float4*>(merged) + i);
+  } else {
+    for (int bh = warp; bh < R * H; bh += NW) {
+      const int b = bh / H;
+      gsv_merge_partials<PER, HD>(part + static_cast<size_t>(bh) * S * (HD + 2), S, xs + b * D + (bh - b * H) * HD, lane);
     }
   }
   __syncthreads();
@@ -498,6 +527,9 @@ pub struct LayerKernels {
     /// `GSV_LAYER_KERNEL_PREFETCH_KV=1` (an A/B, off by default): each lane also asks L2 for
     /// the cached keys and values it scores in stage 2 when the launch starts.
     prefetch_kv: bool,
+    /// `GSV_LAYER_KERNEL_MERGE_LAST=1` (an A/B, off by default): a (row, head)'s last split of
+    /// stage 2 merges its partials, once, instead of every block merging all of them in stage 3.
+    merge_last: bool,
 }
 
 impl LayerKernels {
@@ -535,7 +567,7 @@ impl LayerKernels {
         // memory that the GPU reaches where it lies (host memory, across PCIe): a one-word
         // counter there made each barrier 132 atomics and a spin over PCIe (440 µs a layer on
         // the H100). Zeros made by the GPU, past 8 bytes, are allocated in device memory.
-        let sync = Array::zeros::<u32>(&[SYNC_WORDS])?;
+        let sync = Array::zeros::<u32>(&[SYNC_WORDS + ROWS_MAX * model.config.n_head])?;
         sync.eval()?;
         let (blocks, threads) = grid();
         Ok(Self {
@@ -546,6 +578,7 @@ impl LayerKernels {
             threads,
             splits_max: splits_max(),
             prefetch_kv: knob("GSV_LAYER_KERNEL_PREFETCH_KV").is_some_and(|n| n != 0),
+            merge_last: knob("GSV_LAYER_KERNEL_MERGE_LAST").is_some_and(|n| n != 0),
         })
     }
 
@@ -570,7 +603,7 @@ impl LayerKernels {
             return Err(Error::Invalid(format!("layer kernel: cache {s:?} for width {d}")));
         }
         let splits = self.splits(rows, h);
-        let scratch = rows * d + rows * 3 * d + rows * h * splits * (hd + 2) + rows * d + rows * ff;
+        let scratch = rows * d + rows * 3 * d + (rows * h * splits * (hd + 2) + 3) / 4 * 4 + 2 * rows * d + rows * ff;
         let mut template = vec![
             ("T", TemplateArg::Dtype(Dtype::Float32)),
             ("D", TemplateArg::Int(d)),
@@ -581,6 +614,7 @@ impl LayerKernels {
             ("RMAX", TemplateArg::Int(ROWS_MAX)),
             ("SPLITS", TemplateArg::Int(self.splits_max)),
             ("PREFETCH_KV", TemplateArg::Bool(self.prefetch_kv)),
+            ("MERGE_LAST", TemplateArg::Bool(self.merge_last)),
         ];
         let (row_shape, scratch_shape, index_shape) = ([rows, d], [scratch], [INDEX_AT + rows]);
         let mut outputs: Vec<(&[i32], Dtype)> = vec![(&row_shape, Dtype::Float32), (&row_shape, Dtype::Float32), (&scratch_shape, Dtype::Float32)];
