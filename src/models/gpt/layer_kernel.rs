@@ -301,13 +301,13 @@ const LAYER: &str = r#"
   unsigned int* barrier = const_cast<unsigned int*>(sync);
   // Stage 2's count of finished splits per (row, head), on their own lines past the barrier's.
   unsigned int* counts = barrier + 32;
-  // The scratch, each part a whole number of float4s (the host sizes it by the same rule).
+  // The scratch (the host sizes it by the same rule): the parts read as float4s first.
   float* xin = scratch;
   float* qkv = xin + R * D;
-  float* part = qkv + R * QKV;
-  float* att = part + (R * H * S * (HD + 2) + 3) / 4 * 4;
-  float* merged = att + R * D;
-  float* ffn = merged + R * D;
+  float* att = qkv + R * QKV;
+  float* ffn = att + R * D;
+  float* merged = ffn + R * FF;
+  float* part = merged + (MERGE_LAST ? R * D : 0);
 
   // 1. This warp's columns of every product on their way to L2 (q|k|v's while the input is
   //    normalised, the later stages' while this stage and the attention run); the input rows,
@@ -603,7 +603,8 @@ impl LayerKernels {
             return Err(Error::Invalid(format!("layer kernel: cache {s:?} for width {d}")));
         }
         let splits = self.splits(rows, h);
-        let scratch = rows * d + rows * 3 * d + (rows * h * splits * (hd + 2) + 3) / 4 * 4 + 2 * rows * d + rows * ff;
+        let merged = if self.merge_last { rows * d } else { 0 };
+        let scratch = rows * d + rows * 3 * d + rows * d + rows * ff + merged + rows * h * splits * (hd + 2);
         let mut template = vec![
             ("T", TemplateArg::Dtype(Dtype::Float32)),
             ("D", TemplateArg::Int(d)),
