@@ -6,15 +6,17 @@
 //! 24-layer step of 123 nodes stays host-bound near 1 ms. Here the layer's stages run in one
 //! launch of one block per multiprocessor ([`cuda_kernel::resident_blocks`]), separated by a grid
 //! barrier (`gsv_grid_sync`: every block is resident, so blocks can wait for each other):
+//! 0. every warp asks L2 for the weights of its columns and the cache columns it will score;
 //! 1. every block normalises the layer's input rows into shared memory — the previous layer's
 //!    `LayerNorm(x + (y + bias))`, or the step's embedding (the first layer also copies the
 //!    step's `offset` and `left_pad` into device memory for the others: [`LayerOutput::index`])
 //!    — and the q|k|v product of its columns goes to a scratch buffer; barrier;
 //! 2. attention of the new query over the cache, split into `S` column ranges per (row, head) so
 //!    that every warp has work, each lane of a warp scoring a column of its own (32 columns a
-//!    memory round trip); each writes its partial (max, sum, weighted values), and the new key
-//!    and value go **into the cache buffers in place**; barrier;
-//! 3. every block merges the partials into shared memory; the output product; barrier;
+//!    memory round trip); each writes its partial (max, sum, weighted values), the last of a
+//!    (row, head) to finish merges them, and the new key and value go **into the cache buffers
+//!    in place**; barrier;
+//! 3. every block reads the merged rows into shared memory; the output product; barrier;
 //! 4. `LayerNorm(x + (attention + bias))` per block, the FFN's first product + bias + ReLU; barrier;
 //! 5. the FFN's second product (its bias and norm go to the next layer, or to the head).
 //!
@@ -524,11 +526,13 @@ pub struct LayerKernels {
     blocks: i32,
     threads: i32,
     splits_max: i32,
-    /// `GSV_LAYER_KERNEL_PREFETCH_KV=1` (an A/B, off by default): each lane also asks L2 for
-    /// the cached keys and values it scores in stage 2 when the launch starts.
+    /// Each lane also asks L2 for the cached keys and values it scores in stage 2 when the
+    /// launch starts (`GSV_LAYER_KERNEL_PREFETCH_KV=0` turns it off for an A/B).
     prefetch_kv: bool,
-    /// `GSV_LAYER_KERNEL_MERGE_LAST=1` (an A/B, off by default): a (row, head)'s last split of
-    /// stage 2 merges its partials, once, instead of every block merging all of them in stage 3.
+    /// A (row, head)'s last split of stage 2 merges its partials, once, instead of every block
+    /// merging all of them in stage 3 (`GSV_LAYER_KERNEL_MERGE_LAST=0` turns it off). H100,
+    /// 2026-12-07, tokens/s at 1 / 4 / 16 rows: both on 1,096 / 3,166 / 8,981; this alone 1,017–
+    /// 1,067 / 3,205–3,419 / 8,477–8,925; neither 1,038–1,055 / 2,984–3,088 / 7,285–7,366.
     merge_last: bool,
 }
 
@@ -577,8 +581,8 @@ impl LayerKernels {
             blocks,
             threads,
             splits_max: splits_max(),
-            prefetch_kv: knob("GSV_LAYER_KERNEL_PREFETCH_KV").is_some_and(|n| n != 0),
-            merge_last: knob("GSV_LAYER_KERNEL_MERGE_LAST").is_some_and(|n| n != 0),
+            prefetch_kv: knob("GSV_LAYER_KERNEL_PREFETCH_KV").is_none_or(|n| n != 0),
+            merge_last: knob("GSV_LAYER_KERNEL_MERGE_LAST").is_none_or(|n| n != 0),
         })
     }
 
