@@ -2,7 +2,8 @@
 # The GPU check and A/B of the one-kernel-per-layer GPT step (the CUDA default since 2026-12-07;
 # docs/cuda.md, "One kernel per layer"): the self-test of both step forms, then `gsv-server bench`
 # with five kernels and with the layer kernel in each launch shape (the default, one block of 512
-# threads a multiprocessor; one or two blocks of 256), then the end-to-end
+# threads a multiprocessor; one or two blocks of 256; without the last-split merge or the cache
+# prefetch), then the end-to-end
 # sentence with and without. One process per line, so every line pays its own
 # kernel compilation (the first process also fills MLX's kernel cache; the first end-to-end one
 # builds the SoVITS, HuBERT and BERT kernels: over a minute on a fresh H100).
@@ -71,6 +72,8 @@ e2e=(--gpt-tokens 8 --batches 1 --batch-tokens 8 --breakdown-steps 0 --sovits-to
 run five-kernels "${bench[@]}" "${gpt[@]}" --layer-kernel off
 run layer "${bench[@]}" "${gpt[@]}" --layer-kernel on
 run layer-t256 env GSV_LAYER_KERNEL_THREADS=256 "${bench[@]}" "${gpt[@]}" --layer-kernel on
+run layer-no-merge-last env GSV_LAYER_KERNEL_MERGE_LAST=0 "${bench[@]}" "${gpt[@]}" --layer-kernel on
+run layer-no-prefetch-kv env GSV_LAYER_KERNEL_PREFETCH_KV=0 "${bench[@]}" "${gpt[@]}" --layer-kernel on
 run layer-t256-2-per-sm env GSV_LAYER_KERNEL_THREADS=256 GSV_LAYER_KERNEL_BLOCKS_PER_SM=2 "${bench[@]}" "${gpt[@]}" --layer-kernel on
 run e2e-five "${bench[@]}" "${e2e[@]}" --layer-kernel off
 run e2e-layer "${bench[@]}" "${e2e[@]}" --layer-kernel on

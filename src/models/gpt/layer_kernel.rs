@@ -187,8 +187,8 @@ __device__ __forceinline__ void gsv_rows_product(const float* xs, int R, int K, 
 #pragma unroll
     for (int r = 0; r < RMAX; ++r) acc[r] = 0.0f;
     const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K);
-    // One row apart: with RMAX accumulators live, ptxas issues each weight load after the
-    // previous one's products, a round trip a load.
+    // A single row gets an instance of its own: with RMAX accumulators live, ptxas issued each
+    // weight load after the previous load's sums (a round trip a load; read from the SASS).
     if (R == 1) {
       gsv_rows_dot<1, 4>(reinterpret_cast<const float4*>(xs), K / 4, w4, K / 4, R, acc, lane);
     } else {
