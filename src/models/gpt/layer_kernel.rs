@@ -152,7 +152,7 @@ __device__ __forceinline__ void gsv_store_rows(const float* acc, int R, float bi
 // acc[r] += Σ xs4[r·stride + j]·w4[j] over this lane's j = lane, lane + 32, … < k4, in that order;
 // U weight loads in flight at a time (a loop of one load each waits a round trip per load).
 template <int RMAX, int U>
-__device__ __forceinline__ void gsv_rows_dot(const float4* xs4, int stride, const float4* w4, int k4, int R, float* acc, int lane) {
+__device__ __forceinline__ void gsv_rows_dot_n(const float4* xs4, int stride, const float4* w4, int k4, int R, float* acc, int lane) {
   for (int j0 = lane; j0 < k4; j0 += 32 * U) {
     float4 wv[U];
 #pragma unroll
@@ -176,6 +176,18 @@ __device__ __forceinline__ void gsv_rows_dot(const float4* xs4, int stride, cons
   }
 }
 
+// As gsv_rows_dot_n; a single row gets an instance of its own: with RMAX accumulators live,
+// ptxas issued each weight load after the previous load's sums (a round trip a load; read from
+// the SASS).
+template <int RMAX, int U>
+__device__ __forceinline__ void gsv_rows_dot(const float4* xs4, int stride, const float4* w4, int k4, int R, float* acc, int lane) {
+  if (RMAX > 1 && R == 1) {
+    gsv_rows_dot_n<1, U>(xs4, stride, w4, k4, R, acc, lane);
+  } else {
+    gsv_rows_dot_n<RMAX, U>(xs4, stride, w4, k4, R, acc, lane);
+  }
+}
+
 // out[r, n] = act(Σ_k xs[r, k]·w[n, k] + bias[n]) for r < R and this warp's columns n (every
 // `tw`-th from `gw`), the rows `xs [R, K]` in shared memory (16-byte aligned, K % 4 == 0), the
 // weight in torch's [N, K] layout read as float4 along k.
@@ -186,14 +198,8 @@ __device__ __forceinline__ void gsv_rows_product(const float* xs, int R, int K, 
     float acc[RMAX];
 #pragma unroll
     for (int r = 0; r < RMAX; ++r) acc[r] = 0.0f;
-    const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K);
-    // A single row gets an instance of its own: with RMAX accumulators live, ptxas issued each
-    // weight load after the previous load's sums (a round trip a load; read from the SASS).
-    if (R == 1) {
-      gsv_rows_dot<1, 4>(reinterpret_cast<const float4*>(xs), K / 4, w4, K / 4, R, acc, lane);
-    } else {
-      gsv_rows_dot<RMAX, 4>(reinterpret_cast<const float4*>(xs), K / 4, w4, K / 4, R, acc, lane);
-    }
+    gsv_rows_dot<RMAX, 4>(reinterpret_cast<const float4*>(xs), K / 4, reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K), K / 4,
+                          R, acc, lane);
     gsv_store_rows<RMAX>(acc, R, bias != nullptr ? bias[n] : 0.0f, relu, out, N, n, lane);
   }
 }
@@ -220,12 +226,8 @@ __device__ __forceinline__ void gsv_staged_product(float* xs, const float* x, in
       }
       __syncthreads();
       if (n < N) {
-        const float4* w4 = reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K + k0);
-        if (R == 1) {
-          gsv_rows_dot<1, 8>(reinterpret_cast<const float4*>(xs), kc4, w4, kc4, R, acc, lane);
-        } else {
-          gsv_rows_dot<RMAX, 8>(reinterpret_cast<const float4*>(xs), kc4, w4, kc4, R, acc, lane);
-        }
+        gsv_rows_dot<RMAX, 8>(reinterpret_cast<const float4*>(xs), kc4, reinterpret_cast<const float4*>(w + static_cast<size_t>(n) * K + k0),
+                              kc4, R, acc, lane);
       }
     }
     if (n < N) gsv_store_rows<RMAX>(acc, R, 0.0f, false, out, N, n, lane);
