@@ -113,9 +113,10 @@ fn token_streaming_matches_the_sentence_decode_without_seams() {
     let audio = one_shot.len() as f64 / 32000.0;
     eprintln!("chunks: fixed {fixed_chunks}, growing {growing}, paced {paced}; {wall:.2} s for {audio:.2} s of audio");
     assert!(paced <= fixed_chunks, "pacing never adds chunks: {paced} vs {fixed_chunks}");
-    // (A listener holding more than the lead defers a chunk; only a run slower than real time
-    // could leave every chunk on schedule.)
-    assert!(paced < fixed_chunks || wall > audio / 2.0, "paced {paced} vs {fixed_chunks} chunks; {wall:.2} s for {audio:.2} s of audio");
+    // (A chunk is deferred while the listener holds more than the lead plus twice the last
+    // window's decode time; a run under 4x real time — this test beside others on 2 busy cores
+    // made 2.25x — can leave every chunk on schedule. A quiet run makes 7.5x and 2 chunks.)
+    assert!(paced < fixed_chunks || wall > audio / 4.0, "paced {paced} vs {fixed_chunks} chunks; {wall:.2} s for {audio:.2} s of audio");
 }
 
 /// Streams `text` with `plan` and checks it against the sentence decode `one_shot` (same
